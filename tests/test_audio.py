@@ -141,6 +141,14 @@ def test_embed_audio_is_normalised_deterministic_and_batch_independent(model: Cl
     assert first[0] @ first[2] < 0.99  # a tone and noise do not collapse onto one point
 
 
+def test_long_clips_do_not_depend_on_numpy_global_random_state(model: ClapAudioTextModel) -> None:
+    long_clips = [noise(2.5, model.sample_rate, seed=1), sine(500, 3.0, model.sample_rate)]  # > the 1 s window
+    np.random.seed(1)
+    first = model.embed_audio(long_clips)
+    np.random.seed(2)
+    np.testing.assert_allclose(model.embed_audio(long_clips[::-1])[::-1], first, atol=1e-5)
+
+
 def test_embed_audio_leaves_numpy_global_random_state_alone(model: ClapAudioTextModel) -> None:
     np.random.seed(123)
     expected = np.random.random_sample(3)

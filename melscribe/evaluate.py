@@ -1,0 +1,152 @@
+"""The paper's evaluation protocol: build the test pairs of a split for each seed, let a scorer rank
+the descriptor-set corpus for every request, and report the metrics as mean ± std over seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .data import load_test_split
+from .metrics import DEFAULT_METRICS, aggregate, evaluate_run
+from .pairs import PairDataset, build_pairs
+from .scorers import ModelUnavailableError, Scorer
+
+SEEDS = (0, 1, 2)
+
+#: Recall@10 reported by Epure et al. (NLP4MusA 2024), for the table.
+PAPER_RECALL_AT_10 = {
+    "TF-IDF": {"MC": 89.4, "MC_reco": 77.7},
+    "all-MiniLM-L6-v2": {"MC": 59.9, "MC_reco": 48.3},
+    "paper GPL bi-encoder": {"MTT": 62.8, "MSD": 47.9, "MC": 84.8, "MC_reco": 70.1},
+}
+
+
+def retrieve(scorer: Scorer, ds: PairDataset, depth: int = 100, batch_size: int = 1024) -> dict[str, list[str]]:
+    """Fit ``scorer`` on the corpus of ``ds`` and return each query's top ``depth`` doc ids."""
+    doc_ids = list(ds.corpus)
+    scorer.fit([ds.corpus[d] for d in doc_ids])
+    qids = list(ds.queries)
+    run: dict[str, list[str]] = {}
+    depth = min(depth, len(doc_ids))
+    for start in range(0, len(qids), batch_size):
+        chunk = qids[start:start + batch_size]
+        scores = scorer.score([ds.queries[q] for q in chunk])
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+        for q, row, cand in zip(chunk, scores, top):
+            order = cand[np.lexsort((cand, -row[cand]))]
+            run[q] = [doc_ids[j] for j in order]
+    return run
+
+
+def evaluate_scorer(scorer: Scorer, ds: PairDataset, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """Metrics of one scorer on one pair dataset."""
+    return evaluate_run(retrieve(scorer, ds), ds.qrels, metrics)
+
+
+def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence[str], seeds: Sequence[int] = SEEDS,
+                   data_dir: str | os.PathLike | None = None, drop_empty: bool = False,
+                   metrics: Sequence[str] = DEFAULT_METRICS) -> dict:
+    """Evaluate every scorer on every split over ``seeds``.
+
+    Returns ``{"rows": {scorer: {split: {metric: {mean, std}, "seconds": s}}}, "skipped": {scorer: reason}}``.
+    A scorer whose model cannot be loaded is skipped with a one-line reason.
+    """
+    datasets = {(split, seed): build_pairs(load_test_split(split, data_dir), seed=seed, drop_empty=drop_empty)
+                for split in splits for seed in seeds}
+    rows: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    for label, factory in scorers.items():
+        try:
+            scorer = factory()
+        except ModelUnavailableError as e:
+            skipped[label] = str(e)
+            tqdm.write(f"skipped {label}: {e}")
+            continue
+        rows[label] = {}
+        for split in splits:
+            t0 = time.perf_counter()
+            per_seed = [evaluate_scorer(scorer, datasets[split, seed], metrics)
+                        for seed in tqdm(seeds, desc=f"{label} / {split}", leave=False)]
+            rows[label][split] = dict(aggregate(per_seed), seconds=time.perf_counter() - t0,
+                                      queries=len(datasets[split, seeds[0]].queries),
+                                      documents=len(datasets[split, seeds[0]].corpus))
+    return {"rows": rows, "skipped": skipped, "splits": list(splits), "seeds": list(seeds),
+            "drop_empty": drop_empty, "metrics": list(metrics), "provenance": provenance()}
+
+
+def provenance() -> dict:
+    """Commit, date and machine, to record beside every figure."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        commit += "+dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"commit": commit, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+
+
+def format_table(result: Mapping, metric: str = "recall@10", paper: Mapping = PAPER_RECALL_AT_10) -> str:
+    """A Markdown table of ``metric`` (×100, mean ± std) per scorer and split, with the paper's figures."""
+    splits = result["splits"]
+    head = "| scorer | " + " | ".join(f"{s} | {s} (paper)" for s in splits) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(splits))]
+    for label, per_split in result["rows"].items():
+        cells = []
+        for s in splits:
+            m = per_split.get(s, {}).get(metric)
+            cells.append(f"{100 * m['mean']:.1f} ± {100 * m['std']:.1f}" if m else "—")
+            ref = paper.get(label, {}).get(s)
+            cells.append(f"{ref:.1f}" if ref is not None else "—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for label, reason in result.get("skipped", {}).items():
+        lines.append(f"| {label} | " + " | ".join(["skipped", "—"] * len(splits)) + " |")
+    return "\n".join(lines)
+
+
+def write_results(result: Mapping, stem: str | os.PathLike, title: str, command: str,
+                  notes: str = "") -> tuple[Path, Path]:
+    """Write ``<stem>.json`` (everything) and ``<stem>.md`` (Recall@10 table, all metrics, provenance)."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    prov = result["provenance"]
+    md = [f"# {title}", "", f"Command: `{command}`", "",
+          f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Seeds {result['seeds']}; "
+          f"sentences without a verbatim descriptor are {'dropped' if result['drop_empty'] else 'kept (empty relevant document, a miss), as in the paper'}.",
+          "", "## Recall@10 (×100, mean ± std over seeds)", "", format_table(result), ""]
+    md += ["## All metrics (×100, mean over seeds)", "",
+           "| scorer | split | " + " | ".join(result["metrics"]) + " | seconds (all seeds) |",
+           "|---|---|" + "---|" * (len(result["metrics"]) + 1)]
+    for label, per_split in result["rows"].items():
+        for s, r in per_split.items():
+            md.append(f"| {label} | {s} | " + " | ".join(f"{100 * r[m]['mean']:.1f}" for m in result["metrics"])
+                      + f" | {r['seconds']:.1f} |")
+    if result.get("skipped"):
+        md += ["", "## Skipped", ""] + [f"- {k}: {v}" for k, v in result["skipped"].items()]
+    if notes:
+        md += ["", notes]
+    for path, text in ((stem.with_suffix(".json"), json.dumps(dict(result, command=command), indent=2)),
+                       (stem.with_suffix(".md"), "\n".join(md) + "\n")):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return stem.with_suffix(".md"), stem.with_suffix(".json")

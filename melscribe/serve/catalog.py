@@ -1,0 +1,244 @@
+"""The catalog of tracks a recommender can return.
+
+A catalog file (CSV, JSONL or Parquet, chosen by suffix) has one row per descriptor set:
+
+================  ========  ==============================================================================
+column            required  meaning
+================  ========  ==============================================================================
+``track_id``      yes       the track's id; several rows with one id give that track several descriptor sets
+``descriptors``   yes       a list, a Python-list literal or a comma-separated string of descriptors; may be
+                            empty for a track known only by its audio (see ``audio_path``)
+``title``         no        metadata shown with a recommendation
+``artist``        no        metadata shown with a recommendation
+``url``           no        metadata shown with a recommendation
+``audio_path``    no        the track's audio file, relative to the catalog file's folder unless absolute
+any other         no        kept as metadata
+================  ========  ==============================================================================
+
+A descriptor set's *text* is its descriptors joined by ``", "``: the text the bi-encoder embeds, shared by
+every track with that set. Tracks that have only audio join a catalog through
+:meth:`Catalog.with_audio_folder`, which tags them zero-shot with the catalog's vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..data import load_musiccaps, parse_descriptors
+from ..errors import DataError, InvalidRequestError
+
+REQUIRED_COLUMNS = ("track_id", "descriptors")
+METADATA_COLUMNS = ("title", "artist", "url")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+
+
+def set_text(descriptors: Iterable[str]) -> str:
+    """The text of a descriptor set: its descriptors joined by ``", "``."""
+    return ", ".join(descriptors)
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """A track: id, metadata (``title``, ``artist``, ``url`` where known, plus source-specific keys), zero or
+    more descriptor sets, an optional audio file. ``inferred`` marks descriptor sets that were predicted from
+    the audio by zero-shot tagging rather than written by people."""
+
+    id: str
+    descriptor_sets: tuple[tuple[str, ...], ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    audio_path: str | None = None
+    inferred: bool = False
+
+    @property
+    def descriptors(self) -> frozenset[str]:
+        """Every descriptor of every descriptor set of the track."""
+        return frozenset(d for s in self.descriptor_sets for d in s)
+
+    def _content(self) -> list:
+        return [self.id, [list(s) for s in self.descriptor_sets], dict(self.metadata), self.audio_path, self.inferred]
+
+
+@dataclass(frozen=True, eq=False)
+class AudioTracks:
+    """Audio embeddings of a catalog's audio-only tracks, made by ``model`` (a ``serve.audio`` model);
+    ``failures`` lists the files that could not be decoded, with the reason."""
+
+    model: Any
+    track_ids: tuple[str, ...]
+    embeddings: np.ndarray
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+class Catalog:
+    """An ordered collection of :class:`Track` with unique ids and at least one descriptor set.
+
+    ``audio`` holds the audio embeddings of tracks added by :meth:`with_audio_folder`, used to re-rank
+    them by audio–text similarity.
+    """
+
+    def __init__(self, tracks: Iterable[Track], *, source: str = "catalog", audio: AudioTracks | None = None):
+        self.tracks: tuple[Track, ...] = tuple(tracks)
+        self.source = source
+        self.audio = audio
+        self._by_id: dict[str, Track] = {}
+        for t in self.tracks:
+            if t.id in self._by_id:
+                raise DataError(f"{source}: track id {t.id!r} appears twice")
+            self._by_id[t.id] = t
+        if not any(t.descriptor_sets for t in self.tracks):
+            raise DataError(f"{source} has no descriptors: {len(self.tracks)} track(s), none with a descriptor "
+                            "set; a recommender needs descriptor sets to match requests against")
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __iter__(self) -> Iterator[Track]:
+        return iter(self.tracks)
+
+    def __contains__(self, track_id: object) -> bool:
+        return track_id in self._by_id
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.source!r}, {len(self)} tracks, {len(self.descriptor_sets)} descriptor sets)"
+
+    def track(self, track_id: str) -> Track:
+        """The track with id ``track_id``; :class:`InvalidRequestError` if there is none."""
+        try:
+            return self._by_id[track_id]
+        except (KeyError, TypeError):
+            raise InvalidRequestError(f"unknown track id {track_id!r} (not in {self.source})") from None
+
+    @cached_property
+    def descriptor_sets(self) -> dict[str, list[str]]:
+        """Each unique descriptor-set text (descriptors joined by ``", "``), in first-seen order, mapped to the
+        ids of the tracks that have that set."""
+        out: dict[str, list[str]] = {}
+        for t in self.tracks:
+            for s in t.descriptor_sets:
+                out.setdefault(set_text(s), []).append(t.id)
+        return out
+
+    def vocabulary(self) -> list[str]:
+        """Every descriptor of the catalog, sorted."""
+        return sorted({d for t in self.tracks for d in t.descriptors})
+
+    def fingerprint(self) -> str:
+        """A stable hash (SHA-256, hex) of the catalog's content: ids, descriptor sets, metadata, audio paths."""
+        h = hashlib.sha256()
+        for t in self.tracks:
+            h.update(json.dumps(t._content(), sort_keys=True, default=str).encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Catalog":
+        """Load a catalog from a ``.csv``, ``.jsonl`` or ``.parquet`` file with the columns in the module doc."""
+        path = Path(path).expanduser()
+        df = _read_table(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+        if missing:
+            raise DataError(f"catalog {path} lacks required column(s) {', '.join(missing)}; "
+                            f"it has {', '.join(map(str, df.columns))}")
+        rows: dict[str, dict[str, Any]] = {}
+        for rec in df.to_dict("records"):
+            tid = str(rec.pop("track_id")).strip()
+            if not tid:
+                raise DataError(f"catalog {path} has a row with an empty track_id")
+            descriptors = parse_descriptors(rec.pop("descriptors"))
+            entry = rows.setdefault(tid, {"sets": [], "meta": {}, "audio": None})
+            if descriptors and descriptors not in entry["sets"]:
+                entry["sets"].append(descriptors)
+            audio = rec.pop("audio_path", None)
+            if _present(audio):
+                entry["audio"] = str(path.parent / Path(str(audio)).expanduser())
+            entry["meta"].update({k: _plain(v) for k, v in rec.items() if _present(v)})
+        return cls((Track(tid, tuple(e["sets"]), e["meta"], e["audio"]) for tid, e in rows.items()),
+                   source=str(path))
+
+    @classmethod
+    def from_musiccaps(cls, data_dir: str | os.PathLike | None = None) -> "Catalog":
+        """All 5,521 MusicCaps clips, each with its aspect list as one descriptor set and, as metadata, its
+        YouTube id, time window and a YouTube URL starting at the clip."""
+        tracks = []
+        for r in load_musiccaps(data_dir):
+            start = r.meta.get("start_s", 0)
+            meta = dict(r.meta, url=f"https://www.youtube.com/watch?v={r.track_id}&t={start}s")
+            tracks.append(Track(r.track_id, (r.descriptors,) if r.descriptors else (), meta))
+        return cls(tracks, source="MusicCaps")
+
+    def with_audio_folder(self, folder: str | os.PathLike, model: Any, *, top_k: int = 5,
+                          cache_dir: str | os.PathLike | None = None) -> "Catalog":
+        """A new catalog with one audio-only track per audio file under ``folder`` (id: the file's path
+        relative to ``folder``). Each is tagged zero-shot by ``model`` (a ``serve.audio`` model) with its
+        ``top_k`` descriptors of this catalog's vocabulary, which become its descriptor set (``inferred``).
+
+        Files that cannot be decoded are skipped with a warning and listed in ``audio.failures``.
+        ``cache_dir`` (default ``<home>/audio-embeddings``) caches audio embeddings by file hash and model.
+        """
+        from . import audio as audio_lib
+        from ..config import home_dir
+
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"audio folder {folder} does not exist")
+        paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not paths:
+            raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {folder}")
+        emb = audio_lib.embed_audio_files(model, paths, cache_dir=cache_dir or home_dir() / "audio-embeddings")
+        failures = tuple((str(p), str(reason)) for p, reason in emb.failures)
+        if failures:
+            warnings.warn(f"skipped {len(failures)} undecodable audio file(s): "
+                          + "; ".join(f"{p} ({r})" for p, r in failures), stacklevel=2)
+        tags = audio_lib.tag_audio(model, emb.embeddings, self.vocabulary(), top_k=top_k) if len(emb.paths) else []
+        new = []
+        for p, tagged in zip(emb.paths, tags):
+            p = Path(p)
+            tid = p.relative_to(folder).as_posix() if p.is_relative_to(folder) else str(p)
+            if tid in self:
+                raise DataError(f"audio file {p} would get track id {tid!r}, which {self.source} already has")
+            new.append(Track(tid, (tuple(d for d, _ in tagged),), {"title": p.stem}, str(p), inferred=True))
+        audio = AudioTracks(model, tuple(t.id for t in new), np.asarray(emb.embeddings, dtype=np.float32), failures)
+        return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}", audio=audio)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"catalog file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"track_id": str})
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype={"track_id": str})
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except Exception as e:  # pandas and pyarrow raise many types for broken files
+        raise DataError(f"cannot read catalog {path}: {e}") from None
+    raise DataError(f"catalog {path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def _present(v: Any) -> bool:
+    if v is None:
+        return False
+    if isinstance(v, float) and np.isnan(v):
+        return False
+    return not (isinstance(v, str) and not v.strip())
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars and arrays as plain Python values, so metadata serialises and hashes stably."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
