@@ -149,6 +149,21 @@ def test_long_clips_do_not_depend_on_numpy_global_random_state(model: ClapAudioT
     np.testing.assert_allclose(model.embed_audio(long_clips[::-1])[::-1], first, atol=1e-5)
 
 
+def test_fusion_model_embeds_each_clip_independently_of_its_batch(tmp_path: Path) -> None:
+    fused = tiny_clap(tmp_path / "fused", fusion=True)
+    rate = fused.sample_rate
+    clips = [sine(220, 0.5, rate), noise(0.8, rate), noise(2.5, rate, seed=4), sine(700, 1.7, rate)]
+    np.random.seed(3)
+    together = fused.embed_audio(clips)
+    assert together.shape == (4, 16)
+    np.random.seed(4)
+    alone = np.concatenate([fused.embed_audio([clip]) for clip in clips])
+    np.testing.assert_allclose(alone, together, atol=1e-5)
+    np.testing.assert_allclose(fused.embed_audio(clips[:2]), together[:2], atol=1e-5)  # no long clip in the batch
+    # only clips longer than the window take the fusion branch (the extractor would flag a random one)
+    assert fused._audio_features(clips)[1].ravel().tolist() == [False, False, True, True]
+
+
 def test_embed_audio_leaves_numpy_global_random_state_alone(model: ClapAudioTextModel) -> None:
     np.random.seed(123)
     expected = np.random.random_sample(3)
@@ -190,7 +205,9 @@ def test_from_pretrained_reports_an_unloadable_checkpoint(tmp_path: Path) -> Non
 # --- embed_audio_files -------------------------------------------------------------------------------
 
 
-def test_embed_audio_files_matches_direct_embedding(model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path) -> None:
+def test_embed_audio_files_matches_direct_embedding(
+    model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path
+) -> None:
     result = embed_audio_files(model, audio_files, cache_dir=tmp_path / "cache")
     assert isinstance(result, AudioEmbeddings)
     assert result.paths == audio_files and result.failures == []
@@ -198,7 +215,9 @@ def test_embed_audio_files_matches_direct_embedding(model: ClapAudioTextModel, a
     np.testing.assert_allclose(result.embeddings, direct, atol=1e-5)
 
 
-def test_second_call_is_served_from_the_cache(model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path) -> None:
+def test_second_call_is_served_from_the_cache(
+    model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     counting = CountingModel(model)
     first = embed_audio_files(counting, audio_files, cache_dir=cache, batch_size=2)
@@ -238,7 +257,9 @@ def test_corrupt_cache_entry_is_recomputed(model: ClapAudioTextModel, audio_file
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
 
 
-def test_undecodable_files_are_skipped_and_reported(model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path) -> None:
+def test_undecodable_files_are_skipped_and_reported(
+    model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path
+) -> None:
     garbage, truncated = write_corrupt_files(tmp_path)
     missing = tmp_path / "missing.wav"
     paths = [garbage, audio_files[0], truncated, audio_files[1], missing]
@@ -277,7 +298,9 @@ def embedded(model: ClapAudioTextModel, audio_files: list[Path], tmp_path: Path)
     return embed_audio_files(model, audio_files, cache_dir=tmp_path / "cache")
 
 
-def test_tag_audio_returns_the_best_descriptors_in_score_order(model: ClapAudioTextModel, embedded: AudioEmbeddings) -> None:
+def test_tag_audio_returns_the_best_descriptors_in_score_order(
+    model: ClapAudioTextModel, embedded: AudioEmbeddings
+) -> None:
     tags = tag_audio(model, embedded, VOCABULARY, top_k=3)
     scores = embedded.embeddings @ model.embed_text(VOCABULARY).T
     assert len(tags) == len(embedded.paths)
@@ -301,7 +324,9 @@ def test_tag_audio_limits_and_errors(model: ClapAudioTextModel, embedded: AudioE
         tag_audio(model, np.ones((2, 5), dtype=np.float32), VOCABULARY)
 
 
-def test_rerank_by_audio_is_the_cosine_to_the_mean_descriptor(model: ClapAudioTextModel, embedded: AudioEmbeddings) -> None:
+def test_rerank_by_audio_is_the_cosine_to_the_mean_descriptor(
+    model: ClapAudioTextModel, embedded: AudioEmbeddings
+) -> None:
     descriptors = ["steel drums", "upbeat", "tropical"]
     scores = rerank_by_audio(model, descriptors, embedded)
     assert scores.shape == (len(embedded.paths),) and scores.dtype == np.float32

@@ -170,7 +170,7 @@ class ClapAudioTextModel:
         return _l2_normalise(np.concatenate(out))
 
     def _audio_features(self, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Mel features ``(n, channels, frames, mels)`` and ``is_longer`` ``(n, 1)`` of clips, each independent of the others.
+        """Mel features ``(n, channels, frames, mels)`` and ``is_longer`` ``(n, 1)``, each clip independent of the rest.
 
         ``ClapFeatureExtractor`` draws from NumPy's global generator (random crop of a long clip, and in
         fusion mode a random clip of the batch flagged as long when none is). Each clip is featurised on
@@ -411,31 +411,39 @@ TINY_VOCABULARY = (
 ).split()
 
 
-def tiny_clap(folder: str | os.PathLike) -> ClapAudioTextModel:
+def tiny_clap(folder: str | os.PathLike, *, fusion: bool = False) -> ClapAudioTextModel:
     """A tiny random-weight CLAP checkpoint written to ``folder`` and loaded back with ``from_pretrained``.
 
     Two-layer text and audio towers with 16-dimensional embeddings, 16 kHz audio in 1 s windows with 16
-    mel bands, a WordPiece tokenizer over :data:`TINY_VOCABULARY` plus single letters. Weights are
-    seeded (the global torch generator is left untouched), so two calls give the same model. For tests.
+    mel bands, a WordPiece tokenizer over :data:`TINY_VOCABULARY` plus single letters. ``fusion=True``
+    gives the feature-fusion variant (like ``laion/clap-htsat-fused``: 64 mel bands, long clips seen as a
+    whole plus three crops). Weights are seeded (the global torch generator is left untouched), so two
+    calls give the same model. For tests.
     """
     import torch
-    from transformers import BertTokenizer, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+    from transformers import BertTokenizerFast, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     letters = "abcdefghijklmnopqrstuvwxyz0123456789"
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters), *TINY_VOCABULARY]
-    tokenizer = BertTokenizer(vocab={t: i for i, t in enumerate(dict.fromkeys(tokens))}, model_max_length=64)
+    # A vocab.txt read back by from_pretrained builds the tokenizer the same way in transformers 4 and 5.
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(tokens)) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast.from_pretrained(folder, model_max_length=64)
+    # Without fusion, spec_size 64 with 16 mel bands: the 101 frames are resized to a 256 x 16 image folded
+    # into 64 x 64. With fusion, the extractor needs 64 bands (it resizes to 64 itself), so 51 frames of
+    # 64 bands are resized to 64 x 64. Either way 4 x 4 patches and windows of 4 cover it in two stages.
+    mel_bands = 64 if fusion else 16
     extractor = ClapFeatureExtractor(
-        feature_size=16,
+        feature_size=mel_bands,
         sampling_rate=16_000,
-        hop_length=160,
+        hop_length=320 if fusion else 160,
         max_length_s=1,
         fft_window_size=512,
         frequency_max=8_000,
-        truncation="rand_trunc",
+        truncation="fusion" if fusion else "rand_trunc",
         padding="repeatpad",
     )
-    # spec_size 64 with 16 mel bins: the 101 frames are resized to a 256 x 16 image folded into 64 x 64,
-    # which 4 x 4 patches and windows of 4 cover in two stages (hidden size 16 -> 32).
     config = ClapConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
@@ -449,8 +457,10 @@ def tiny_clap(folder: str | os.PathLike) -> ClapAudioTextModel:
             eos_token_id=tokenizer.sep_token_id,
         ),
         audio_config=dict(
-            num_mel_bins=16,
+            num_mel_bins=mel_bands,
             spec_size=64,
+            enable_fusion=fusion,
+            fusion_type="aff_2d" if fusion else None,
             window_size=4,
             patch_embeds_hidden_size=16,
             hidden_size=32,
@@ -463,7 +473,6 @@ def tiny_clap(folder: str | os.PathLike) -> ClapAudioTextModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = ClapModel(config)
-    folder = Path(folder)
     model.save_pretrained(folder)
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
     return ClapAudioTextModel.from_pretrained(folder, device="cpu")
