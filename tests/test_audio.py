@@ -267,7 +267,7 @@ def test_undecodable_files_are_skipped_and_reported(
     result = embed_audio_files(counting, paths, cache_dir=tmp_path / "cache")
     assert result.paths == [audio_files[0], audio_files[1]]
     assert [p for p, _ in result.failures] == [garbage, truncated, missing]
-    assert all(p.name in reason or reason.startswith("cannot read") for p, reason in result.failures)
+    assert all(p.name in reason for p, reason in result.failures)
     assert "truncated" in dict(result.failures)[truncated]
     np.testing.assert_allclose(
         result.embeddings, model.embed_audio([load_audio(p, model.sample_rate) for p in audio_files[:2]]), atol=1e-5

@@ -311,7 +311,7 @@ def embed_audio_files(
         try:
             digest = _file_hash(path)
         except OSError as e:
-            failures[i] = f"cannot read: {e}"
+            failures[i] = f"cannot read audio file {path}: {e.strerror or e}"
             continue
         cached = None if digest in pending else _read_cached(folder / f"{digest}.npy")
         if cached is not None:
@@ -330,7 +330,7 @@ def embed_audio_files(
                 except DataError as e:
                     failures.update((i, str(e)) for i in indices)
             if waveforms:
-                for (digest, indices), vector in zip(batch_keys, model.embed_audio(waveforms)):
+                for (digest, indices), vector in zip(batch_keys, model.embed_audio(waveforms), strict=True):
                     vector = np.ascontiguousarray(vector, dtype=np.float32)
                     _write_cached(folder / f"{digest}.npy", vector)
                     by_index.update((i, vector) for i in indices)
