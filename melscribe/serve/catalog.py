@@ -182,11 +182,10 @@ class Catalog:
         relative to ``folder``). Each is tagged zero-shot by ``model`` (a ``serve.audio`` model) with its
         ``top_k`` descriptors of this catalog's vocabulary, which become its descriptor set (``inferred``).
 
-        Files that cannot be decoded are skipped with a warning and listed in ``audio.failures``.
-        ``cache_dir`` (default ``<home>/audio-embeddings``) caches audio embeddings by file hash and model.
+        Files that cannot be decoded are skipped with a warning and listed in ``audio.failures``. Audio
+        embeddings are cached under ``cache_dir`` (default: ``audio.embed_audio_files``'s) by file hash and model.
         """
         from . import audio as audio_lib
-        from ..config import home_dir
 
         folder = Path(folder).expanduser()
         if not folder.is_dir():
@@ -194,7 +193,7 @@ class Catalog:
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         if not paths:
             raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {folder}")
-        emb = audio_lib.embed_audio_files(model, paths, cache_dir=cache_dir or home_dir() / "audio-embeddings")
+        emb = audio_lib.embed_audio_files(model, paths, cache_dir=cache_dir)
         failures = tuple((str(p), str(reason)) for p, reason in emb.failures)
         if failures:
             warnings.warn(f"skipped {len(failures)} undecodable audio file(s): "

@@ -1,0 +1,289 @@
+"""A faiss index of descriptor-set embeddings, saved to and loaded from a folder.
+
+Each unique descriptor-set text is embedded once by a sentence encoder (L2-normalised, so inner product is
+cosine similarity). Up to :data:`FLAT_MAX` sets the index is exact (``IndexFlatIP``); above, it is an HNSW
+graph (``IndexHNSWFlat``, ``M`` = :data:`HNSW_M`, searched with ``efSearch`` = :data:`HNSW_EF_SEARCH`).
+The descriptor vocabulary is embedded too, to explain matches descriptor by descriptor.
+
+A saved index is a folder of three files, written atomically (a temporary folder beside it, then
+``os.replace``): :data:`FAISS_FILE` (``faiss.write_index``), :data:`VOCAB_FILE` (vocabulary embeddings) and
+:data:`META_FILE` (texts, vocabulary, model name and probe embedding, embedding dimension, catalog
+fingerprint, index kind, format version, file sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import faiss
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..config import PACKAGED_MINILM, resolve_model, trained_model_path
+from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+
+log = logging.getLogger(__name__)
+
+INDEX_VERSION = 1
+FAISS_FILE = "index.faiss"
+VOCAB_FILE = "vocabulary.npy"
+META_FILE = "meta.json"
+KINDS = ("auto", "flat", "hnsw")
+#: Largest number of descriptor sets ``kind="auto"`` indexes exactly.
+FLAT_MAX = 20_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 256
+#: The text whose embedding identifies a model's weights (compared with a tolerance, see ``same_model``).
+PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
+PROBE_MIN_COSINE = 0.999
+
+
+class TextEncoder:
+    """A ``SentenceTransformer`` behind a lock (safe to share between threads), with a display name.
+
+    ``model`` is a model name or path, an already loaded ``SentenceTransformer``, or ``None``: the trained
+    bi-encoder at ``config.trained_model_path()`` if it exists, else the packaged all-MiniLM-L6-v2.
+    """
+
+    def __init__(self, model: Any = None):
+        from sentence_transformers import SentenceTransformer
+
+        if isinstance(model, SentenceTransformer):
+            self.model = model
+            self.name = _display_name(model.tokenizer.name_or_path)
+        else:
+            if model is None:
+                trained = trained_model_path()
+                model = trained if trained.exists() else PACKAGED_MINILM
+            self.name = _display_name(str(model))
+            self.model = SentenceTransformer(resolve_model(model))
+        log.info("sentence encoder: %s", self.name)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TextEncoder({self.name!r})"
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input, in tokens, the model reads; longer texts are truncated."""
+        return int(self.model.max_seq_length)
+
+    def token_count(self, text: str) -> int:
+        """Number of tokens the model's tokenizer makes of ``text``, special tokens included."""
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``."""
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            emb = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                    normalize_embeddings=True, convert_to_numpy=True)
+        return np.ascontiguousarray(emb, dtype=np.float32)
+
+    @cached_property
+    def probe(self) -> np.ndarray:
+        """Embedding of :data:`PROBE_TEXT`: identifies the weights whatever the model's name or path."""
+        return self.encode([PROBE_TEXT])[0]
+
+
+def _display_name(path_or_name: str) -> str:
+    return PACKAGED_MINILM if path_or_name == resolve_model(None) else path_or_name
+
+
+def same_model(probe_a: np.ndarray, probe_b: np.ndarray) -> bool:
+    """Whether two probe embeddings come from the same model (same shape, cosine ≥ 0.999)."""
+    return probe_a.shape == probe_b.shape and float(probe_a @ probe_b) >= PROBE_MIN_COSINE
+
+
+def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bool = True) -> tuple[faiss.Index, str]:
+    """A faiss inner-product index holding ``embeddings``: ``"flat"`` (exact), ``"hnsw"``, or ``"auto"``
+    (flat up to :data:`FLAT_MAX` rows). Returns the index and the kind chosen."""
+    if kind not in KINDS:
+        raise InvalidRequestError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    n, d = embeddings.shape
+    if kind == "auto":
+        kind = "flat" if n <= FLAT_MAX else "hnsw"
+    if kind == "flat":
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    step = 50_000
+    for start in tqdm(range(0, n, step), desc=f"faiss {kind} index", unit="chunk", disable=not progress or n <= step):
+        index.add(np.ascontiguousarray(embeddings[start:start + step], dtype=np.float32))
+    return index, kind
+
+
+@dataclass(eq=False)
+class DescriptorIndex:
+    """Embeddings of unique descriptor-set texts in a faiss index (row ``i`` is ``texts[i]``), plus the
+    embeddings of the descriptor vocabulary, and what they were built from."""
+
+    index: faiss.Index
+    texts: list[str]
+    vocabulary: list[str]
+    vocabulary_embeddings: np.ndarray
+    model_name: str
+    model_probe: np.ndarray
+    fingerprint: str
+    kind: str
+    path: Path | None = field(default=None, compare=False)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], encoder: TextEncoder, *, fingerprint: str,
+              vocabulary: Sequence[str] = (), kind: str = "auto", batch_size: int = 64) -> "DescriptorIndex":
+        """Embed ``texts`` (unique descriptor-set texts) and ``vocabulary`` with ``encoder`` and index them."""
+        log.info("embedding %d descriptor sets and %d descriptors with %s", len(texts), len(vocabulary), encoder.name)
+        embeddings = encoder.encode(texts, batch_size=batch_size, progress=True)
+        vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
+        return cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
+                                   vocabulary_embeddings=vocab_emb, kind=kind)
+
+    @classmethod
+    def from_embeddings(cls, embeddings: np.ndarray, texts: Sequence[str], encoder: TextEncoder, *,
+                        fingerprint: str, vocabulary: Sequence[str] = (),
+                        vocabulary_embeddings: np.ndarray | None = None, kind: str = "auto") -> "DescriptorIndex":
+        """Index precomputed, L2-normalised embeddings of ``texts`` (and of ``vocabulary``) made by ``encoder``."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape != (len(texts), encoder.dim):
+            raise InvalidRequestError(f"embeddings have shape {embeddings.shape}; expected ({len(texts)}, {encoder.dim})")
+        if not len(texts):
+            raise InvalidRequestError("nothing to index: no descriptor sets")
+        if vocabulary_embeddings is None:
+            vocabulary_embeddings = np.zeros((0, encoder.dim), dtype=np.float32)
+        if len(vocabulary_embeddings) != len(vocabulary):
+            raise InvalidRequestError(f"{len(vocabulary_embeddings)} vocabulary embeddings for {len(vocabulary)} descriptors")
+        index, kind = make_faiss_index(embeddings, kind)
+        return cls(index, list(texts), list(vocabulary), np.asarray(vocabulary_embeddings, dtype=np.float32),
+                   encoder.name, encoder.probe, fingerprint, kind)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.index.d)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` (at most ``len(self)``) best rows for each query: ``(scores, rows)``, each ``(n, k)``."""
+        k = min(int(k), len(self))
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k)) if self.kind == "hnsw" else None
+        return self.index.search(queries, k, params=params)
+
+    @cached_property
+    def _vocab_rows(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self.vocabulary)}
+
+    def descriptor_scores(self, query: np.ndarray, descriptors: Sequence[str]) -> list[float | None]:
+        """Cosine similarity of ``query`` (one embedding) to each descriptor; ``None`` where a descriptor is
+        not in the indexed vocabulary."""
+        rows = [self._vocab_rows.get(d) for d in descriptors]
+        known = [r for r in rows if r is not None]
+        sims = iter((self.vocabulary_embeddings[known] @ query).tolist()) if known else iter(())
+        return [next(sims) if r is not None else None for r in rows]
+
+    def check(self, encoder: TextEncoder | None = None, fingerprint: str | None = None) -> None:
+        """Raise :class:`StaleIndexError` if the index was built with another model than ``encoder`` or for
+        another catalog than the one with ``fingerprint``."""
+        where = f"the index at {self.path}" if self.path else "the index"
+        if encoder is not None and not same_model(self.model_probe, encoder.probe):
+            raise StaleIndexError(f"{where} was built with model {self.model_name!r}, which differs from "
+                                  f"{encoder.name!r}: rebuild it (`melscribe index build`) or use the model it was "
+                                  "built with")
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            raise StaleIndexError(f"{where} was built for another catalog (fingerprint {self.fingerprint[:12]}…, "
+                                  f"this catalog {fingerprint[:12]}…): rebuild it (`melscribe index build`)")
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds and how it was built, as plain JSON-able values."""
+        return {"path": str(self.path) if self.path else None, "kind": self.kind, "descriptor_sets": len(self),
+                "vocabulary": len(self.vocabulary), "dim": self.dim, "model": self.model_name,
+                "catalog_fingerprint": self.fingerprint, "version": INDEX_VERSION}
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the index to ``folder`` atomically (replacing any index there); returns the folder."""
+        folder = Path(folder).expanduser().absolute()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+        try:
+            faiss.write_index(self.index, str(tmp / FAISS_FILE))
+            np.save(tmp / VOCAB_FILE, self.vocabulary_embeddings)
+            meta = {"version": INDEX_VERSION, "kind": self.kind, "dim": self.dim, "model": self.model_name,
+                    "model_probe": self.model_probe.tolist(), "catalog_fingerprint": self.fingerprint,
+                    "files": {f: (tmp / f).stat().st_size for f in (FAISS_FILE, VOCAB_FILE)},
+                    "texts": self.texts, "vocabulary": self.vocabulary}
+            (tmp / META_FILE).write_text(json.dumps(meta))
+            _replace_dir(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "DescriptorIndex":
+        """Read an index saved by :meth:`save`. :class:`IndexCorruptError` (naming the file) if a file is
+        missing, truncated or unreadable; :class:`StaleIndexError` if it has another format version."""
+        folder = Path(folder).expanduser().absolute()
+        meta_path = folder / META_FILE
+        try:
+            meta = json.loads(meta_path.read_text())
+            version, files, texts, vocabulary = meta["version"], dict(meta["files"]), meta["texts"], meta["vocabulary"]
+            dim, model, fingerprint, kind = meta["dim"], meta["model"], meta["catalog_fingerprint"], meta["kind"]
+            probe = np.asarray(meta["model_probe"], dtype=np.float32)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise IndexCorruptError(f"index file {meta_path} is missing or unreadable ({type(e).__name__}: {e}); "
+                                    "rebuild the index") from None
+        if version != INDEX_VERSION:
+            raise StaleIndexError(f"the index at {folder} has format version {version}, this melscribe reads "
+                                  f"version {INDEX_VERSION}: rebuild it (`melscribe index build`)")
+        for name, size in files.items():
+            p = folder / name
+            actual = p.stat().st_size if p.is_file() else None
+            if actual != size:
+                state = "missing" if actual is None else f"truncated or altered ({actual} of {size} bytes)"
+                raise IndexCorruptError(f"index file {p} is {state}; rebuild the index")
+        try:
+            index = faiss.read_index(str(folder / FAISS_FILE))
+        except RuntimeError as e:
+            raise IndexCorruptError(f"index file {folder / FAISS_FILE} is unreadable: {e}") from None
+        try:
+            vocab_emb = np.load(folder / VOCAB_FILE, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise IndexCorruptError(f"index file {folder / VOCAB_FILE} is unreadable: {e}") from None
+        if index.ntotal != len(texts) or index.d != dim or vocab_emb.shape != (len(vocabulary), index.d):
+            raise IndexCorruptError(f"index files in {folder} disagree: {index.ntotal} vectors of dim {index.d}, "
+                                    f"{len(texts)} texts, vocabulary embeddings {vocab_emb.shape} for "
+                                    f"{len(vocabulary)} descriptors; rebuild the index")
+        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move folder ``src`` to ``dst``, replacing ``dst`` if it exists (renames only, same file system)."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)

@@ -1,0 +1,308 @@
+"""From a natural-language request to ranked tracks.
+
+The request is embedded by the bi-encoder, the closest descriptor sets are found in a
+:class:`~melscribe.serve.index.DescriptorIndex`, and each set leads to the tracks that have it. Tracks are
+ranked by their best set, de-duplicated and filtered; each result says which set matched and which of its
+descriptors are closest to the request (the explanation).
+
+Options: lexical + dense fusion (``fusion=True``: reciprocal-rank fusion of the dense ranking with TF-IDF over
+the descriptor-set texts, :mod:`melscribe.scorers`), and, for catalogs with audio-only tracks
+(:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
+top descriptor sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..config import home_dir
+from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from .catalog import Catalog, Track, set_text
+from .index import DescriptorIndex, TextEncoder
+
+log = logging.getLogger(__name__)
+
+#: Descriptors at least this close (cosine) to the request explain a match; the closest one always does.
+EXPLAIN_MIN_SIMILARITY = 0.3
+#: How many of the request's top descriptor sets describe it to the audio model.
+AUDIO_CONTEXT_SETS = 5
+#: Descriptor sets fetched per requested track at first (more are fetched when filters reject many).
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 32
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended track.
+
+    ``score`` is the cosine similarity of the request to ``descriptor_set`` (the track's best-matching set),
+    or its fused score with ``fusion``. ``matched_descriptors`` are the descriptors of that set closest to the
+    request, closest first. ``inferred`` marks a set tagged from audio; such tracks also carry
+    ``audio_score``, the audio–text similarity by which they were re-ranked.
+    """
+
+    rank: int
+    track_id: str
+    score: float
+    descriptor_set: tuple[str, ...]
+    matched_descriptors: tuple[str, ...]
+    metadata: Mapping[str, Any]
+    inferred: bool = False
+    audio_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recommendation as JSON-able values."""
+        d = asdict(self)
+        d["descriptor_set"], d["matched_descriptors"] = list(self.descriptor_set), list(self.matched_descriptors)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+
+@dataclass(frozen=True)
+class _Filter:
+    exclude_tracks: frozenset[str]
+    require: frozenset[str]
+    exclude: frozenset[str]
+
+    def accepts(self, track: Track) -> bool:
+        ds = track.descriptors
+        return track.id not in self.exclude_tracks and self.require <= ds and not (self.exclude & ds)
+
+
+@dataclass
+class _Candidate:
+    track: Track
+    row: int
+    score: float
+    audio_score: float | None = None
+
+
+def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Path:
+    """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``."""
+    key = hashlib.sha256(f"{model_name}\0{fingerprint}\0{kind}".encode()).hexdigest()[:16]
+    return home_dir() / "indexes" / key
+
+
+def load_catalog(catalog: Catalog | str | os.PathLike | None, data_dir: str | os.PathLike | None = None) -> Catalog:
+    """``catalog`` itself, a catalog file, or (``None``) all of MusicCaps from the data directory."""
+    if isinstance(catalog, Catalog):
+        return catalog
+    return Catalog.from_musiccaps(data_dir) if catalog is None else Catalog.from_file(catalog)
+
+
+class Recommender:
+    """Recommends tracks of a catalog for natural-language requests. Thread-safe.
+
+    ``model``: a model name or path, a loaded ``SentenceTransformer`` or a :class:`TextEncoder`; default the
+    trained bi-encoder (``config.trained_model_path()``) if present, else the packaged all-MiniLM-L6-v2.
+    ``catalog``: a :class:`Catalog` or catalog file; default all of MusicCaps from ``data_dir``.
+    The index is ``index`` if given, else loaded from ``index_dir`` (default
+    :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
+    model or catalog is rebuilt when ``auto_rebuild``, else refused (:class:`IndexCorruptError`,
+    :class:`StaleIndexError`). ``fusion`` adds TF-IDF by reciprocal-rank fusion; ``audio_rerank`` re-ranks
+    the catalog's audio-only tracks by audio–text similarity.
+    """
+
+    def __init__(self, model: Any = None, catalog: Catalog | str | os.PathLike | None = None, *,
+                 data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
+                 index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
+                 fusion: bool = False, audio_rerank: bool = True):
+        self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model)
+        self.catalog = load_catalog(catalog, data_dir)
+        self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
+        self.index.check(self.encoder, self.catalog.fingerprint())
+        sets = {set_text(s): s for t in self.catalog for s in t.descriptor_sets}
+        ids = self.catalog.descriptor_sets
+        self._rows = [(sets[text], ids[text]) for text in self.index.texts]
+        self._vocabulary = frozenset(self.catalog.vocabulary())
+        self._tfidf = self._fit_tfidf() if fusion else None
+        audio = self.catalog.audio if audio_rerank else None
+        self._audio = audio if audio is not None and len(audio.track_ids) else None
+        self._audio_rows = {tid: i for i, tid in enumerate(self._audio.track_ids)} if self._audio else {}
+        self._audio_lock = threading.Lock()
+        log.info("recommender: %r, %s index of %d descriptor sets, model %s", self.catalog, self.index.kind,
+                 len(self.index), self.encoder.name)
+
+    def _open_index(self, index_dir: str | os.PathLike | None, kind: str, auto_rebuild: bool) -> DescriptorIndex:
+        fingerprint = self.catalog.fingerprint()
+        folder = Path(index_dir) if index_dir is not None else index_cache_dir(self.encoder.name, fingerprint, kind)
+        if folder.exists():
+            try:
+                index = DescriptorIndex.load(folder)
+                index.check(self.encoder, fingerprint)
+                if kind in ("auto", index.kind):
+                    return index
+                raise StaleIndexError(f"the index at {folder} is {index.kind}, not {kind}")
+            except (IndexCorruptError, StaleIndexError) as e:
+                if not auto_rebuild:
+                    raise
+                warnings.warn(f"{e}; rebuilding it", stacklevel=3)
+        index = DescriptorIndex.build(list(self.catalog.descriptor_sets), self.encoder, fingerprint=fingerprint,
+                                      vocabulary=self.catalog.vocabulary(), kind=kind)
+        index.save(folder)
+        log.info("saved the index to %s", folder)
+        return index
+
+    def _fit_tfidf(self):
+        try:
+            from ..scorers import TfidfScorer, reciprocal_rank_fusion  # noqa: F401  (checked here, used later)
+        except ImportError as e:
+            raise InvalidRequestError(f"fusion needs melscribe.scorers with TfidfScorer and "
+                                      f"reciprocal_rank_fusion: {e}") from None
+        return TfidfScorer().fit(self.index.texts)
+
+    def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
+                  require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
+        """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched.
+
+        Filters: never return ``exclude_tracks`` (ids, each must be in the catalog); return only tracks having
+        every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
+        ``exclude_descriptors``. A request longer than the model reads is truncated, with a warning.
+        """
+        if not isinstance(request, str):
+            raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
+        if not request.strip():
+            raise InvalidRequestError("the request is empty")
+        k = _check_k(k)
+        filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
+        tokens = self.encoder.token_count(request)
+        if tokens > self.encoder.max_seq_length:
+            warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
+                          f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=2)
+        query = self.encoder.encode([request.strip()])[0]
+        return self._rank(query, k, filt, request.strip())
+
+    def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
+               require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
+        """Like :meth:`recommend` for a request already embedded by ``self.encoder`` (shape ``(dim,)``).
+        Without the request's text there is no TF-IDF fusion."""
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if query.shape != (self.index.dim,):
+            raise InvalidRequestError(f"the query embedding has shape {query.shape}, expected ({self.index.dim},)")
+        return self._rank(query, _check_k(k), self._filter(exclude_tracks, require_descriptors, exclude_descriptors))
+
+    def _filter(self, exclude_tracks: Iterable[str], require: Iterable[str], exclude: Iterable[str]) -> _Filter:
+        ids = frozenset(self.catalog.track(t).id for t in _as_list(exclude_tracks, "exclude_tracks"))
+        req = frozenset(_as_list(require, "require_descriptors", normalise=True))
+        unknown = sorted(req - self._vocabulary)
+        if unknown:
+            raise InvalidRequestError(f"unknown descriptor(s) in require_descriptors: {', '.join(map(repr, unknown))} "
+                                      f"(not in the vocabulary of {self.catalog.source})")
+        return _Filter(ids, req, frozenset(_as_list(exclude, "exclude_descriptors", normalise=True)))
+
+    def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> list[Recommendation]:
+        total = len(self.index)
+        n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k))
+        while True:
+            scores, rows = self._ranked_rows(query, n, request)
+            candidates = self._collect(scores, rows, filt)
+            if len(candidates) >= k or n >= total:
+                break
+            n = min(total, 4 * n)
+        if self._audio is not None:
+            candidates = self._rerank_audio(candidates, rows)
+        return [self._result(rank, c, query) for rank, c in enumerate(candidates[:k], 1)]
+
+    def _ranked_rows(self, query: np.ndarray, n: int, request: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best index rows (scores, rows), best first: dense, or fused with TF-IDF."""
+        scores, rows = (a[0] for a in self.index.search(query, n))
+        keep = rows >= 0
+        scores, rows = scores[keep], rows[keep]
+        if self._tfidf is None or request is None:
+            return scores, rows
+        from ..scorers import reciprocal_rank_fusion
+
+        lexical = self._tfidf.score([request])[0]
+        top_lexical = np.argpartition(-lexical, min(n, len(lexical) - 1))[:n]
+        pool = np.union1d(rows, top_lexical).astype(np.int64)
+        dense = self.index.index.reconstruct_batch(pool) @ query
+        fused = reciprocal_rank_fusion([dense[None, :], lexical[pool][None, :]])[0]
+        order = np.argsort(-fused, kind="stable")[:n]
+        return fused[order], pool[order]
+
+    def _collect(self, scores: np.ndarray, rows: np.ndarray, filt: _Filter) -> list[_Candidate]:
+        """Tracks of the ranked rows in order, each once (by its best row), that pass the filter."""
+        seen: set[str] = set()
+        out = []
+        for score, row in zip(scores.tolist(), rows.tolist()):
+            for tid in self._rows[row][1]:
+                if tid in seen:
+                    continue
+                seen.add(tid)
+                track = self.catalog.track(tid)
+                if filt.accepts(track):
+                    out.append(_Candidate(track, row, score))
+        return out
+
+    def _rerank_audio(self, candidates: list[_Candidate], rows: np.ndarray) -> list[_Candidate]:
+        """Audio-only candidates keep the slots the ranking gave them, filled in order of the similarity of
+        their audio to the request's top descriptor sets."""
+        from .audio import rerank_by_audio
+
+        audio = [c for c in candidates if c.track.id in self._audio_rows]
+        if not audio:
+            return candidates
+        texts = [self.index.texts[r] for r in rows[:AUDIO_CONTEXT_SETS].tolist()]
+        with self._audio_lock:
+            sims = rerank_by_audio(self._audio.model, texts, self._audio.embeddings)
+        for c in audio:
+            c.audio_score = float(sims[self._audio_rows[c.track.id]])
+        slots = iter(sorted(audio, key=lambda c: -c.audio_score))
+        return [next(slots) if c.track.id in self._audio_rows else c for c in candidates]
+
+    def _result(self, rank: int, c: _Candidate, query: np.ndarray) -> Recommendation:
+        descriptors = self._rows[c.row][0]
+        sims = self.index.descriptor_scores(query, descriptors)
+        ranked = sorted(((s, d) for s, d in zip(sims, descriptors) if s is not None), reverse=True)
+        matched = tuple(d for s, d in ranked if s >= EXPLAIN_MIN_SIMILARITY) or tuple(d for _, d in ranked[:1])
+        return Recommendation(rank, c.track.id, round(float(c.score), 6), descriptors, matched,
+                              dict(c.track.metadata), c.track.inferred,
+                              None if c.audio_score is None else round(c.audio_score, 6))
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidRequestError(f"k must be an integer, not {type(k).__name__}")
+    if k <= 0:
+        raise InvalidRequestError(f"k must be positive, not {k}")
+    return int(k)
+
+
+def _as_list(values: Iterable[str] | None, what: str, *, normalise: bool = False) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise InvalidRequestError(f"{what} must hold strings, not {type(v).__name__}")
+        out.append(v.strip().lower() if normalise else v)
+    return out
+
+
+_default: Recommender | None = None
+_default_lock = threading.Lock()
+
+
+def default_recommender() -> Recommender:
+    """The recommender :func:`recommend` uses, built on first use with the defaults of :class:`Recommender`."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Recommender()
+        return _default
+
+
+def recommend(request: str, k: int = 10, **filters: Sequence[str]) -> list[Recommendation]:
+    """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps)."""
+    return default_recommender().recommend(request, k, **filters)
