@@ -230,7 +230,8 @@ def make_scorer(spec: str) -> Scorer:
     * ``dense:<model name or folder>`` (or just an existing folder): a sentence-transformers model;
     * ``rrf:<spec>+<spec>[+...]``: reciprocal-rank fusion (k = 60);
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
-    * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100.
+    * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
+    * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
     """
     from pathlib import Path
 
@@ -246,6 +247,13 @@ def make_scorer(spec: str) -> Scorer:
         parts = [p.partition("*") for p in rest.split("+")]
         return FusedScorer([make_scorer(s) for _, _, s in parts], method="weighted",
                            weights=[float(w) for w, _, _ in parts], name=spec)
+    if kind == "fused" and rest:
+        from .train.fusion import fused_scorer
+
+        try:
+            return fused_scorer(rest, name=spec)
+        except FileNotFoundError as e:
+            raise ModelUnavailableError(str(e)) from None
     if kind == "rerank" and "@" in rest:
         ce_path, _, first = rest.partition("@")
         return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)

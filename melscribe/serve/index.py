@@ -49,11 +49,24 @@ PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
 PROBE_MIN_COSINE = 0.999
 
 
+def default_model() -> str:
+    """The model used when none is named: the trained bi-encoder at ``config.trained_model_path()`` if it
+    exists, else the packaged all-MiniLM-L6-v2."""
+    trained = trained_model_path()
+    return str(trained) if trained.exists() else PACKAGED_MINILM
+
+
+def display_name(model: str | os.PathLike) -> str:
+    """The name under which a model is reported and indexes are cached (``all-MiniLM-L6-v2`` for the
+    packaged copy, else the name or path as given)."""
+    return PACKAGED_MINILM if resolve_model(model) == resolve_model(None) else str(model)
+
+
 class TextEncoder:
     """A ``SentenceTransformer`` behind a lock (safe to share between threads), with a display name.
 
-    ``model`` is a model name or path, an already loaded ``SentenceTransformer``, or ``None``: the trained
-    bi-encoder at ``config.trained_model_path()`` if it exists, else the packaged all-MiniLM-L6-v2.
+    ``model`` is a model name or path, an already loaded ``SentenceTransformer``, or ``None``
+    (:func:`default_model`).
     """
 
     def __init__(self, model: Any = None):
@@ -61,12 +74,10 @@ class TextEncoder:
 
         if isinstance(model, SentenceTransformer):
             self.model = model
-            self.name = _display_name(model.tokenizer.name_or_path)
+            self.name = display_name(model.tokenizer.name_or_path)
         else:
-            if model is None:
-                trained = trained_model_path()
-                model = trained if trained.exists() else PACKAGED_MINILM
-            self.name = _display_name(str(model))
+            model = default_model() if model is None else model
+            self.name = display_name(model)
             self.model = SentenceTransformer(resolve_model(model))
         log.info("sentence encoder: %s", self.name)
         self._lock = threading.Lock()
@@ -101,10 +112,6 @@ class TextEncoder:
     def probe(self) -> np.ndarray:
         """Embedding of :data:`PROBE_TEXT`: identifies the weights whatever the model's name or path."""
         return self.encode([PROBE_TEXT])[0]
-
-
-def _display_name(path_or_name: str) -> str:
-    return PACKAGED_MINILM if path_or_name == resolve_model(None) else path_or_name
 
 
 def same_model(probe_a: np.ndarray, probe_b: np.ndarray) -> bool:

@@ -99,6 +99,15 @@ def load_catalog(catalog: Catalog | str | os.PathLike | None, data_dir: str | os
     return Catalog.from_musiccaps(data_dir) if catalog is None else Catalog.from_file(catalog)
 
 
+def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLike, kind: str = "auto") -> DescriptorIndex:
+    """Embed the descriptor sets and vocabulary of ``catalog`` with ``encoder``, index them, save to ``folder``."""
+    index = DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),
+                                  vocabulary=catalog.vocabulary(), kind=kind)
+    index.save(folder)
+    log.info("saved the %s index of %d descriptor sets to %s", index.kind, len(index), folder)
+    return index
+
+
 class Recommender:
     """Recommends tracks of a catalog for natural-language requests. Thread-safe.
 
@@ -146,11 +155,7 @@ class Recommender:
                 if not auto_rebuild:
                     raise
                 warnings.warn(f"{e}; rebuilding it", stacklevel=3)
-        index = DescriptorIndex.build(list(self.catalog.descriptor_sets), self.encoder, fingerprint=fingerprint,
-                                      vocabulary=self.catalog.vocabulary(), kind=kind)
-        index.save(folder)
-        log.info("saved the index to %s", folder)
-        return index
+        return build_index(self.catalog, self.encoder, folder, kind)
 
     def _fit_tfidf(self):
         try:

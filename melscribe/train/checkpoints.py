@@ -1,0 +1,34 @@
+"""Checkpoint discovery and atomic publication of trained models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def last_checkpoint(folder: str | os.PathLike) -> str | None:
+    """The newest complete ``checkpoint-N`` folder under ``folder`` (one with a trainer state), or ``None``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            and (p / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def publish_model(model, target: str | os.PathLike) -> Path:
+    """Save a sentence-transformers model (bi- or cross-encoder) to ``target`` atomically: written to a
+    temporary sibling folder, then renamed over ``target``."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target

@@ -1,0 +1,72 @@
+"""``melscribe train``: the whole pipeline, or one stage of it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .presets import PRESETS, RECIPES, TrainConfig
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.replace("-", "_")
+        if not sep or key not in fields:
+            raise SystemExit(f"melscribe train: --set expects NAME=VALUE with NAME one of {', '.join(fields)}")
+        default = getattr(TrainConfig(), key)
+        if isinstance(default, tuple):
+            out[key] = tuple(v for v in value.split(",") if v)
+        elif isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        elif default is None or isinstance(default, (int, float)):
+            out[key] = None if value.lower() == "none" else (float(value) if "." in value or "e" in value else int(value))
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from ..config import home_dir, trained_model_path
+    from .pipeline import TrainingRun, train
+    from .presets import get_preset
+
+    cfg = get_preset(args.preset, recipe=args.recipe, seed=args.seed, **_parse_overrides(args.set or []))
+    out = Path(args.out) if args.out else home_dir() / "runs" / f"{args.preset}-{cfg.recipe}-seed{cfg.seed}"
+    if args.show_config:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return
+    if args.stage:
+        TrainingRun(out, cfg, args.data_dir).run(args.stage)
+        print(f"stage {args.stage} done in {out}")
+        return
+    publish = None if args.no_publish else trained_model_path()
+    train(cfg, out, args.data_dir, publish_to=publish)
+
+
+def register(sub) -> None:
+    """Add the ``train`` sub-command to the ``melscribe`` parser."""
+    from .pipeline import STAGES
+
+    p = sub.add_parser(
+        "train", help="train the request → descriptor-set bi-encoder (GPL recipe)",
+        description="Train the bi-encoder: pairs → hard-negative mining → music cross-encoder → margins → "
+                    "MarginMSE distillation (recipe gpl), plain in-batch negatives (mnrl), or both in turn "
+                    "(mnrl+gpl). Each stage caches its output in the run folder; a rerun resumes.",
+        epilog="Example: melscribe train --preset offline --data-dir ../shared/data")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="offline",
+                   help="hyper-parameters: offline (2 CPU cores, no hub) or paper (GPU + hub)")
+    p.add_argument("--recipe", choices=RECIPES, help="override the preset's recipe")
+    p.add_argument("--seed", type=int, help="override the preset's seed")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override any preset field (repeatable)")
+    p.add_argument("--stage", choices=STAGES, help="run only this stage (and what it needs)")
+    p.add_argument("--out", help="run folder (default: $MELSCRIBE_HOME/runs/<preset>-<recipe>-seed<seed>)")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not copy the model to $MELSCRIBE_HOME/models/bi-encoder (used by recommend)")
+    p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,240 @@
+"""The training pipeline, stage by stage. Each stage writes its output under the run folder and is
+skipped when that output exists, so a killed run restarts where it stopped:
+
+================  ============================  ==============================================
+stage             output                        function
+================  ============================  ==============================================
+pairs             ``pairs/`` (BeIR)             :func:`melscribe.pairs.build_pairs`
+mine              ``negatives.jsonl``           :func:`melscribe.train.mining.mine_negatives`
+mnrl              ``mnrl/model``                :func:`melscribe.train.distill.train_mnrl`
+teacher           ``teacher/model``             :func:`melscribe.train.teacher.train_teacher`
+label             ``margins.tsv``               :func:`melscribe.train.teacher.margin_labels`
+distil            ``student/model``             :func:`melscribe.train.distill.distil_margin_mse`
+fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion`
+================  ============================  ==============================================
+
+The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+from ..data import Record, load_lp_musiccaps, load_musiccaps
+from ..pairs import PairDataset, build_pairs, read_beir, write_beir
+from .presets import TrainConfig
+
+STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion")
+
+
+def load_training_records(sources, data_dir=None) -> list[Record]:
+    """Training records of the given sources (``musiccaps`` train split, or ``lp-musiccaps-mtt``/``-msd``
+    train). Never a test split."""
+    records: list[Record] = []
+    for source in sources:
+        if source == "musiccaps":
+            records += load_musiccaps(data_dir, split="train")
+        elif source.startswith("lp-musiccaps-"):
+            records += load_lp_musiccaps(source.removeprefix("lp-musiccaps-"), "train", data_dir)
+        else:
+            raise ValueError(f"unknown training source {source!r}")
+    return records
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_lines_atomic(path: Path, lines) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class TrainingRun:
+    """A run folder and its stages. ``run(stage)`` computes a stage unless its output exists."""
+
+    def __init__(self, out_dir: str | os.PathLike, config: TrainConfig, data_dir=None, records: list[Record] | None = None):
+        self.out, self.config, self.data_dir, self._records = Path(out_dir), config, data_dir, records
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.info_path = self.out / "run.json"
+        self.info = json.loads(self.info_path.read_text()) if self.info_path.is_file() else {}
+        self.info["config"] = config.to_dict()
+
+    # ---- stage outputs -------------------------------------------------------------------------
+    @property
+    def pairs_dir(self) -> Path:
+        return self.out / "pairs"
+
+    def pairs(self) -> PairDataset:
+        """The training pairs (stage ``pairs``)."""
+        self.run("pairs")
+        return read_beir(self.pairs_dir, split="train")
+
+    def negatives(self) -> dict[str, list[str]]:
+        """Mined hard negatives per query id (stage ``mine``)."""
+        self.run("mine")
+        rows = [json.loads(line) for line in (self.out / "negatives.jsonl").read_text().splitlines() if line]
+        return {r["query_id"]: r["negatives"] for r in rows}
+
+    def triplets(self) -> list[tuple[str, str, str, str]]:
+        """(query id, positive id, negative id, track id): ``triplets_per_query`` per request, seeded."""
+        ds, negs = self.pairs(), self.negatives()
+        rng = random.Random(self.config.seed)
+        out = []
+        for qid in ds.queries:
+            pos = [d for d in ds.qrels.get(qid, {}) if d in ds.corpus]
+            cands = negs.get(qid, [])
+            if not pos or not cands:
+                continue
+            for neg in rng.sample(cands, min(self.config.triplets_per_query, len(cands))):
+                out.append((qid, rng.choice(pos), neg, ds.query_tracks.get(qid, "")))
+        return out
+
+    # ---- stages --------------------------------------------------------------------------------
+    def _done(self, stage: str) -> bool:
+        return {
+            "pairs": (self.pairs_dir / "qrels" / "train.tsv").is_file(),
+            "mine": (self.out / "negatives.jsonl").is_file(),
+            "mnrl": (self.out / "mnrl" / "model" / "modules.json").is_file(),
+            "teacher": (self.out / "teacher" / "model" / "config.json").is_file(),
+            "label": (self.out / "margins.tsv").is_file(),
+            "distil": (self.out / "student" / "model" / "modules.json").is_file(),
+            "fusion": (self.out / "fusion.json").is_file(),
+        }[stage]
+
+    def run(self, stage: str) -> None:
+        """Compute ``stage`` (and what it needs) unless its output already exists."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+        if self._done(stage):
+            return
+        tqdm.write(f"[melscribe train] stage {stage}")
+        t0 = time.perf_counter()
+        getattr(self, f"_stage_{stage}")()
+        self.info.setdefault("seconds", {})[stage] = round(time.perf_counter() - t0, 1)
+        _write_json_atomic(self.info_path, self.info)
+
+    def _stage_pairs(self) -> None:
+        c = self.config
+        records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
+        ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
+        write_beir(ds, self.pairs_dir, split="train")
+
+    def _stage_mine(self) -> None:
+        from .mining import mine_negatives
+
+        c = self.config
+        negs = mine_negatives(self.pairs(), c.miners, depth=c.mine_depth, negatives_per_query=c.negatives_per_query)
+        _write_lines_atomic(self.out / "negatives.jsonl",
+                            (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
+
+    def _stage_mnrl(self) -> None:
+        from .distill import train_mnrl
+
+        c, ds = self.config, self.pairs()
+        rows = ds.pairs()
+        negatives = None
+        if c.mnrl_hard_negatives:
+            negs, rng = self.negatives(), random.Random(c.seed)
+            keep = [r for r in rows if negs.get(r[0])]
+            rows, negatives = keep, [ds.corpus[rng.choice(negs[q])] for q, _, _ in keep]
+        train_mnrl([(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], [t for _, _, t in rows], self.out / "mnrl",
+                   base=c.student_base, negatives=negatives, max_seq_length=c.max_seq_length,
+                   batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr, warmup_ratio=c.warmup_ratio,
+                   seed=c.seed, save_steps=c.save_steps)
+
+    def _stage_teacher(self) -> None:
+        from .teacher import teacher_examples, train_teacher
+
+        c = self.config
+        examples = teacher_examples(self.pairs(), self.negatives(), c.teacher_negatives_per_positive,
+                                    c.teacher_max_pairs, seed=c.seed)
+        train_teacher(examples, self.out / "teacher", base=c.teacher_base, max_length=c.teacher_max_length,
+                      epochs=c.teacher_epochs, batch_size=c.teacher_batch_size, lr=c.teacher_lr, seed=c.seed,
+                      save_steps=c.save_steps)
+
+    def _stage_label(self) -> None:
+        from ..scorers import load_cross_encoder
+        from .teacher import margin_labels
+
+        self.run("teacher")
+        ds, triplets = self.pairs(), self.triplets()
+        ce = load_cross_encoder(str(self.out / "teacher" / "model"), max_length=self.config.teacher_max_length)
+        margins = margin_labels(ce, [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _ in triplets],
+                                batch_size=self.config.label_batch_size)
+        _write_lines_atomic(self.out / "margins.tsv", ["query-id\tpositive-id\tnegative-id\ttrack-id\tmargin\n"] +
+                            [f"{q}\t{p}\t{n}\t{t}\t{m:.6f}\n" for (q, p, n, t), m in zip(triplets, margins)])
+
+    def margins(self) -> list[tuple[str, str, str, str, float]]:
+        """The labelled triplets: (query id, positive id, negative id, track id, margin)."""
+        self.run("label")
+        rows = (self.out / "margins.tsv").read_text().splitlines()[1:]
+        return [(q, p, n, t, float(m)) for q, p, n, t, m in (r.split("\t") for r in rows if r)]
+
+    def _stage_distil(self) -> None:
+        from .distill import distil_margin_mse
+
+        c = self.config
+        base = c.student_base
+        if c.recipe == "mnrl+gpl":
+            self.run("mnrl")
+            base = str(self.out / "mnrl" / "model")
+        ds, rows = self.pairs(), self.margins()
+        distil_margin_mse([(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows],
+                          [m for *_, m in rows], [t for _, _, _, t, _ in rows], self.out / "student", base=base,
+                          similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
+                          batch_size=c.batch_size, epochs=c.epochs, max_steps=c.max_steps, lr=c.lr,
+                          warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps)
+
+    def final_stage(self) -> str:
+        """The stage whose model is the run's bi-encoder."""
+        return "mnrl" if self.config.recipe == "mnrl" else "distil"
+
+    def model_dir(self) -> Path:
+        """The folder of the run's bi-encoder (stage output)."""
+        return self.out / ("mnrl" if self.config.recipe == "mnrl" else "student") / "model"
+
+    def _stage_fusion(self) -> None:
+        from .fusion import tune_fusion
+
+        c = self.config
+        self.run(self.final_stage())
+        records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
+        records = random.Random(c.seed).sample(records, min(len(records), c.fusion_tracks))
+        test_like = build_pairs(records, seed=c.seed + 1, docs_per_query=1, drop_empty=False)
+        result = tune_fusion(str(self.model_dir()), test_like, lexical=c.fusion_lexical, seed=c.seed)
+        _write_json_atomic(self.out / "fusion.json", result)
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, records: list[Record] | None = None,
+          publish_to: str | os.PathLike | None = None, progress: Callable[[str], None] = tqdm.write) -> Path:
+    """Run every stage of ``config.recipe`` and copy the bi-encoder (and ``fusion.json``) to ``out_dir/model``
+    and, if given, to ``publish_to``. Returns ``out_dir/model``."""
+    run = TrainingRun(out_dir, config, data_dir, records)
+    needed = ["pairs", "mine"] + (["mnrl"] if config.recipe == "mnrl" else []) + \
+        (["teacher", "label", "distil"] if config.recipe != "mnrl" else []) + ["fusion"]
+    for stage in needed:
+        run.run(stage)
+    final = run.out / "model"
+    for target in [final] + ([Path(publish_to)] if publish_to else []):
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(run.model_dir(), tmp)
+        shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else ""))
+    return final

@@ -1,0 +1,97 @@
+"""Training presets: every hyper-parameter of a run, in one dataclass.
+
+``offline`` runs end to end on 2 CPU cores without a model hub, from the packaged all-MiniLM-L6-v2.
+``paper`` records the setting of Epure et al. (GPU and hub needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
+
+RECIPES = ("gpl", "mnrl", "mnrl+gpl")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of the training pipeline (see the README's recipe section)."""
+
+    recipe: str = "mnrl+gpl"
+    seed: int = 42
+    # 1. pairs
+    train_sources: tuple[str, ...] = ("musiccaps",)
+    docs_per_query: int = 3
+    drop_empty: bool = True
+    # 2. mining
+    miners: tuple[str, ...] = (PACKAGED_MINILM, "bm25")
+    mine_depth: int = 50
+    negatives_per_query: int = 10
+    # 3. teacher
+    teacher_base: str = PACKAGED_MINILM
+    teacher_max_length: int = 96
+    teacher_negatives_per_positive: int = 2
+    teacher_epochs: float = 1.0
+    teacher_batch_size: int = 32
+    teacher_lr: float = 5e-5
+    teacher_max_pairs: int | None = 12000
+    # 4. margins
+    label_batch_size: int = 64
+    triplets_per_query: int = 2
+    # 5. distillation / contrastive training
+    student_base: str = PACKAGED_MINILM
+    max_seq_length: int = 96
+    similarity: str = "cos_sim"
+    margin_scale: float = 1.0
+    batch_size: int = 32
+    epochs: float = 1.0
+    max_steps: int = -1
+    lr: float = 2e-5
+    warmup_ratio: float = 0.1
+    mnrl_batch_size: int = 64
+    mnrl_epochs: float = 1.0
+    mnrl_lr: float = 5e-5
+    mnrl_max_steps: int = -1
+    mnrl_hard_negatives: bool = False
+    save_steps: int = 100
+    fusion_lexical: str = "tfidf"
+    fusion_tracks: int = 600
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes`` applied (unknown names raise ``TypeError``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dict, for JSON."""
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "offline": TrainConfig(),
+    "paper": TrainConfig(
+        recipe="gpl",
+        train_sources=("lp-musiccaps-mtt", "lp-musiccaps-msd"),
+        miners=PAPER_MINERS + ("bm25",),
+        mine_depth=100,
+        negatives_per_query=30,
+        teacher_base=PAPER_CROSS_ENCODER,
+        teacher_max_pairs=None,
+        student_base=PAPER_BI_ENCODER,
+        max_seq_length=512,
+        batch_size=4,
+        max_steps=140_000,
+        similarity="cos_sim",
+        save_steps=10_000,
+    ),
+}
+
+
+def get_preset(name: str, **overrides) -> TrainConfig:
+    """A preset by name, with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+    if cfg.recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
+    return cfg
