@@ -1,0 +1,80 @@
+"""Shared by the serving tests: the packaged MiniLM loaded once per session, a small catalog, audio files."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melscribe.serve.catalog import Catalog
+from melscribe.serve.index import TextEncoder
+
+#: track id, descriptors (one set per row; a repeated id adds a set), title, artist.
+ROWS = [
+    ("calypso-1", "steel drums, tropical, upbeat, calypso", "Island Morning", "The Pans"),
+    ("calypso-2", "steel drums, tropical, upbeat, calypso", "Island Evening", "The Pans"),
+    ("ballad", "sad, piano, ballad, slow, soft female vocal", "Rainy Window", "Ada"),
+    ("metal", "heavy metal, distorted guitar, aggressive, fast drums", "Iron Storm", "Forge"),
+    ("jazz", "jazz, saxophone, smooth, lounge, upright bass", "Blue Lounge", "Quartet Five"),
+    ("ambient", "ambient, calm, synth pad, relaxing, slow", "Drift", "Nimbus"),
+    ("hiphop", "hip hop, rap, male vocal", "Corner Talk", "MC Test"),
+    ("hiphop", "boom bap, drums, scratching", "Corner Talk", "MC Test"),
+    ("orchestra", "classical, orchestra, violin, epic", "Triumph", "City Symphony"),
+    ("country", "country, acoustic guitar, banjo, male vocal", "Dusty Road", "Hank T."),
+    ("reggae", "reggae, tropical, offbeat guitar, relaxed", "Sunny Yard", "Roots Crew"),
+    ("techno", "techno, electronic, four on the floor, dark, fast", "Warehouse", "DJ Unit"),
+    ("zorblax", "zorblax, glockenspiel", "Oddity", "Unknown"),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def minilm() -> TextEncoder:
+    """The packaged all-MiniLM-L6-v2, loaded once per test session."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return TextEncoder("all-MiniLM-L6-v2")
+
+
+def write_catalog(path: Path, rows=ROWS) -> Path:
+    """Write ``rows`` as a catalog file in the format named by ``path``'s suffix."""
+    df = pd.DataFrame(rows, columns=["track_id", "descriptors", "title", "artist"])
+    if path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif path.suffix == ".jsonl":
+        df.assign(descriptors=df.descriptors.str.split(", ")).to_json(path, orient="records", lines=True)
+    else:
+        df.assign(descriptors=df.descriptors.str.split(", ")).to_parquet(path)
+    return path
+
+
+def small_catalog(tmp_path: Path) -> Catalog:
+    """The catalog of :data:`ROWS`, read back from a CSV file."""
+    return Catalog.from_file(write_catalog(tmp_path / "catalog.csv"))
+
+
+def musiccaps_dir() -> Path:
+    """``$MELSCRIBE_DATA`` if it holds MusicCaps, else skip the test saying why."""
+    root = os.environ.get("MELSCRIBE_DATA")
+    if not root or not (Path(root) / "musiccaps" / "musiccaps-public.csv").is_file():
+        pytest.skip("needs MusicCaps: set MELSCRIBE_DATA to a data directory with musiccaps/musiccaps-public.csv")
+    return Path(root)
+
+
+def write_audio(folder: Path, rate: int = 16_000) -> list[Path]:
+    """Three decodable clips (two tones, noise) and one undecodable ``broken.wav`` under ``folder``."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(rate) / rate
+    clips = {"low.wav": 0.5 * np.sin(2 * np.pi * 220 * t), "high.wav": 0.5 * np.sin(2 * np.pi * 3000 * t),
+             "sub/noise.flac": 0.3 * np.random.default_rng(0).standard_normal(rate)}
+    paths = []
+    for name, wave in clips.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / name, wave.astype(np.float32), rate)
+        paths.append(folder / name)
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
+    return paths

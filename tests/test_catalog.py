@@ -1,0 +1,109 @@
+"""Tests of melscribe.serve.catalog: loading, descriptor sets, fingerprints, errors, audio-only tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from melscribe.errors import DataError, InvalidRequestError
+from melscribe.serve.catalog import Catalog, Track
+
+from serve_support import ROWS, musiccaps_dir, small_catalog, write_audio, write_catalog
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_every_format_loads_the_same_catalog(tmp_path: Path, suffix: str) -> None:
+    reference = small_catalog(tmp_path)
+    other = Catalog.from_file(write_catalog(tmp_path / f"other{suffix}"))
+    assert other.fingerprint() == reference.fingerprint()
+    hiphop = other.track("hiphop")
+    assert hiphop.descriptor_sets == (("hip hop", "rap", "male vocal"), ("boom bap", "drums", "scratching"))
+    assert hiphop.metadata == {"title": "Corner Talk", "artist": "MC Test"}
+
+
+def test_descriptor_sets_map_each_unique_text_to_its_tracks(tmp_path: Path) -> None:
+    catalog = small_catalog(tmp_path)
+    sets = catalog.descriptor_sets
+    assert sets["steel drums, tropical, upbeat, calypso"] == ["calypso-1", "calypso-2"]
+    assert sets["boom bap, drums, scratching"] == ["hiphop"]
+    assert len(sets) == len(ROWS) - 1  # two tracks share a set, one track has two
+    assert len(catalog) == len(ROWS) - 1
+    assert "banjo" in catalog.vocabulary() and catalog.vocabulary() == sorted(catalog.vocabulary())
+
+
+def test_fingerprint_is_stable_and_follows_content(tmp_path: Path) -> None:
+    a = small_catalog(tmp_path)
+    assert a.fingerprint() == small_catalog(tmp_path).fingerprint()
+    changed = [row if row[0] != "jazz" else ("jazz", "jazz, saxophone", *row[2:]) for row in ROWS]
+    b = Catalog.from_file(write_catalog(tmp_path / "changed.csv", changed))
+    assert b.fingerprint() != a.fingerprint()
+    reordered = Catalog(list(a)[::-1])
+    assert reordered.fingerprint() != a.fingerprint()
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"track_id": ["a"], "tags": ["rock"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"lacks required column\(s\) descriptors"):
+        Catalog.from_file(path)
+
+
+def test_catalog_without_descriptors_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    pd.DataFrame({"track_id": ["a", "b"], "descriptors": ["", None]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="has no descriptors"):
+        Catalog.from_file(path)
+
+
+def test_unknown_track_id_duplicate_ids_and_bad_files(tmp_path: Path) -> None:
+    catalog = small_catalog(tmp_path)
+    with pytest.raises(InvalidRequestError, match="unknown track id 'nope'"):
+        catalog.track("nope")
+    with pytest.raises(DataError, match="appears twice"):
+        Catalog([Track("a", (("rock",),)), Track("a", (("pop",),))])
+    with pytest.raises(DataError, match="unsupported format"):
+        Catalog.from_file(write_catalog(tmp_path / "c.csv").rename(tmp_path / "c.txt"))
+    with pytest.raises(DataError, match="does not exist"):
+        Catalog.from_file(tmp_path / "missing.csv")
+
+
+def test_audio_paths_are_relative_to_the_catalog_file(tmp_path: Path) -> None:
+    path = tmp_path / "cat.csv"
+    pd.DataFrame({"track_id": ["a"], "descriptors": ["['rock', 'loud']"], "audio_path": ["audio/a.wav"],
+                  "year": [1999]}).to_csv(path, index=False)
+    track = Catalog.from_file(path).track("a")
+    assert track.audio_path == str(tmp_path / "audio" / "a.wav")
+    assert track.descriptor_sets == (("rock", "loud"),) and track.metadata == {"year": 1999}
+
+
+def test_musiccaps_catalog() -> None:
+    catalog = Catalog.from_musiccaps(musiccaps_dir())
+    assert len(catalog) == 5521
+    first = catalog.track("-0Gj8-vB1q4")
+    assert first.descriptor_sets[0][:3] == ("low quality", "sustained strings melody", "soft female vocal")
+    assert first.metadata["url"] == "https://www.youtube.com/watch?v=-0Gj8-vB1q4&t=30s"
+    assert (first.metadata["start_s"], first.metadata["end_s"]) == (30, 40)
+    assert catalog.fingerprint() == Catalog.from_musiccaps(musiccaps_dir()).fingerprint()
+
+
+def test_audio_folder_tracks_are_tagged_and_undecodable_files_reported(tmp_path: Path) -> None:
+    audio = pytest.importorskip("melscribe.serve.audio")
+    model = audio.tiny_clap(tmp_path / "clap")
+    write_audio(tmp_path / "music")
+    catalog = small_catalog(tmp_path)
+    with pytest.warns(UserWarning, match=r"skipped 1 undecodable audio file.*broken\.wav"):
+        mixed = catalog.with_audio_folder(tmp_path / "music", model, top_k=3, cache_dir=tmp_path / "cache")
+    added = [t for t in mixed if t.inferred]
+    assert sorted(t.id for t in added) == ["high.wav", "low.wav", "sub/noise.flac"]
+    vocabulary = set(catalog.vocabulary())
+    for t in added:
+        assert len(t.descriptor_sets) == 1 and len(t.descriptor_sets[0]) == 3
+        assert set(t.descriptor_sets[0]) <= vocabulary
+        assert Path(t.audio_path).is_file()
+    assert [Path(p).name for p, _ in mixed.audio.failures] == ["broken.wav"]
+    assert mixed.audio.embeddings.shape[0] == 3 and list(mixed.audio.track_ids) == [t.id for t in added]
+    assert mixed.fingerprint() != catalog.fingerprint()
+    with pytest.raises(DataError, match="no audio files"):
+        catalog.with_audio_folder(tmp_path / "clap", model)
