@@ -1,0 +1,148 @@
+"""Tests of melscribe.serve.index: exact and HNSW search, save/load, corrupt and stale indexes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from melscribe.serve import index as index_mod
+from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, TextEncoder, default_model
+
+from serve_support import minilm, small_catalog
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    return minilm()
+
+
+@pytest.fixture(scope="module")
+def built(encoder: TextEncoder, tmp_path_factory: pytest.TempPathFactory) -> DescriptorIndex:
+    catalog = small_catalog(tmp_path_factory.mktemp("catalog"))
+    return DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),
+                                 vocabulary=catalog.vocabulary())
+
+
+@pytest.fixture(scope="module")
+def other_encoder(encoder: TextEncoder, tmp_path_factory: pytest.TempPathFactory) -> TextEncoder:
+    """Another model: MiniLM with perturbed weights, saved to a folder (like a retrained bi-encoder)."""
+    folder = tmp_path_factory.mktemp("other-model")
+    encoder.model.save(str(folder))
+    other = TextEncoder(str(folder))
+    with torch.no_grad():
+        for p in other.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
+    return other
+
+
+def test_flat_search_is_exact_cosine(built: DescriptorIndex, encoder: TextEncoder) -> None:
+    assert built.kind == "flat" and len(built) == 12 and built.dim == 384
+    queries = encoder.encode(["upbeat tropical music with steel drums", "a sad piano song"])
+    vectors = encoder.encode(built.texts)
+    scores, rows = built.search(queries, 5)
+    expected = queries @ vectors.T
+    np.testing.assert_array_equal(rows, np.argsort(-expected, axis=1)[:, :5])
+    np.testing.assert_allclose(scores, np.sort(expected, axis=1)[:, ::-1][:, :5], atol=1e-5)
+    assert built.texts[rows[0, 0]] == "steel drums, tropical, upbeat, calypso"
+    assert built.search(queries[0], 100)[1].shape == (1, 12)  # k is capped at the index size
+
+
+def test_auto_kind_switches_to_hnsw_above_the_flat_limit(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, encoder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [f"set {i}" for i in range(300)]
+    monkeypatch.setattr(index_mod, "FLAT_MAX", 299)
+    hnsw = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
+    assert hnsw.kind == "hnsw"
+    forced = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="flat")
+    assert forced.kind == "flat"
+    _, exact = forced.search(vectors[:20], 10)
+    _, approx = hnsw.search(vectors[:20], 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert recall >= 0.98
+    assert (approx[:, 0] == np.arange(20)).all()
+    with pytest.raises(InvalidRequestError, match="unknown index kind 'ivf'"):
+        DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="ivf")
+    with pytest.raises(InvalidRequestError, match="expected"):
+        DescriptorIndex.from_embeddings(vectors[:, :10], texts, encoder, fingerprint="x")
+
+
+def test_save_load_round_trip_is_atomic(built: DescriptorIndex, encoder: TextEncoder, tmp_path: Path) -> None:
+    folder = built.save(tmp_path / "idx")
+    built.save(folder)  # replacing an existing index
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no temporary or old folders left
+    assert sorted(p.name for p in folder.iterdir()) == sorted([FAISS_FILE, META_FILE, VOCAB_FILE])
+    loaded = DescriptorIndex.load(folder)
+    assert loaded.texts == built.texts and loaded.vocabulary == built.vocabulary
+    assert (loaded.kind, loaded.model_name, loaded.fingerprint) == ("flat", "all-MiniLM-L6-v2", built.fingerprint)
+    q = encoder.encode(["jazz with saxophone"])
+    np.testing.assert_array_equal(loaded.search(q, 4)[1], built.search(q, 4)[1])
+    assert loaded.descriptor_scores(q[0], ["saxophone", "not a descriptor"])[1] is None
+    loaded.check(encoder, built.fingerprint)
+    assert loaded.info()["descriptor_sets"] == 12 and loaded.info()["path"] == str(folder)
+
+
+def test_hnsw_index_saves_and_loads(encoder: TextEncoder, tmp_path: Path) -> None:
+    vectors = encoder.encode([f"song number {i}" for i in range(50)])
+    hnsw = DescriptorIndex.from_embeddings(vectors, [f"t{i}" for i in range(50)], encoder, fingerprint="f", kind="hnsw")
+    loaded = DescriptorIndex.load(hnsw.save(tmp_path / "h"))
+    assert loaded.kind == "hnsw"
+    np.testing.assert_array_equal(loaded.search(vectors[:5], 3)[1], hnsw.search(vectors[:5], 3)[1])
+
+
+def _truncate(path: Path, keep: int = 40) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+@pytest.mark.parametrize("damage, file, message", [
+    (lambda f: _truncate(f / FAISS_FILE), FAISS_FILE, "truncated"),
+    (lambda f: (f / VOCAB_FILE).unlink(), VOCAB_FILE, "missing"),
+    (lambda f: _truncate(f / META_FILE), META_FILE, "unreadable"),
+    (lambda f: (f / META_FILE).unlink(), META_FILE, "missing"),
+])
+def test_damaged_index_names_the_file(built: DescriptorIndex, tmp_path: Path, damage, file: str, message: str) -> None:
+    folder = built.save(tmp_path / "idx")
+    damage(folder)
+    with pytest.raises(IndexCorruptError, match=message) as err:
+        DescriptorIndex.load(folder)
+    assert str(folder / file) in str(err.value)
+
+
+def test_unreadable_faiss_file_of_the_recorded_size(built: DescriptorIndex, tmp_path: Path) -> None:
+    folder = built.save(tmp_path / "idx")
+    (folder / FAISS_FILE).write_bytes(b"\0" * (folder / FAISS_FILE).stat().st_size)
+    with pytest.raises(IndexCorruptError, match=f"{FAISS_FILE} is unreadable"):
+        DescriptorIndex.load(folder)
+
+
+def test_inconsistent_files_and_other_versions(built: DescriptorIndex, tmp_path: Path) -> None:
+    folder = built.save(tmp_path / "idx")
+    meta = json.loads((folder / META_FILE).read_text())
+    (folder / META_FILE).write_text(json.dumps(dict(meta, texts=meta["texts"][:-1])))
+    with pytest.raises(IndexCorruptError, match="disagree"):
+        DescriptorIndex.load(folder)
+    (folder / META_FILE).write_text(json.dumps(dict(meta, version=99)))
+    with pytest.raises(StaleIndexError, match="format version 99"):
+        DescriptorIndex.load(folder)
+
+
+def test_index_of_another_model_or_catalog_is_stale(built: DescriptorIndex, encoder: TextEncoder,
+                                                   other_encoder: TextEncoder) -> None:
+    built.check(encoder, built.fingerprint)
+    with pytest.raises(StaleIndexError, match=r"built with model 'all-MiniLM-L6-v2', which differs from '.*other-model"):
+        built.check(other_encoder)
+    with pytest.raises(StaleIndexError, match="another catalog"):
+        built.check(encoder, "0" * 64)
+
+
+def test_default_model_prefers_the_trained_bi_encoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MELSCRIBE_HOME", str(tmp_path))
+    assert default_model() == "all-MiniLM-L6-v2"
+    (tmp_path / "models" / "bi-encoder").mkdir(parents=True)
+    assert default_model() == str(tmp_path / "models" / "bi-encoder")
