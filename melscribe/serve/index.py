@@ -2,7 +2,11 @@
 
 Each unique descriptor-set text is embedded once by a sentence encoder (L2-normalised, so inner product is
 cosine similarity). Up to :data:`FLAT_MAX` sets the index is exact (``IndexFlatIP``); above, it is an HNSW
-graph (``IndexHNSWFlat``, ``M`` = :data:`HNSW_M`, searched with ``efSearch`` = :data:`HNSW_EF_SEARCH`).
+graph over 8-bit scalar-quantised vectors (``IndexHNSWSQ``, ``M`` = :data:`HNSW_M`, searched with ``efSearch``
+= :data:`HNSW_EF_SEARCH`) whose best ``REFINE_K_FACTOR × k`` candidates are re-scored exactly on the float32
+vectors (``IndexRefineFlat``): the quantised graph builds and walks about twice as fast as ``IndexHNSWFlat``
+for the same recall. A single query is searched on one OpenMP thread (faster on a busy machine; concurrent
+requests run in parallel threads instead).
 The descriptor vocabulary is embedded too, to explain matches descriptor by descriptor.
 
 A saved index is a folder of three files, written atomically (a temporary folder beside it, then
@@ -43,7 +47,8 @@ KINDS = ("auto", "flat", "hnsw")
 FLAT_MAX = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 256
+HNSW_EF_SEARCH = 384
+REFINE_K_FACTOR = 2
 #: The text whose embedding identifies a model's weights (compared with a tolerance, see ``same_model``).
 PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
 PROBE_MIN_COSINE = 0.999
@@ -130,9 +135,12 @@ def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bo
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
     else:
-        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        graph = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.train(np.ascontiguousarray(embeddings, dtype=np.float32))
+        index = faiss.IndexRefineFlat(graph)
+        index.own_fields = True
+        graph.this.disown()
     step = 50_000
     for start in tqdm(range(0, n, step), desc=f"faiss {kind} index", unit="chunk", disable=not progress or n <= step):
         index.add(np.ascontiguousarray(embeddings[start:start + step], dtype=np.float32))
@@ -194,8 +202,18 @@ class DescriptorIndex:
         """The ``k`` (at most ``len(self)``) best rows for each query: ``(scores, rows)``, each ``(n, k)``."""
         k = min(int(k), len(self))
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k)) if self.kind == "hnsw" else None
-        return self.index.search(queries, k, params=params)
+        params = None
+        if self.kind == "hnsw":
+            graph_params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, REFINE_K_FACTOR * k))
+            params = faiss.IndexRefineSearchParameters(k_factor=REFINE_K_FACTOR, base_index_params=graph_params)
+        if len(queries) > 1:
+            return self.index.search(queries, k, params=params)
+        threads = faiss.omp_get_max_threads()  # a per-thread OpenMP setting: safe with concurrent searches
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(queries, k, params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     @cached_property
     def _vocab_rows(self) -> dict[str, int]:

@@ -1,0 +1,228 @@
+"""Tests of melscribe.serve.recommend on a small catalog, a MusicCaps sample and audio-only tracks."""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melscribe.errors import DataError, IndexCorruptError, InvalidRequestError, StaleIndexError
+from melscribe.serve import recommend as recommend_mod
+from melscribe.serve.catalog import Catalog
+from melscribe.serve.index import FAISS_FILE, DescriptorIndex, TextEncoder
+from melscribe.serve.recommend import Recommender, index_cache_dir
+
+from serve_support import minilm, musiccaps_dir, small_catalog, write_audio
+
+REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
+            "aggressive metal with distorted guitars", "smooth jazz for a lounge", "relaxing ambient synths",
+            "old school rap", "an epic orchestral piece with violins", "dark techno for the warehouse"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MELSCRIBE_HOME", str(home))
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return small_catalog(tmp_path_factory.mktemp("catalog"))
+
+
+@pytest.fixture(scope="module")
+def rec(catalog: Catalog, home: Path) -> Recommender:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELSCRIBE_HOME", str(home))
+        return Recommender(minilm(), catalog)
+
+
+def test_results_are_ranked_unique_and_explained(rec: Recommender) -> None:
+    results = rec.recommend("I'd love upbeat tropical music with steel drums", k=5)
+    assert [r.rank for r in results] == [1, 2, 3, 4, 5]
+    assert {results[0].track_id, results[1].track_id} == {"calypso-1", "calypso-2"}  # the two share the best set
+    assert results[0].descriptor_set == ("steel drums", "tropical", "upbeat", "calypso")
+    assert "steel drums" in results[0].matched_descriptors
+    assert set(results[0].matched_descriptors) <= set(results[0].descriptor_set)
+    assert all(r.metadata == rec.catalog.track(r.track_id).metadata for r in results)
+    assert results[0].metadata["artist"] == "The Pans"
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True) and len({r.track_id for r in results}) == 5
+    assert results[2].track_id == "reggae"  # the other tropical track comes next
+
+
+def test_a_track_with_several_sets_appears_once_by_its_best_set(rec: Recommender) -> None:
+    results = rec.recommend("boom bap drums with scratching", k=20)
+    assert len(results) == len(rec.catalog) == 12
+    assert results[0].track_id == "hiphop" and results[0].descriptor_set == ("boom bap", "drums", "scratching")
+    assert [r.track_id for r in results].count("hiphop") == 1
+
+
+def test_filters(rec: Recommender) -> None:
+    request = "upbeat tropical music with steel drums"
+    ids = [r.track_id for r in rec.recommend(request, k=3, exclude_tracks=["calypso-1", "calypso-2"])]
+    assert ids[0] == "reggae" and not {"calypso-1", "calypso-2"} & set(ids)
+    assert {r.track_id for r in rec.recommend(request, k=5, require_descriptors=["Male Vocal "])} == {"hiphop", "country"}
+    excluded = rec.recommend(request, k=20, exclude_descriptors=["tropical", "slow"])
+    assert not {"calypso-1", "calypso-2", "reggae", "ballad", "ambient"} & {r.track_id for r in excluded}
+    assert len(excluded) == 12 - 5
+    assert rec.recommend(request, k=3, require_descriptors=["banjo"], exclude_descriptors=["banjo"]) == []
+    with pytest.raises(InvalidRequestError, match="unknown track id 'no-such-track'"):
+        rec.recommend(request, exclude_tracks=["calypso-1", "no-such-track"])
+    with pytest.raises(InvalidRequestError, match="unknown descriptor.*'kazoo'"):
+        rec.recommend(request, require_descriptors=["kazoo"])
+
+
+@pytest.mark.parametrize("request_, match", [
+    ("", "empty"), ("   \n\t", "empty"), (None, "must be a string"), (42, "must be a string"),
+    (["steel drums"], "must be a string"), (b"steel drums", "must be a string"),
+])
+def test_bad_requests(rec: Recommender, request_, match: str) -> None:
+    with pytest.raises(InvalidRequestError, match=match):
+        rec.recommend(request_)
+
+
+@pytest.mark.parametrize("k, match", [
+    (0, "positive"), (-3, "positive"), (2.0, "integer"), ("3", "integer"), (True, "integer"), (None, "integer"),
+])
+def test_bad_k(rec: Recommender, k, match: str) -> None:
+    with pytest.raises(InvalidRequestError, match=match):
+        rec.recommend("steel drums", k=k)
+
+
+def test_numpy_integer_k_is_accepted(rec: Recommender) -> None:
+    assert len(rec.recommend("steel drums", k=np.int64(2))) == 2
+
+
+def test_long_request_is_truncated_with_a_warning(rec: Recommender) -> None:
+    request = "tropical steel drums " * 200
+    with pytest.warns(UserWarning, match=r"reads the first 256"):
+        results = rec.recommend(request, k=1)
+    assert results[0].track_id.startswith("calypso")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec.recommend("tropical steel drums", k=1)
+
+
+def test_concurrent_calls_match_sequential_ones(rec: Recommender) -> None:
+    sequential = [rec.recommend(r, k=5) for r in REQUESTS]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(lambda r: rec.recommend(r, k=5), REQUESTS * 3))
+    assert concurrent == sequential * 3
+
+
+def test_search_takes_an_embedded_request(rec: Recommender) -> None:
+    query = rec.encoder.encode(["smooth jazz for a lounge"])[0]
+    assert rec.search(query, k=3) == rec.recommend("smooth jazz for a lounge", k=3)
+    with pytest.raises(InvalidRequestError, match="shape"):
+        rec.search(query[:10])
+
+
+def test_index_is_cached_and_reused(rec: Recommender, catalog: Catalog, home: Path) -> None:
+    folder = index_cache_dir("all-MiniLM-L6-v2", catalog.fingerprint())
+    assert folder.parent == home / "indexes" and rec.index.path == folder
+    again = Recommender(rec.encoder, catalog)
+    assert again.index.path == folder and again.index is not rec.index
+    assert again.recommend(REQUESTS[1], k=3) == rec.recommend(REQUESTS[1], k=3)
+
+
+def test_catalog_without_descriptors(tmp_path: Path) -> None:
+    path = tmp_path / "cat.jsonl"
+    pd.DataFrame({"track_id": ["a", "b"], "descriptors": [[], []]}).to_json(path, orient="records", lines=True)
+    with pytest.raises(DataError, match="has no descriptors"):
+        Recommender(minilm(), path)
+
+
+def test_truncated_index_is_refused_or_rebuilt(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
+    folder = rec.index.save(tmp_path / "idx")
+    (folder / FAISS_FILE).write_bytes((folder / FAISS_FILE).read_bytes()[:100])
+    with pytest.raises(IndexCorruptError, match=FAISS_FILE):
+        Recommender(rec.encoder, catalog, index_dir=folder, auto_rebuild=False)
+    with pytest.warns(UserWarning, match="rebuilding"):
+        rebuilt = Recommender(rec.encoder, catalog, index_dir=folder)
+    assert rebuilt.recommend(REQUESTS[0], k=2) == rec.recommend(REQUESTS[0], k=2)
+    assert DescriptorIndex.load(folder).texts == rec.index.texts
+
+
+def test_index_of_another_model_is_refused_or_rebuilt(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
+    other = TextEncoder(rec.encoder.model)
+    other.name = "another-model"
+    other.probe = -rec.encoder.probe  # an encoder whose weights differ
+    folder = DescriptorIndex.from_embeddings(rec.encoder.encode(rec.index.texts), rec.index.texts, other,
+                                             fingerprint=catalog.fingerprint()).save(tmp_path / "idx")
+    with pytest.raises(StaleIndexError, match="built with model 'another-model'"):
+        Recommender(rec.encoder, catalog, index_dir=folder, auto_rebuild=False)
+    with pytest.warns(UserWarning, match="rebuilding"):
+        rebuilt = Recommender(rec.encoder, catalog, index_dir=folder)
+    assert DescriptorIndex.load(folder).model_name == "all-MiniLM-L6-v2"
+    assert rebuilt.recommend(REQUESTS[2], k=3) == rec.recommend(REQUESTS[2], k=3)
+    with pytest.raises(StaleIndexError, match="another catalog"):
+        Recommender(rec.encoder, Catalog(list(catalog)[:-1]), index=rec.index)
+
+
+def test_fusion_adds_lexical_matches(rec: Recommender, catalog: Catalog) -> None:
+    pytest.importorskip("sklearn")
+    fused = Recommender(rec.encoder, catalog, fusion=True)
+    results = fused.recommend("something with zorblax in it", k=3)
+    assert results[0].track_id == "zorblax"
+    assert all(0 < r.score <= 2 / 61 + 1e-6 for r in results)  # reciprocal-rank fusion of two rankings
+    assert fused.recommend(REQUESTS[0], k=2)[0].track_id.startswith("calypso")
+
+
+def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> None:
+    built = []
+
+    def fake_default():
+        built.append(1)
+        return Recommender(minilm(), catalog)
+
+    monkeypatch.setattr(recommend_mod, "_default", None)
+    monkeypatch.setattr(recommend_mod, "Recommender", fake_default)
+    first = recommend_mod.recommend("dark techno", k=2)
+    assert first[0].track_id == "techno"
+    assert recommend_mod.recommend("sad piano", k=1, exclude_tracks=["ambient"])[0].track_id == "ballad"
+    assert built == [1]
+
+
+def test_musiccaps_sample_captions_find_their_own_clips(home: Path) -> None:
+    full = Catalog.from_musiccaps(musiccaps_dir())
+    sample = Catalog(full.tracks[:200], source="MusicCaps (first 200)")
+    rec = Recommender(minilm(), sample)
+    from melscribe.data import load_musiccaps
+
+    captions = {r.track_id: r.text for r in load_musiccaps(musiccaps_dir())[:200]}
+    hits = [tid in {r.track_id for r in rec.recommend(captions[tid], k=10)} for tid in list(captions)[:40]]
+    assert np.mean(hits) >= 0.6
+    top = rec.recommend("a sad piano ballad", k=5, require_descriptors=["piano"])
+    assert top and all("piano" in r.descriptor_set for r in top)
+    assert top[0].metadata["url"].startswith("https://www.youtube.com/watch?v=")
+
+
+def test_audio_only_tracks_are_reranked_by_audio(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
+    audio = pytest.importorskip("melscribe.serve.audio")
+    clap = audio.tiny_clap(tmp_path / "clap")
+    write_audio(tmp_path / "music")
+    with pytest.warns(UserWarning, match="broken.wav"):
+        mixed = catalog.with_audio_folder(tmp_path / "music", clap, top_k=3, cache_dir=tmp_path / "cache")
+    both = Recommender(rec.encoder, mixed)
+    results = both.recommend("calm piano", k=len(mixed))
+    assert len(results) == len(mixed) == 15
+    heard = [r for r in results if r.inferred]
+    assert sorted(r.track_id for r in heard) == ["high.wav", "low.wav", "sub/noise.flac"]
+    assert all(r.audio_score is not None for r in heard)
+    assert [r.audio_score for r in heard] == sorted((r.audio_score for r in heard), reverse=True)
+    texts = [both.index.texts[i] for i in both.index.search(both.encoder.encode(["calm piano"]), 5)[1][0]]
+    sims = audio.rerank_by_audio(clap, texts, mixed.audio.embeddings)
+    expected = {tid: float(s) for tid, s in zip(mixed.audio.track_ids, sims)}
+    assert all(r.audio_score == pytest.approx(expected[r.track_id], abs=1e-5) for r in heard)
+    plain = Recommender(rec.encoder, mixed, audio_rerank=False).recommend("calm piano", k=len(mixed))
+    assert [r.inferred for r in plain] == [r.inferred for r in results]  # audio-only tracks keep their slots
+    assert all(r.audio_score is None for r in plain)
