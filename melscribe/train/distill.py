@@ -85,7 +85,7 @@ def _distinct_track_sampler(dataset, batch_size, drop_last, valid_label_columns=
 
 def _train(columns: dict[str, list], loss_factory, out_dir: Path, base: str | None, max_seq_length: int,
            batch_size: int, epochs: float, max_steps: int, lr: float, warmup_ratio: float, seed: int,
-           save_steps: int, keys: Sequence[frozenset], callbacks: Sequence) -> Path:
+           save_steps: int, keys: Sequence[frozenset], callbacks: Sequence, bf16: bool) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import set_seed
@@ -98,7 +98,7 @@ def _train(columns: dict[str, list], loss_factory, out_dir: Path, base: str | No
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
         per_device_train_batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup_ratio, seed=seed,
         data_seed=seed, save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=50,
-        report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler)
+        report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler, bf16=bf16)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_factory(model),
                                          callbacks=list(callbacks))
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
@@ -109,7 +109,7 @@ def distil_margin_mse(triplets: Sequence[tuple[str, str, str]], margins: Sequenc
                       out_dir: str | os.PathLike, base: str | None = None, similarity: str = "cos_sim",
                       margin_scale: float = 1.0, max_seq_length: int = 96, batch_size: int = 32,
                       epochs: float = 1.0, max_steps: int = -1, lr: float = 2e-5, warmup_ratio: float = 0.1,
-                      seed: int = 0, save_steps: int = 100, callbacks: Sequence = ()) -> Path:
+                      seed: int = 0, save_steps: int = 100, callbacks: Sequence = (), bf16: bool = False) -> Path:
     """MarginMSE distillation: the student's ``sim(q, pos) − sim(q, neg)`` regresses the teacher margin.
     Returns the folder of the trained model (``out_dir/model``)."""
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
@@ -121,13 +121,14 @@ def distil_margin_mse(triplets: Sequence[tuple[str, str, str]], margins: Sequenc
     keys = [frozenset((f"t:{tr}",)) for tr in tracks]
     return _train(columns, lambda m: MarginMSELoss(m, similarity_fct=ScaledSimilarity(similarity, margin_scale)),
                   Path(out_dir), base, max_seq_length, batch_size, epochs, max_steps, lr, warmup_ratio, seed,
-                  save_steps, keys, callbacks)
+                  save_steps, keys, callbacks, bf16)
 
 
 def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir: str | os.PathLike,
                base: str | None = None, negatives: Sequence[str] | None = None, max_seq_length: int = 96,
                batch_size: int = 64, epochs: float = 1.0, max_steps: int = -1, lr: float = 5e-5,
-               warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100, callbacks: Sequence = ()) -> Path:
+               warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100, callbacks: Sequence = (),
+               bf16: bool = False) -> Path:
     """Plain in-batch-negatives training (MultipleNegativesRankingLoss) on (request, descriptor set) pairs,
     optionally with one hard negative per pair. No batch holds two pairs of one track or one text."""
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -138,4 +139,4 @@ def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir:
     keys = [frozenset((f"t:{tr}", f"d:{p[1]}") + ((f"d:{negatives[i]}",) if negatives is not None else ()))
             for i, (p, tr) in enumerate(zip(pairs, tracks))]
     return _train(columns, MultipleNegativesRankingLoss, Path(out_dir), base, max_seq_length, batch_size, epochs,
-                  max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks)
+                  max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks, bf16)

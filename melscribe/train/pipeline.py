@@ -152,7 +152,7 @@ class TrainingRun:
         train_mnrl([(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], [t for _, _, t in rows], self.out / "mnrl",
                    base=c.student_base, negatives=negatives, max_seq_length=c.max_seq_length,
                    batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr, warmup_ratio=c.warmup_ratio,
-                   seed=c.seed, save_steps=c.save_steps)
+                   seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
 
     def _stage_teacher(self) -> None:
         from .teacher import teacher_examples, train_teacher
@@ -162,7 +162,7 @@ class TrainingRun:
                                     c.teacher_max_pairs, seed=c.seed)
         train_teacher(examples, self.out / "teacher", base=c.teacher_base, max_length=c.teacher_max_length,
                       epochs=c.teacher_epochs, batch_size=c.teacher_batch_size, lr=c.teacher_lr, seed=c.seed,
-                      save_steps=c.save_steps)
+                      save_steps=c.save_steps, bf16=c.bf16)
 
     def _stage_label(self) -> None:
         from ..scorers import load_cross_encoder
@@ -195,7 +195,7 @@ class TrainingRun:
                           [m for *_, m in rows], [t for _, _, _, t, _ in rows], self.out / "student", base=base,
                           similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
                           batch_size=c.batch_size, epochs=c.epochs, max_steps=c.max_steps, lr=c.lr,
-                          warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps)
+                          warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
 
     def final_stage(self) -> str:
         """The stage whose model is the run's bi-encoder."""

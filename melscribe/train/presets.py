@@ -55,6 +55,7 @@ class TrainConfig:
     mnrl_max_steps: int = -1
     mnrl_hard_negatives: bool = False
     save_steps: int = 100
+    bf16: bool = True  # bfloat16 autocast: about 1.7x faster on CPUs with AVX512-BF16/AMX, and on GPUs
     fusion_lexical: str = "tfidf"
     fusion_tracks: int = 600
 
@@ -83,6 +84,7 @@ PRESETS: dict[str, TrainConfig] = {
         max_steps=140_000,
         similarity="cos_sim",
         save_steps=10_000,
+        bf16=False,
     ),
 }
 

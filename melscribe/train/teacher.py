@@ -48,7 +48,7 @@ def teacher_examples(ds: PairDataset, negatives: dict[str, list[str]], negatives
 
 def train_teacher(examples: Sequence[tuple[str, str, float]], out_dir: str | os.PathLike, base: str | None = None,
                   max_length: int = 96, epochs: float = 1.0, batch_size: int = 32, lr: float = 5e-5,
-                  seed: int = 0, save_steps: int = 200, callbacks: Sequence = ()) -> Path:
+                  seed: int = 0, save_steps: int = 200, callbacks: Sequence = (), bf16: bool = False) -> Path:
     """Fine-tune a one-logit cross-encoder on ``examples``; checkpoints under ``out_dir/checkpoints``
     (a killed run resumes from the last one); the final model is written to ``out_dir/model``."""
     from datasets import Dataset
@@ -63,7 +63,7 @@ def train_teacher(examples: Sequence[tuple[str, str, float]], out_dir: str | os.
     args = CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=lr, warmup_ratio=0.1, seed=seed, data_seed=seed, save_strategy="steps", save_steps=save_steps,
-        save_total_limit=2, logging_steps=50, report_to="none", use_cpu=not _cuda(), dataloader_drop_last=False)
+        save_total_limit=2, logging_steps=50, report_to="none", use_cpu=not _cuda(), bf16=bf16)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train, loss=BinaryCrossEntropyLoss(model),
                                   callbacks=list(callbacks))
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from melscribe.scorers import (BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer,
+                               make_scorer, rank_matrix, reciprocal_rank_fusion, weighted_fusion)
+
+CORPUS = ["steel drums, tropical, upbeat", "sad, piano, ballad", "heavy metal, distorted guitar", "jazz, saxophone"]
+QUERIES = ["upbeat tropical music with steel drums", "a sad piano ballad", "smooth jazz saxophone"]
+EXPECTED = [0, 1, 3]
+
+
+@pytest.mark.parametrize("scorer", [TfidfScorer(), BM25Scorer()], ids=["tfidf", "bm25"])
+def test_lexical_scorers_rank_the_matching_set_first(scorer):
+    scores = scorer.fit(CORPUS).score(QUERIES)
+    assert scores.shape == (3, 4) and scores.dtype == np.float32
+    assert list(scores.argmax(axis=1)) == EXPECTED
+
+
+def test_bm25_query_without_known_terms_scores_zero():
+    assert not BM25Scorer().fit(CORPUS).score(["zzzz qqqq"]).any()
+
+
+def test_dense_scorer_and_cache(minilm):
+    scorer = DenseScorer(minilm, name="minilm")
+    scores = scorer.fit(CORPUS).score(QUERIES)
+    assert list(scores.argmax(axis=1)) == EXPECTED
+    assert np.allclose(np.linalg.norm(scorer.embed(CORPUS), axis=1), 1, atol=1e-5)
+    n = len(scorer._cache)
+    scorer.fit(CORPUS[:2])
+    assert len(scorer._cache) == n
+
+
+def test_rank_and_rrf():
+    s = np.array([[0.9, 0.1, 0.5]], dtype=np.float32)
+    assert rank_matrix(s).tolist() == [[1, 3, 2]]
+    fused = reciprocal_rank_fusion([s, np.array([[0.0, 1.0, 0.5]])], k=60)
+    assert fused[0, 0] == pytest.approx(fused[0, 1]) and fused[0, 0] > fused[0, 2]
+    w = weighted_fusion([s], [2.0])
+    assert np.argmax(w) == 0
+
+
+def test_fused_scorer(minilm):
+    fused = FusedScorer([TfidfScorer(), DenseScorer(minilm)], method="rrf").fit(CORPUS)
+    assert list(fused.score(QUERIES).argmax(axis=1)) == EXPECTED
+    with pytest.raises(ValueError, match="unknown fusion"):
+        FusedScorer([TfidfScorer()], method="max")
+
+
+def test_make_scorer_specs_and_unavailable_model(tmp_path):
+    assert make_scorer("tfidf").name == "TF-IDF"
+    assert isinstance(make_scorer("rrf:tfidf+bm25"), FusedScorer)
+    w = make_scorer("weighted:1*tfidf+0.5*bm25")
+    assert w.weights == [1.0, 0.5]
+    with pytest.raises(ModelUnavailableError, match="unknown scorer"):
+        make_scorer("nonsense-model")
+    with pytest.raises(ModelUnavailableError, match="cannot load"):
+        make_scorer(f"dense:{tmp_path}/not-a-model")
