@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .index import KINDS, DescriptorIndex, default_model, display_name
+from .index import KINDS, DescriptorIndex, TextEncoder, default_model, display_name
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
 
 
@@ -65,9 +65,14 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
                                              "(default: config.DEFAULT_CLAP)")
 
 
-def _recommender(args: argparse.Namespace) -> Recommender:
+def _encoder(args: argparse.Namespace) -> TextEncoder:
     model = args.model or default_model()
     print(f"model: {display_name(model)}", file=sys.stderr)
+    return TextEncoder(model)
+
+
+def _recommender(args: argparse.Namespace) -> Recommender:
+    encoder = _encoder(args)
     catalog = load_catalog(args.catalog, args.data_dir)
     if getattr(args, "audio_folder", None):
         from ..config import DEFAULT_CLAP
@@ -75,18 +80,14 @@ def _recommender(args: argparse.Namespace) -> Recommender:
 
         clap = ClapAudioTextModel.from_pretrained(args.audio_model or DEFAULT_CLAP)
         catalog = catalog.with_audio_folder(args.audio_folder, clap)
-    return Recommender(model, catalog, index_dir=args.index_dir, index_kind=args.kind,
+    return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
                        fusion=getattr(args, "fusion", False))
 
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
-    from .index import TextEncoder
-
-    model = args.model or default_model()
-    print(f"model: {display_name(model)}", file=sys.stderr)
+    encoder = _encoder(args)
     catalog = load_catalog(args.catalog, args.data_dir)
-    encoder = TextEncoder(model)
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
     index = build_index(catalog, encoder, folder, args.kind)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")

@@ -1,0 +1,170 @@
+"""Tests of the HTTP API (a real uvicorn server on 127.0.0.1, queried with httpx) and of the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from melscribe.errors import InvalidRequestError
+from melscribe.serve import commands
+from melscribe.serve.api import create_app
+from melscribe.serve.recommend import Recommender
+
+from serve_support import minilm, write_catalog
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MELSCRIBE_HOME", str(home))
+
+
+@pytest.fixture(scope="module")
+def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.csv")
+
+
+@pytest.fixture(scope="module")
+def rec(catalog_file: Path, home: Path) -> Recommender:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELSCRIBE_HOME", str(home))
+        return Recommender(minilm(), catalog_file)
+
+
+@pytest.fixture(scope="module")
+def server(rec: Recommender) -> Iterator[str]:
+    """A uvicorn server of ``create_app(rec)`` on a free port of 127.0.0.1, in a thread; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(rec), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_health(server: str) -> None:
+    r = httpx.get(f"{server}/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "model": "all-MiniLM-L6-v2", "catalog": r.json()["catalog"], "tracks": 12,
+                        "descriptor_sets": 12, "index": "flat"}
+    assert r.json()["catalog"].endswith("catalog.csv")
+
+
+def test_recommend_matches_the_recommender(server: str, rec: Recommender) -> None:
+    body = {"request": "I'd love upbeat tropical music with steel drums", "k": 3,
+            "filters": {"exclude_tracks": ["calypso-2"], "exclude_descriptors": ["reggae"]}}
+    r = httpx.post(f"{server}/recommend", json=body)
+    assert r.status_code == 200
+    results = r.json()["results"]
+    expected = rec.recommend(body["request"], 3, exclude_tracks=["calypso-2"], exclude_descriptors=["reggae"])
+    assert results == [e.to_dict() for e in expected]
+    assert results[0]["track_id"] == "calypso-1" and "steel drums" in results[0]["matched_descriptors"]
+    assert results[0]["metadata"] == {"title": "Island Morning", "artist": "The Pans"}
+    assert len(httpx.post(f"{server}/recommend", json={"request": "sad piano"}).json()["results"]) == 10
+
+
+def test_concurrent_http_requests(server: str, rec: Recommender) -> None:
+    requests = ["dark techno", "sad piano", "smooth jazz", "steel drums", "rap"] * 4
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda q: client.post(f"{server}/recommend", json={"request": q, "k": 2}).json(), requests))
+    assert [g["results"][0]["track_id"] for g in got] == [rec.recommend(q, 1)[0].track_id for q in requests]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"request": "   "}, 400, "empty"),
+    ({"request": "steel drums", "k": 0}, 400, "positive"),
+    ({"request": "steel drums", "filters": {"exclude_tracks": ["nope"]}}, 400, "unknown track id 'nope'"),
+    ({"request": "steel drums", "filters": {"require_descriptors": ["kazoo"]}}, 400, "kazoo"),
+    ({"request": "steel drums", "k": "3"}, 422, "valid integer"),
+    ({"request": "steel drums", "k": True}, 422, "valid integer"),
+    ({"request": 42}, 422, "valid string"),
+    ({"k": 3}, 422, "request"),
+    ({"request": "steel drums", "filter": {}}, 422, "filter"),
+])
+def test_bad_bodies(server: str, body: dict, status: int, message: str) -> None:
+    r = httpx.post(f"{server}/recommend", json=body)
+    assert r.status_code == status
+    assert message in json.dumps(r.json()["detail"])
+
+
+def test_not_json(server: str) -> None:
+    r = httpx.post(f"{server}/recommend", content=b"steel drums", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def run_cli(*argv: str) -> None:
+    """Parse ``argv`` with a parser holding only the serving sub-commands, then run the handler."""
+    parser = argparse.ArgumentParser(prog="melscribe")
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    args.func(args)
+
+
+@pytest.fixture
+def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the sub-commands use the session's MiniLM instead of loading it again."""
+    monkeypatch.setattr(commands, "TextEncoder", lambda model: minilm())
+
+
+def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "idx"
+    run_cli("index", "build", "--catalog", str(catalog_file), "--index-dir", str(folder))
+    out, err = capsys.readouterr()
+    assert f"flat index of 12 descriptor sets (12 tracks) → {folder}" in out and "model: all-MiniLM-L6-v2" in err
+    run_cli("index", "info", "--index-dir", str(folder))
+    info = json.loads(capsys.readouterr().out)
+    assert (info["kind"], info["descriptor_sets"], info["model"]) == ("flat", 12, "all-MiniLM-L6-v2")
+
+    run_cli("recommend", "upbeat tropical music with steel drums", "-k", "3", "--catalog", str(catalog_file),
+            "--index-dir", str(folder), "--exclude-track", "calypso-2")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["rank", "score", "track", "matched", "descriptors"]
+    assert len(lines) == 4 and lines[1].split()[0] == "1" and lines[1].split()[2] == "calypso-1"
+    columns = [line.index(line.split()[2]) for line in lines[1:]]
+    assert len(set(columns)) == 1  # the track column is aligned
+
+    run_cli("recommend", "sad piano", "-k", "2", "--json", "--catalog", str(catalog_file), "--require", "piano")
+    results = json.loads(capsys.readouterr().out)
+    assert [r["track_id"] for r in results] == ["ballad"] and results[0]["rank"] == 1
+
+
+def test_cli_index_info_finds_the_cached_index(shared_model, catalog_file: Path, capsys: pytest.CaptureFixture) -> None:
+    run_cli("index", "build", "--catalog", str(catalog_file))
+    capsys.readouterr()
+    run_cli("index", "info", "--catalog", str(catalog_file))
+    assert json.loads(capsys.readouterr().out)["descriptor_sets"] == 12
+
+
+def test_cli_reports_bad_input_as_melscribe_errors(shared_model, catalog_file: Path) -> None:
+    with pytest.raises(InvalidRequestError, match="positive"):
+        run_cli("recommend", "sad piano", "-k", "0", "--catalog", str(catalog_file))
+
+
+def test_serve_command_runs_uvicorn_with_the_app(shared_model, catalog_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(app=app, host=host, port=port))
+    run_cli("serve", "--catalog", str(catalog_file), "--port", "8123")
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    assert {route.path for route in seen["app"].routes} >= {"/health", "/recommend"}
