@@ -4,7 +4,7 @@ skipped when that output exists, so a killed run restarts where it stopped:
 ================  ============================  ==============================================
 stage             output                        function
 ================  ============================  ==============================================
-pairs             ``pairs/`` (BeIR)             :func:`melscribe.pairs.build_pairs`
+pairs             ``pairs/`` (BeIR)             :func:`melscribe.pairs.build_pairs` (+ :mod:`.queries`)
 mine              ``negatives.jsonl``           :func:`melscribe.train.mining.mine_negatives`
 mnrl              ``mnrl/model``                :func:`melscribe.train.distill.train_mnrl`
 teacher           ``teacher/model``             :func:`melscribe.train.teacher.train_teacher`
@@ -128,6 +128,10 @@ class TrainingRun:
     def _stage_pairs(self) -> None:
         c = self.config
         records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
+        if c.synthetic_per_track:
+            from .queries import template_requests
+
+            records = records + template_requests(records, c.synthetic_per_track, seed=c.seed)
         ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
         write_beir(ds, self.pairs_dir, split="train")
 

@@ -24,6 +24,7 @@ class TrainConfig:
     train_sources: tuple[str, ...] = ("musiccaps",)
     docs_per_query: int = 3
     drop_empty: bool = True
+    synthetic_per_track: int = 3  # GPL query generation: template requests per training track (0: none)
     # 2. mining
     miners: tuple[str, ...] = (PACKAGED_MINILM, "bm25")
     mine_depth: int = 50
@@ -73,6 +74,7 @@ PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(
         recipe="gpl",
         train_sources=("lp-musiccaps-mtt", "lp-musiccaps-msd"),
+        synthetic_per_track=0,
         miners=PAPER_MINERS + ("bm25",),
         mine_depth=100,
         negatives_per_query=30,
