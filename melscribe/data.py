@@ -206,3 +206,25 @@ def load_test_split(name: str, data_dir: str | os.PathLike | None = None) -> lis
     if name not in TEST_SPLITS:
         raise DataError(f"unknown split {name!r}; choose one of {', '.join(TEST_SPLITS)}")
     return TEST_SPLITS[name](data_dir)
+
+
+def export_lp_musiccaps(subset: str, split: str, frame: pd.DataFrame, data_dir: str | os.PathLike) -> Path:
+    """Write one LP-MusicCaps split (a DataFrame, e.g. from ``datasets``) as the CSV the loaders read,
+    ``<data>/lp-musiccaps-<subset>/<split>.csv``, atomically. List cells are written as Python-list literals."""
+    if subset not in LP_MUSICCAPS:
+        raise DataError(f"unknown LP-MusicCaps subset {subset!r}; choose one of {', '.join(LP_MUSICCAPS)}")
+    folder, _, tag_col, splits = LP_MUSICCAPS[subset]
+    _check_split(split, splits, f"lp-musiccaps-{subset}")
+    missing = [c for c in (tag_col, CAPTION_COLUMN) if c not in frame.columns]
+    if missing:
+        raise DataError(f"LP-MusicCaps-{subset} {split} lacks column(s) {', '.join(missing)}")
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, tuple)) or hasattr(v, "tolist")).any():
+            out[col] = out[col].map(lambda v: repr([str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)]))
+    path = Path(data_dir) / folder / f"{split}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    out.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path

@@ -110,3 +110,17 @@ def test_real_join_row_zero(real_data_dir):
     assert reco[0].track_id == "-0Gj8-vB1q4" and not reco[0].text.startswith('"')
     assert len(load_musiccaps(real_data_dir)) == 5521
     assert len(load_musiccaps(real_data_dir, split="train")) == 2663
+
+
+def test_export_round_trips_through_the_loader(tmp_path):
+    import numpy as np
+
+    from melscribe.data import export_lp_musiccaps
+
+    frame = pd.DataFrame({"track_id": ["t1", "t2"], "tag_top188": [np.array(["guitar", "rock"]), ["piano"]],
+                          "caption_writing": ["Rock with guitar.", "Piano."]})
+    export_lp_musiccaps("mtt", "train", frame, tmp_path)
+    recs = load_lp_musiccaps("mtt", "train", tmp_path)
+    assert [r.descriptors for r in recs] == [("guitar", "rock"), ("piano",)]
+    with pytest.raises(DataError, match="lacks column"):
+        export_lp_musiccaps("msd", "train", frame, tmp_path)
