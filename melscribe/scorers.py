@@ -187,8 +187,9 @@ class RerankScorer:
     (raw logits); documents below the cut keep a score under every re-ranked one."""
 
     def __init__(self, first_stage: Scorer, cross_encoder, depth: int = 100, name: str | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, bf16: bool = True):
         self.first_stage, self.cross_encoder, self.depth, self.batch_size = first_stage, cross_encoder, depth, batch_size
+        self.bf16 = bf16
         self.name = name or f"{first_stage.name} → cross-encoder@{depth}"
 
     def fit(self, corpus: Sequence[str]) -> "RerankScorer":
@@ -203,10 +204,13 @@ class RerankScorer:
         depth = min(self.depth, first.shape[1])
         top = np.argsort(-first, axis=1, kind="stable")[:, :depth]
         pairs = [(q, self.corpus[j]) for q, row in zip(queries, top) for j in row]
-        logits = self.cross_encoder.predict(pairs, batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
-                                            show_progress_bar=False).reshape(len(queries), depth)
+        device = "cuda" if _cuda() else "cpu"
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16):  # ~2x faster on CPUs with BF16
+            logits = self.cross_encoder.predict(pairs, batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
+                                                show_progress_bar=len(pairs) > 10_000)
+        logits = np.asarray(logits, dtype=np.float32).reshape(len(queries), depth)
         out = np.full(first.shape, -1e9, dtype=np.float32)
-        np.put_along_axis(out, top, logits.astype(np.float32), axis=1)
+        np.put_along_axis(out, top, logits, axis=1)
         return out
 
 

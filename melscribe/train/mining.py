@@ -43,11 +43,11 @@ def bm25_top_k(queries: Sequence[str], corpus: Sequence[str], depth: int, chunk:
     return out
 
 
-def mine_negatives(ds: PairDataset, miners: Sequence[str], depth: int = 50,
-                   negatives_per_query: int = 10) -> dict[str, list[str]]:
-    """Hard negatives per query id: the merged top ``depth`` of each miner, positives excluded, the first
-    ``negatives_per_query`` kept. Deterministic for fixed models and data."""
-    qids, doc_ids = list(ds.queries), list(ds.corpus)
+def mine_negatives(ds: PairDataset, miners: Sequence[str], depth: int = 50, negatives_per_query: int = 10,
+                   query_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Hard negatives per query id (all queries, or ``query_ids``): the merged top ``depth`` of each miner,
+    positives excluded, the first ``negatives_per_query`` kept. Deterministic for fixed models and data."""
+    qids, doc_ids = list(query_ids if query_ids is not None else ds.queries), list(ds.corpus)
     queries, corpus = [ds.queries[q] for q in qids], [ds.corpus[d] for d in doc_ids]
     depth = min(depth, len(doc_ids))
     rankings = []

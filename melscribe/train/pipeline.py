@@ -138,8 +138,13 @@ class TrainingRun:
     def _stage_mine(self) -> None:
         from .mining import mine_negatives
 
-        c = self.config
-        negs = mine_negatives(self.pairs(), c.miners, depth=c.mine_depth, negatives_per_query=c.negatives_per_query)
+        c, ds = self.config, self.pairs()
+        qids = list(ds.queries)
+        if c.mine_queries and len(qids) > c.mine_queries:
+            chosen = set(random.Random(c.seed).sample(qids, c.mine_queries))
+            qids = [q for q in qids if q in chosen]
+        negs = mine_negatives(ds, c.miners, depth=c.mine_depth, negatives_per_query=c.negatives_per_query,
+                              query_ids=qids)
         _write_lines_atomic(self.out / "negatives.jsonl",
                             (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
 

@@ -29,6 +29,7 @@ class TrainConfig:
     miners: tuple[str, ...] = (PACKAGED_MINILM, "bm25")
     mine_depth: int = 50
     negatives_per_query: int = 10
+    mine_queries: int | None = 6000  # requests mined, labelled and distilled (a seeded sample; None: all)
     # 3. teacher
     teacher_base: str = PACKAGED_MINILM
     teacher_max_length: int = 96
@@ -78,6 +79,7 @@ PRESETS: dict[str, TrainConfig] = {
         miners=PAPER_MINERS + ("bm25",),
         mine_depth=100,
         negatives_per_query=30,
+        mine_queries=None,
         teacher_base=PAPER_CROSS_ENCODER,
         teacher_max_pairs=None,
         student_base=PAPER_BI_ENCODER,
