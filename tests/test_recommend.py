@@ -226,3 +226,21 @@ def test_audio_only_tracks_are_reranked_by_audio(rec: Recommender, catalog: Cata
     plain = Recommender(rec.encoder, mixed, audio_rerank=False).recommend("calm piano", k=len(mixed))
     assert [r.inferred for r in plain] == [r.inferred for r in results]  # audio-only tracks keep their slots
     assert all(r.audio_score is None for r in plain)
+
+
+def test_restrictive_filters_fall_back_to_an_exact_scan(rec: Recommender, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = rec.recommend(REQUESTS[0], k=3, require_descriptors=["male vocal"], exclude_tracks=["country"])
+    monkeypatch.setattr(recommend_mod, "MIN_CANDIDATES", 1)
+    monkeypatch.setattr(recommend_mod, "CANDIDATES_PER_RESULT", 1)
+    monkeypatch.setattr(recommend_mod, "MAX_CANDIDATES", 4)
+    scanned, allowed_rows = [], Recommender._allowed_rows
+    monkeypatch.setattr(Recommender, "_allowed_rows", lambda self, f: scanned.append(1) or allowed_rows(self, f))
+    got = rec.recommend(REQUESTS[0], k=3, require_descriptors=["male vocal"], exclude_tracks=["country"])
+    assert scanned and got == expected and [r.track_id for r in got] == ["hiphop"]
+
+
+def test_hnsw_index_gives_the_exact_answers_on_a_small_catalog(rec: Recommender, catalog: Catalog) -> None:
+    hnsw = Recommender(rec.encoder, catalog, index_kind="hnsw")
+    assert hnsw.index.kind == "hnsw" and hnsw.index.path != rec.index.path
+    for request in REQUESTS:
+        assert [r.track_id for r in hnsw.recommend(request, k=5)] == [r.track_id for r in rec.recommend(request, k=5)]

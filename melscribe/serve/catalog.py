@@ -134,6 +134,10 @@ class Catalog:
 
     def fingerprint(self) -> str:
         """A stable hash (SHA-256, hex) of the catalog's content: ids, descriptor sets, metadata, audio paths."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256()
         for t in self.tracks:
             h.update(json.dumps(t._content(), sort_keys=True, default=str).encode())

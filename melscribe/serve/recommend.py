@@ -38,6 +38,9 @@ AUDIO_CONTEXT_SETS = 5
 #: Descriptor sets fetched per requested track at first (more are fetched when filters reject many).
 CANDIDATES_PER_RESULT = 4
 MIN_CANDIDATES = 32
+#: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
+#: the sets whose tracks pass the filters.
+MAX_CANDIDATES = 10_000
 
 
 @dataclass(frozen=True)
@@ -205,29 +208,46 @@ class Recommender:
         return _Filter(ids, req, frozenset(_as_list(exclude, "exclude_descriptors", normalise=True)))
 
     def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> list[Recommendation]:
+        """Fetch ever more of the best descriptor sets until ``k`` tracks pass the filter; past
+        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass."""
         total = len(self.index)
         n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k))
         while True:
-            scores, rows = self._ranked_rows(query, n, request)
+            allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES else None
+            scores, rows = self._ranked_rows(query, n, request, allowed)
             candidates = self._collect(scores, rows, filt)
-            if len(candidates) >= k or n >= total:
+            if len(candidates) >= k or n >= total or allowed is not None:
                 break
             n = min(total, 4 * n)
         if self._audio is not None:
             candidates = self._rerank_audio(candidates, rows)
         return [self._result(rank, c, query) for rank, c in enumerate(candidates[:k], 1)]
 
-    def _ranked_rows(self, query: np.ndarray, n: int, request: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` best index rows (scores, rows), best first: dense, or fused with TF-IDF."""
-        scores, rows = (a[0] for a in self.index.search(query, n))
-        keep = rows >= 0
-        scores, rows = scores[keep], rows[keep]
-        if self._tfidf is None or request is None:
+    def _allowed_rows(self, filt: _Filter) -> np.ndarray:
+        """Index rows with at least one track that passes the filter."""
+        track = self.catalog.track
+        return np.array([i for i, (_, ids) in enumerate(self._rows) if any(filt.accepts(track(t)) for t in ids)],
+                        dtype=np.int64)
+
+    def _ranked_rows(self, query: np.ndarray, n: int, request: str | None,
+                     allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best index rows (scores, rows), best first, among ``allowed`` rows if given (scored
+        exactly) else among all (by the index): dense, or fused with TF-IDF."""
+        if allowed is None:
+            scores, rows = (a[0] for a in self.index.search(query, n))
+            keep = rows >= 0
+            scores, rows = scores[keep], rows[keep]
+        else:
+            dense = self.index.index.reconstruct_batch(allowed) @ query if len(allowed) else np.zeros(0, np.float32)
+            order = np.argsort(-dense, kind="stable")
+            scores, rows = dense[order], allowed[order]
+        if self._tfidf is None or request is None or not len(rows):
             return scores, rows
         from ..scorers import reciprocal_rank_fusion
 
         lexical = self._tfidf.score([request])[0]
-        top_lexical = np.argpartition(-lexical, min(n, len(lexical) - 1))[:n]
+        among = np.arange(len(lexical)) if allowed is None else allowed
+        top_lexical = among[np.argpartition(-lexical[among], min(n, len(among)) - 1)[:n]]
         pool = np.union1d(rows, top_lexical).astype(np.int64)
         dense = self.index.index.reconstruct_batch(pool) @ query
         fused = reciprocal_rank_fusion([dense[None, :], lexical[pool][None, :]])[0]
