@@ -1,14 +1,12 @@
-"""Shared by the serving tests: the packaged MiniLM loaded once per session, a small catalog, audio files."""
+"""Shared by the serving tests: one TextEncoder over the session's MiniLM, a small catalog, audio files."""
 
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.index import TextEncoder
@@ -32,10 +30,9 @@ ROWS = [
 
 
 @functools.lru_cache(maxsize=None)
-def minilm() -> TextEncoder:
-    """The packaged all-MiniLM-L6-v2, loaded once per test session."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return TextEncoder("all-MiniLM-L6-v2")
+def text_encoder(model) -> TextEncoder:
+    """One :class:`TextEncoder` (one lock) per loaded SentenceTransformer (the ``minilm`` fixture)."""
+    return TextEncoder(model)
 
 
 def write_catalog(path: Path, rows=ROWS) -> Path:
@@ -53,14 +50,6 @@ def write_catalog(path: Path, rows=ROWS) -> Path:
 def small_catalog(tmp_path: Path) -> Catalog:
     """The catalog of :data:`ROWS`, read back from a CSV file."""
     return Catalog.from_file(write_catalog(tmp_path / "catalog.csv"))
-
-
-def musiccaps_dir() -> Path:
-    """``$MELSCRIBE_DATA`` if it holds MusicCaps, else skip the test saying why."""
-    root = os.environ.get("MELSCRIBE_DATA")
-    if not root or not (Path(root) / "musiccaps" / "musiccaps-public.csv").is_file():
-        pytest.skip("needs MusicCaps: set MELSCRIBE_DATA to a data directory with musiccaps/musiccaps-public.csv")
-    return Path(root)
 
 
 def write_audio(folder: Path, rate: int = 16_000) -> list[Path]:

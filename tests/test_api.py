@@ -18,9 +18,10 @@ import uvicorn
 from melscribe.errors import InvalidRequestError
 from melscribe.serve import commands
 from melscribe.serve.api import create_app
+from melscribe.serve.index import TextEncoder
 from melscribe.serve.recommend import Recommender
 
-from serve_support import minilm, write_catalog
+from serve_support import text_encoder, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,15 @@ def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rec(catalog_file: Path, home: Path) -> Recommender:
+def encoder(minilm) -> TextEncoder:
+    return text_encoder(minilm)
+
+
+@pytest.fixture(scope="module")
+def rec(encoder: TextEncoder, catalog_file: Path, home: Path) -> Recommender:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MELSCRIBE_HOME", str(home))
-        return Recommender(minilm(), catalog_file)
+        return Recommender(encoder, catalog_file)
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +128,9 @@ def run_cli(*argv: str) -> None:
 
 
 @pytest.fixture
-def shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
+def shared_model(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
     """Let the sub-commands use the session's MiniLM instead of loading it again."""
-    monkeypatch.setattr(commands, "TextEncoder", lambda model: minilm())
+    monkeypatch.setattr(commands, "TextEncoder", lambda model: encoder)
 
 
 def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tmp_path: Path,

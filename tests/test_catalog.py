@@ -10,7 +10,7 @@ import pytest
 from melscribe.errors import DataError, InvalidRequestError
 from melscribe.serve.catalog import Catalog, Track
 
-from serve_support import ROWS, musiccaps_dir, small_catalog, write_audio, write_catalog
+from serve_support import ROWS, small_catalog, write_audio, write_catalog
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
@@ -78,14 +78,14 @@ def test_audio_paths_are_relative_to_the_catalog_file(tmp_path: Path) -> None:
     assert track.descriptor_sets == (("rock", "loud"),) and track.metadata == {"year": 1999}
 
 
-def test_musiccaps_catalog() -> None:
-    catalog = Catalog.from_musiccaps(musiccaps_dir())
+def test_musiccaps_catalog(real_data_dir: Path) -> None:
+    catalog = Catalog.from_musiccaps(real_data_dir)
     assert len(catalog) == 5521
     first = catalog.track("-0Gj8-vB1q4")
     assert first.descriptor_sets[0][:3] == ("low quality", "sustained strings melody", "soft female vocal")
     assert first.metadata["url"] == "https://www.youtube.com/watch?v=-0Gj8-vB1q4&t=30s"
     assert (first.metadata["start_s"], first.metadata["end_s"]) == (30, 40)
-    assert catalog.fingerprint() == Catalog.from_musiccaps(musiccaps_dir()).fingerprint()
+    assert catalog.fingerprint() == Catalog.from_musiccaps(real_data_dir).fingerprint()
 
 
 def test_audio_folder_tracks_are_tagged_and_undecodable_files_reported(tmp_path: Path) -> None:

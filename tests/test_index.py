@@ -13,12 +13,12 @@ from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexE
 from melscribe.serve import index as index_mod
 from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, TextEncoder, default_model
 
-from serve_support import minilm, small_catalog
+from serve_support import small_catalog, text_encoder
 
 
 @pytest.fixture(scope="module")
-def encoder() -> TextEncoder:
-    return minilm()
+def encoder(minilm) -> TextEncoder:
+    return text_encoder(minilm)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from melscribe.serve.catalog import Catalog
 from melscribe.serve.index import FAISS_FILE, DescriptorIndex, TextEncoder
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
-from serve_support import minilm, musiccaps_dir, small_catalog, write_audio
+from serve_support import small_catalog, text_encoder, write_audio
 
 REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
             "aggressive metal with distorted guitars", "smooth jazz for a lounge", "relaxing ambient synths",
@@ -39,10 +39,15 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def rec(catalog: Catalog, home: Path) -> Recommender:
+def encoder(minilm) -> TextEncoder:
+    return text_encoder(minilm)
+
+
+@pytest.fixture(scope="module")
+def rec(encoder: TextEncoder, catalog: Catalog, home: Path) -> Recommender:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MELSCRIBE_HOME", str(home))
-        return Recommender(minilm(), catalog)
+        return Recommender(encoder, catalog)
 
 
 def test_results_are_ranked_unique_and_explained(rec: Recommender) -> None:
@@ -134,11 +139,11 @@ def test_index_is_cached_and_reused(rec: Recommender, catalog: Catalog, home: Pa
     assert again.recommend(REQUESTS[1], k=3) == rec.recommend(REQUESTS[1], k=3)
 
 
-def test_catalog_without_descriptors(tmp_path: Path) -> None:
+def test_catalog_without_descriptors(encoder: TextEncoder, tmp_path: Path) -> None:
     path = tmp_path / "cat.jsonl"
     pd.DataFrame({"track_id": ["a", "b"], "descriptors": [[], []]}).to_json(path, orient="records", lines=True)
     with pytest.raises(DataError, match="has no descriptors"):
-        Recommender(minilm(), path)
+        Recommender(encoder, path)
 
 
 def test_truncated_index_is_refused_or_rebuilt(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
@@ -177,12 +182,13 @@ def test_fusion_adds_lexical_matches(rec: Recommender, catalog: Catalog) -> None
     assert fused.recommend(REQUESTS[0], k=2)[0].track_id.startswith("calypso")
 
 
-def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> None:
+def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder,
+                                                               catalog: Catalog) -> None:
     built = []
 
     def fake_default():
         built.append(1)
-        return Recommender(minilm(), catalog)
+        return Recommender(encoder, catalog)
 
     monkeypatch.setattr(recommend_mod, "_default", None)
     monkeypatch.setattr(recommend_mod, "Recommender", fake_default)
@@ -192,13 +198,13 @@ def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pyte
     assert built == [1]
 
 
-def test_musiccaps_sample_captions_find_their_own_clips(home: Path) -> None:
-    full = Catalog.from_musiccaps(musiccaps_dir())
+def test_musiccaps_sample_captions_find_their_own_clips(encoder: TextEncoder, real_data_dir: Path) -> None:
+    full = Catalog.from_musiccaps(real_data_dir)
     sample = Catalog(full.tracks[:200], source="MusicCaps (first 200)")
-    rec = Recommender(minilm(), sample)
+    rec = Recommender(encoder, sample)
     from melscribe.data import load_musiccaps
 
-    captions = {r.track_id: r.text for r in load_musiccaps(musiccaps_dir())[:200]}
+    captions = {r.track_id: r.text for r in load_musiccaps(real_data_dir)[:200]}
     hits = [tid in {r.track_id for r in rec.recommend(captions[tid], k=10)} for tid in list(captions)[:40]]
     assert np.mean(hits) >= 0.6
     top = rec.recommend("a sad piano ballad", k=5, require_descriptors=["piano"])
