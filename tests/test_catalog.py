@@ -107,3 +107,14 @@ def test_audio_folder_tracks_are_tagged_and_undecodable_files_reported(tmp_path:
     assert mixed.fingerprint() != catalog.fingerprint()
     with pytest.raises(DataError, match="no audio files"):
         catalog.with_audio_folder(tmp_path / "clap", model)
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "low-again.wav").write_bytes((tmp_path / "music" / "low.wav").read_bytes())
+    more = mixed.with_audio_folder(tmp_path / "more", model, cache_dir=tmp_path / "cache")
+    assert more.audio.track_ids == (*mixed.audio.track_ids, "low-again.wav")
+    low = mixed.audio.track_ids.index("low.wav")
+    assert (more.audio.embeddings[-1] == mixed.audio.embeddings[low]).all()  # same content as low.wav
+    assert len(more.audio.failures) == 1
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.wav").write_bytes(b"nothing")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the 1 audio file"):
+        catalog.with_audio_folder(tmp_path / "bad", model, cache_dir=tmp_path / "cache")

@@ -202,16 +202,24 @@ class Catalog:
         if failures:
             warnings.warn(f"skipped {len(failures)} undecodable audio file(s): "
                           + "; ".join(f"{p} ({r})" for p, r in failures), stacklevel=2)
-        tags = audio_lib.tag_audio(model, emb.embeddings, self.vocabulary(), top_k=top_k) if len(emb.paths) else []
+        if not len(emb.paths):
+            raise DataError(f"none of the {len(paths)} audio file(s) under {folder} could be decoded")
+        tags = audio_lib.tag_audio(model, emb.embeddings, self.vocabulary(), top_k=top_k)
         new = []
         for p, tagged in zip(emb.paths, tags):
             p = Path(p)
-            tid = p.relative_to(folder).as_posix() if p.is_relative_to(folder) else str(p)
+            tid = p.relative_to(folder).as_posix()
             if tid in self:
                 raise DataError(f"audio file {p} would get track id {tid!r}, which {self.source} already has")
             new.append(Track(tid, (tuple(d for d, _ in tagged),), {"title": p.stem}, str(p), inferred=True))
-        audio = AudioTracks(model, tuple(t.id for t in new), np.asarray(emb.embeddings, dtype=np.float32), failures)
-        return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}", audio=audio)
+        ids, vectors = tuple(t.id for t in new), np.asarray(emb.embeddings, dtype=np.float32)
+        if self.audio is not None and len(self.audio.track_ids):  # audio-only tracks added before
+            if self.audio.model is not model:
+                raise DataError(f"{self.source} has audio-only tracks embedded by another audio model")
+            ids, vectors = self.audio.track_ids + ids, np.vstack([self.audio.embeddings, vectors])
+            failures = self.audio.failures + failures
+        return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}",
+                       audio=AudioTracks(model, ids, vectors, failures))
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -5,8 +5,8 @@ The request is embedded by the bi-encoder, the closest descriptor sets are found
 ranked by their best set, de-duplicated and filtered; each result says which set matched and which of its
 descriptors are closest to the request (the explanation).
 
-Options: lexical + dense fusion (``fusion=True``: reciprocal-rank fusion of the dense ranking with TF-IDF over
-the descriptor-set texts, :mod:`melscribe.scorers`), and, for catalogs with audio-only tracks
+Options: lexical + dense fusion (``fusion=True``: reciprocal-rank fusion, :mod:`melscribe.scorers`, of the
+dense ranking and TF-IDF over the descriptor-set texts, on the union of the best sets of each), and, for catalogs with audio-only tracks
 (:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
 top descriptor sets.
 """
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import home_dir
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from ..scorers import TfidfScorer, reciprocal_rank_fusion
 from .catalog import Catalog, Track, set_text
 from .index import DescriptorIndex, TextEncoder
 
@@ -136,7 +137,7 @@ class Recommender:
         ids = self.catalog.descriptor_sets
         self._rows = [(sets[text], ids[text]) for text in self.index.texts]
         self._vocabulary = frozenset(self.catalog.vocabulary())
-        self._tfidf = self._fit_tfidf() if fusion else None
+        self._tfidf = TfidfScorer().fit(self.index.texts) if fusion else None
         audio = self.catalog.audio if audio_rerank else None
         self._audio = audio if audio is not None and len(audio.track_ids) else None
         self._audio_rows = {tid: i for i, tid in enumerate(self._audio.track_ids)} if self._audio else {}
@@ -159,14 +160,6 @@ class Recommender:
                     raise
                 warnings.warn(f"{e}; rebuilding it", stacklevel=3)
         return build_index(self.catalog, self.encoder, folder, kind)
-
-    def _fit_tfidf(self):
-        try:
-            from ..scorers import TfidfScorer, reciprocal_rank_fusion  # noqa: F401  (checked here, used later)
-        except ImportError as e:
-            raise InvalidRequestError(f"fusion needs melscribe.scorers with TfidfScorer and "
-                                      f"reciprocal_rank_fusion: {e}") from None
-        return TfidfScorer().fit(self.index.texts)
 
     def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                   require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
@@ -243,8 +236,6 @@ class Recommender:
             scores, rows = dense[order], allowed[order]
         if self._tfidf is None or request is None or not len(rows):
             return scores, rows
-        from ..scorers import reciprocal_rank_fusion
-
         lexical = self._tfidf.score([request])[0]
         among = np.arange(len(lexical)) if allowed is None else allowed
         top_lexical = among[np.argpartition(-lexical[among], min(n, len(among)) - 1)[:n]]
