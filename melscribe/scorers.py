@@ -101,16 +101,25 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+#: Models and text embeddings loaded by name, shared by every DenseScorer of the process (a fused row
+#: reuses the embeddings of the dense row before it).
+_SHARED: dict[str, tuple[object, dict[str, np.ndarray], threading.Lock]] = {}
+
+
 class DenseScorer:
-    """Cosine similarity of sentence-transformers embeddings. Embeddings are cached by text, so
-    re-fitting on a corpus of another seed only encodes the new documents."""
+    """Cosine similarity of sentence-transformers embeddings. Embeddings are cached by text (per model
+    name, shared in the process), so re-fitting on a corpus of another seed only encodes new documents."""
 
     def __init__(self, model, name: str | None = None, batch_size: int = 64, show_progress_bar: bool = False):
-        self.model = load_sentence_transformer(model) if isinstance(model, str) or model is None else model
+        if isinstance(model, str) or model is None:
+            key = resolve_model(model)
+            if key not in _SHARED:
+                _SHARED[key] = (load_sentence_transformer(model), {}, threading.Lock())
+            self.model, self._cache, self._lock = _SHARED[key]
+        else:
+            self.model, self._cache, self._lock = model, {}, threading.Lock()
         self.name = name or (model if isinstance(model, str) else "dense")
         self.batch_size, self.show_progress_bar = batch_size, show_progress_bar
-        self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings of ``texts`` (cached)."""
