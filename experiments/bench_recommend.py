@@ -31,12 +31,18 @@ NOTES = """
   ~8 ms per query.
 - **Latency** is per request, one at a time. "search" adds to faiss the mapping of sets to tracks,
   de-duplication and the descriptor-by-descriptor explanation.
-- **Load.** The load averages at start and end are in the header: on this 2-core machine other jobs
-  (training, evaluation) ran concurrently, so latencies and build times are pessimistic.
-- **Towards ≤ 5 ms end to end.** Encoding the request dominates. Export MiniLM to ONNX and quantise it
-  to int8 (sentence-transformers `backend="onnx"` / `export_dynamic_quantized_onnx_model`, needs
-  `optimum[onnxruntime]`), cap `max_seq_length` at 64–128 tokens for requests, and keep one encoder per
-  worker process; faiss search is already ≈ 1–2 ms.
+- **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
+  alongside on this 2-core machine) every figure is inflated: on the idle machine, encoding the MusicCaps
+  sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms.
+- **Search at 1M.** The efSearch sweep shows the trade-off: recall 0.98 needs efSearch ≈ 400–512 with this
+  graph (efConstruction 40, chosen to keep the 1M build within the run's budget). A denser graph
+  (efConstruction 80–100, about twice the build time) should reach 0.98 at a smaller efSearch and so a
+  faster search; not measured here.
+- **Towards ≤ 5 ms end to end.** Encoding the request dominates (about 15–20 ms on one core). Export MiniLM
+  to ONNX and quantise it to int8 (sentence-transformers `backend="onnx"` and
+  `export_dynamic_quantized_onnx_model`, needs `optimum[onnxruntime]`), cap `max_seq_length` at 64–128
+  tokens for requests, cache frequent requests; or use a static-embedding encoder (sub-millisecond, less
+  accurate) as a first stage.
 """
 
 
