@@ -33,7 +33,7 @@ NOTES = """
   de-duplication and the descriptor-by-descriptor explanation.
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
   alongside on this 2-core machine) every figure is inflated: on the idle machine, encoding the MusicCaps
-  sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms.
+  sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms (two threads).
 - **Search at 1M.** The efSearch sweep shows the trade-off: recall 0.98 needs efSearch ≈ 400–512 with this
   graph (efConstruction 40, chosen to keep the 1M build within the run's budget). A denser graph
   (efConstruction 80–100, about twice the build time) should reach 0.98 at a smaller efSearch and so a
