@@ -231,8 +231,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
     """Run every stage of ``config.recipe`` and copy the bi-encoder (and ``fusion.json``) to ``out_dir/model``
     and, if given, to ``publish_to``. Returns ``out_dir/model``."""
     run = TrainingRun(out_dir, config, data_dir, records)
-    needed = ["pairs", "mine"] + (["mnrl"] if config.recipe == "mnrl" else []) + \
-        (["teacher", "label", "distil"] if config.recipe != "mnrl" else []) + ["fusion"]
+    if config.recipe == "mnrl":
+        needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
+    else:
+        needed = ["pairs", "mine", "teacher", "label", "distil", "fusion"]
     for stage in needed:
         run.run(stage)
     final = run.out / "model"

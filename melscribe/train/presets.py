@@ -18,7 +18,7 @@ RECIPES = ("gpl", "mnrl", "mnrl+gpl")
 class TrainConfig:
     """Hyper-parameters of the training pipeline (see the README's recipe section)."""
 
-    recipe: str = "mnrl+gpl"
+    recipe: str = "mnrl"
     seed: int = 42
     # 1. pairs
     train_sources: tuple[str, ...] = ("musiccaps",)
@@ -45,14 +45,14 @@ class TrainConfig:
     student_base: str = PACKAGED_MINILM
     max_seq_length: int = 96
     similarity: str = "cos_sim"
-    margin_scale: float = 1.0
+    margin_scale: float = 5.0
     batch_size: int = 32
     epochs: float = 1.0
     max_steps: int = -1
     lr: float = 2e-5
     warmup_ratio: float = 0.1
     mnrl_batch_size: int = 64
-    mnrl_epochs: float = 1.0
+    mnrl_epochs: float = 2.0
     mnrl_lr: float = 5e-5
     mnrl_max_steps: int = -1
     mnrl_hard_negatives: bool = False
@@ -88,6 +88,7 @@ PRESETS: dict[str, TrainConfig] = {
         max_steps=140_000,
         similarity="cos_sim",
         save_steps=10_000,
+        margin_scale=1.0,
         bf16=False,
     ),
 }
