@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import load_test_split
+from .fileio import write_text_atomic
 from .metrics import DEFAULT_METRICS, aggregate, evaluate_run
 from .pairs import PairDataset, build_pairs
 from .scorers import ModelUnavailableError, Scorer
@@ -146,7 +147,5 @@ def write_results(result: Mapping, stem: str | os.PathLike, title: str, command:
         md += ["", notes]
     for path, text in ((stem.with_suffix(".json"), json.dumps(dict(result, command=command), indent=2)),
                        (stem.with_suffix(".md"), "\n".join(md) + "\n")):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     return stem.with_suffix(".md"), stem.with_suffix(".json")

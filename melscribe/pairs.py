@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 from .data import Record
 from .errors import DataError
+from .fileio import write_text_atomic
 
 SENTENCE_SEPARATOR = ". "
 DESCRIPTOR_SEPARATOR = ", "
@@ -116,23 +117,17 @@ def build_pairs(records: Iterable[Record], seed: int = 0, docs_per_query: int = 
     return ds
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_beir(ds: PairDataset, folder: str | os.PathLike, split: str = "test") -> Path:
     """Write ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (each file atomically)."""
     folder = Path(folder)
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "corpus.jsonl", "".join(
+    write_text_atomic(folder / "corpus.jsonl", "".join(
         json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False) + "\n" for d, t in ds.corpus.items()))
-    _write_atomic(folder / "queries.jsonl", "".join(
+    write_text_atomic(folder / "queries.jsonl", "".join(
         json.dumps({"_id": q, "text": t, "track_id": ds.query_tracks.get(q, "")}, ensure_ascii=False) + "\n"
         for q, t in ds.queries.items()))
     rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, rel in ds.qrels.items() for d, s in rel.items()]
-    _write_atomic(folder / "qrels" / f"{split}.tsv", "\n".join(rows) + "\n")
+    write_text_atomic(folder / "qrels" / f"{split}.tsv", "\n".join(rows) + "\n")
     return folder
 
 

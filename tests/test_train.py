@@ -1,7 +1,6 @@
 """The training pipeline on a few dozen MusicCaps rows for a few steps, resume after a kill, raw-logit margins."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

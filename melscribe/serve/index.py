@@ -23,7 +23,6 @@ import os
 import shutil
 import tempfile
 import threading
-import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..config import PACKAGED_MINILM, resolve_model, trained_model_path
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from ..fileio import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ class DescriptorIndex:
                     "files": {f: (tmp / f).stat().st_size for f in (FAISS_FILE, VOCAB_FILE)},
                     "texts": self.texts, "vocabulary": self.vocabulary}
             (tmp / META_FILE).write_text(json.dumps(meta))
-            _replace_dir(tmp, folder)
+            replace_dir(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -314,14 +314,3 @@ class DescriptorIndex:
                                     f"{len(texts)} texts, vocabulary embeddings {vocab_emb.shape} for "
                                     f"{len(vocabulary)} descriptors; rebuild the index")
         return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move folder ``src`` to ``dst``, replacing ``dst`` if it exists (renames only, same file system)."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
+
+from ..fileio import replace_dir, temp_sibling
 
 
 def last_checkpoint(folder: str | os.PathLike) -> str | None:
@@ -20,15 +21,6 @@ def last_checkpoint(folder: str | os.PathLike) -> str | None:
 def publish_model(model, target: str | os.PathLike) -> Path:
     """Save a sentence-transformers model (bi- or cross-encoder) to ``target`` atomically: written to a
     temporary sibling folder, then renamed over ``target``."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_sibling(target)
     model.save(str(tmp))
-    if target.exists():
-        old = target.with_name(f".{target.name}.old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    return target
+    return replace_dir(tmp, target)

@@ -28,6 +28,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from ..fileio import replace_dir, temp_sibling, write_text_atomic
 from ..data import Record, load_lp_musiccaps, load_musiccaps
 from ..pairs import PairDataset, build_pairs, read_beir, write_beir
 from .presets import TrainConfig
@@ -50,15 +51,11 @@ def load_training_records(sources, data_dir=None) -> list[Record]:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=2))
 
 
 def _write_lines_atomic(path: Path, lines) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(lines))
 
 
 class TrainingRun:
@@ -239,13 +236,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         run.run(stage)
     final = run.out / "model"
     for target in [final] + ([Path(publish_to)] if publish_to else []):
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_sibling(target)
         shutil.copytree(run.model_dir(), tmp)
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
+        replace_dir(tmp, target)
     progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else ""))
     return final

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
 
