@@ -12,6 +12,17 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``MELSCRIBE_HOME`` of this test module's own (models, indexes, caches)."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MELSCRIBE_HOME", str(home))
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real data directory from ``$MELSCRIBE_DATA``, or skip saying why."""

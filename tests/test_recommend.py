@@ -24,16 +24,6 @@ REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad wi
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("home")
-
-
-@pytest.fixture(autouse=True)
-def _home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MELSCRIBE_HOME", str(home))
-
-
-@pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     return small_catalog(tmp_path_factory.mktemp("catalog"))
 
