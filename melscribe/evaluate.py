@@ -121,6 +121,11 @@ def format_table(result: Mapping, metric: str = "recall@10", paper: Mapping = PA
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for label, reason in result.get("skipped", {}).items():
         lines.append(f"| {label} | " + " | ".join(["skipped", "—"] * len(splits)) + " |")
+    for label, figures in paper.items():  # the paper's rows we have no counterpart of, for reference
+        if label not in result["rows"] and label not in result.get("skipped", {}) and \
+                any(s in figures for s in splits) and metric == "recall@10":
+            lines.append(f"| {label} (paper only) | " + " | ".join(c for s in splits for c in
+                                                                   ["—", f"{figures[s]:.1f}" if s in figures else "—"]) + " |")
     return "\n".join(lines)
 
 
