@@ -43,8 +43,8 @@ def main() -> None:
     result = {"provenance": provenance(), "seconds": seconds, "stage_total_seconds": total,
               "wall_seconds": wall, "config": info["config"]}
     md = ["# The offline preset, end to end", "",
-          f"Command: `python experiments/train_report.py --run RUN --train` "
-          f"(= `melscribe train --preset offline --out RUN`)", "",
+          "Command: `python experiments/train_report.py --run RUN --train` "
+          "(= `melscribe train --preset offline --out RUN`)", "",
           f"Commit `{result['provenance']['commit']}`, {result['provenance']['date']}, {result['provenance']['machine']}.",
           "", "| stage | minutes |", "|---|---|"]
     md += [f"| {stage} | {s / 60:.1f} |" for stage, s in seconds.items()]
