@@ -3,8 +3,8 @@
 GPL generates queries for each document with a T5 model; the paper's requests come from LP-MusicCaps,
 captions an LLM wrote from tag lists. Offline, with no LLM, :func:`template_requests` writes such
 requests from MusicCaps **train** aspect lists with a few dozen templates (captions like "This track
-features A, B and C", and requests like "I'm looking for A music with B"); ``data_prep/rephrase.py``
-does the same with any OpenAI-compatible LLM where one is available.
+features A, B and C", and requests like "I'm looking for A music with B"). Where LLM-written captions exist (LP-MusicCaps MTT/MSD,
+``--preset paper``), they are the requests and no templates are used.
 """
 
 from __future__ import annotations
