@@ -46,7 +46,7 @@ KINDS = ("auto", "flat", "hnsw")
 #: Largest number of descriptor sets ``kind="auto"`` indexes exactly.
 FLAT_MAX = 20_000
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
 REFINE_K_FACTOR = 2
 #: The text whose embedding identifies a model's weights (compared with a tolerance, see ``same_model``).
