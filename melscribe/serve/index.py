@@ -79,13 +79,15 @@ class TextEncoder:
     def __init__(self, model: Any = None):
         from sentence_transformers import SentenceTransformer
 
+        from ..scorers import load_sentence_transformer
+
         if isinstance(model, SentenceTransformer):
             self.model = model
             self.name = display_name(model.tokenizer.name_or_path)
         else:
             model = default_model() if model is None else model
             self.name = display_name(model)
-            self.model = SentenceTransformer(resolve_model(model))
+            self.model = load_sentence_transformer(model)
         log.info("sentence encoder: %s", self.name)
         self._lock = threading.Lock()
 

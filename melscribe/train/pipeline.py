@@ -63,6 +63,7 @@ class TrainingRun:
 
     def __init__(self, out_dir: str | os.PathLike, config: TrainConfig, data_dir=None, records: list[Record] | None = None):
         self.out, self.config, self.data_dir, self._records = Path(out_dir), config, data_dir, records
+        self._pairs: PairDataset | None = None
         self.out.mkdir(parents=True, exist_ok=True)
         self.info_path = self.out / "run.json"
         self.info = json.loads(self.info_path.read_text()) if self.info_path.is_file() else {}
@@ -74,9 +75,11 @@ class TrainingRun:
         return self.out / "pairs"
 
     def pairs(self) -> PairDataset:
-        """The training pairs (stage ``pairs``)."""
-        self.run("pairs")
-        return read_beir(self.pairs_dir, split="train")
+        """The training pairs (stage ``pairs``), read from disk once per run object."""
+        if self._pairs is None:
+            self.run("pairs")
+            self._pairs = read_beir(self.pairs_dir, split="train")
+        return self._pairs
 
     def negatives(self) -> dict[str, list[str]]:
         """Mined hard negatives per query id (stage ``mine``)."""
