@@ -10,6 +10,7 @@ import pandas as pd
 
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.index import TextEncoder
+from melscribe.serve.recommend import Recommender
 
 #: track id, descriptors (one set per row; a repeated id adds a set), title, artist.
 ROWS = [
@@ -33,6 +34,16 @@ ROWS = [
 def text_encoder(model) -> TextEncoder:
     """One :class:`TextEncoder` (one lock) per loaded SentenceTransformer (the ``minilm`` fixture)."""
     return TextEncoder(model)
+
+
+def recommender_in(home: Path, encoder: TextEncoder, catalog: Catalog | Path) -> Recommender:
+    """A :class:`Recommender` over ``catalog`` whose index is cached under the ``MELSCRIBE_HOME`` ``home``
+    (module fixtures build it outside the per-test ``MELSCRIBE_HOME`` of ``conftest``)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELSCRIBE_HOME", str(home))
+        return Recommender(encoder, catalog)
 
 
 def write_catalog(path: Path, rows=ROWS) -> Path:

@@ -21,7 +21,7 @@ from melscribe.serve.api import create_app
 from melscribe.serve.index import TextEncoder
 from melscribe.serve.recommend import Recommender
 
-from serve_support import text_encoder, write_catalog
+from serve_support import recommender_in, text_encoder, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +36,7 @@ def encoder(minilm) -> TextEncoder:
 
 @pytest.fixture(scope="module")
 def rec(encoder: TextEncoder, catalog_file: Path, home: Path) -> Recommender:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELSCRIBE_HOME", str(home))
-        return Recommender(encoder, catalog_file)
+    return recommender_in(home, encoder, catalog_file)
 
 
 @pytest.fixture(scope="module")

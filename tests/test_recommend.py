@@ -16,7 +16,7 @@ from melscribe.serve.catalog import Catalog
 from melscribe.serve.index import FAISS_FILE, DescriptorIndex, TextEncoder
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
-from serve_support import small_catalog, text_encoder, write_audio
+from serve_support import recommender_in, small_catalog, text_encoder, write_audio
 
 REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
             "aggressive metal with distorted guitars", "smooth jazz for a lounge", "relaxing ambient synths",
@@ -35,9 +35,7 @@ def encoder(minilm) -> TextEncoder:
 
 @pytest.fixture(scope="module")
 def rec(encoder: TextEncoder, catalog: Catalog, home: Path) -> Recommender:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELSCRIBE_HOME", str(home))
-        return Recommender(encoder, catalog)
+    return recommender_in(home, encoder, catalog)
 
 
 def test_results_are_ranked_unique_and_explained(rec: Recommender) -> None:
