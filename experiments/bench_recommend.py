@@ -1,10 +1,11 @@
 """Benchmark of melscribe's serving path (index build, ``recommend()`` latency, ANN recall).
 
-    python experiments/bench_recommend.py [--quick] [--data-dir DIR]
+    python experiments/bench_recommend.py [--quick] [--data-dir DIR] [--kinds auto hnsw] [--out PATH]
 
 Writes ``experiments/results/bench_recommend.{md,json}`` (``bench_recommend_quick.*`` with ``--quick``). The
 logic lives in :mod:`melscribe.serve.bench`. Full run: MusicCaps, 100k and 1M descriptor sets (about 10–15
-minutes on 2 CPU cores); ``--quick``: 1,000 MusicCaps clips, 30k and 100k sets (2–3 minutes).
+minutes on 2 CPU cores, plus about 8 for an HNSW index at 1M); ``--quick``: 1,000 MusicCaps clips, 30k and
+100k sets (2–3 minutes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from melscribe.config import data_dir
 from melscribe.serve.bench import run_benchmark, write_report
+from melscribe.serve.index import KINDS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -25,19 +27,22 @@ NOTES = """
   descriptors from the real MusicCaps vocabulary (set sizes from MusicCaps) and its embedding is a
   Dirichlet(1)-weighted sum of the real MiniLM embeddings of those descriptors, normalised. The geometry
   table compares them with really encoded MusicCaps sets. Requests are real (MC_reco) and really encoded.
-- **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, HNSW (M = 32, efConstruction = 128, efSearch = 512) over 8-bit
-  scalar-quantised vectors, whose best 2×k candidates are re-scored exactly (`IndexRefineFlat`). A single
-  query is searched on one OpenMP thread: on a busy 2-core machine OpenMP's thread hand-off alone cost
-  ~8 ms per query.
+- **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, by default an inverted file (IVF, about 4√n
+  k-means lists, nprobe = lists / 32) over 8-bit scalar-quantised vectors, whose best 2×k candidates are
+  re-scored exactly (`IndexRefineFlat`); `--kinds auto hnsw` also builds the HNSW alternative (M 32,
+  efConstruction 128, efSearch 512, same codes and re-scoring). A single query is searched on one OpenMP
+  thread: on a busy 2-core machine OpenMP's thread hand-off alone cost ~8 ms per query.
 - **Latency** is per request, one at a time. "search" adds to faiss the mapping of sets to tracks,
   de-duplication and the descriptor-by-descriptor explanation.
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
   alongside on this 2-core machine) every figure is inflated: on the idle machine, encoding the MusicCaps
   sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms (two threads).
-- **Search at 1M.** The efSearch sweep shows the trade-off. With efConstruction 40 (the first version)
-  recall@10 at efSearch 512 was 0.986 for MiniLM embeddings but 0.96 for the trained model's, whose sets
-  are harder to tell apart; efConstruction 128 (about 2× the build time) restores recall at the same
-  efSearch.
+- **Search at 1M.** The sweeps show the trade-off of each index kind. Each timed search follows the
+  encoding of its request, as in `recommend()`; searched back to back, without encoding in between, the
+  HNSW walk is about 0.5 ms faster (its graph stays in the CPU caches), which is how the first versions of
+  this report measured the sweep (1.76 ms at efSearch 512 against 2.33 ms inside `recommend()`). The IVF
+  scan reads a few long lists sequentially and suffers less from cold caches; it also trains and builds
+  about 4× faster than the graph (k-means on 64 vectors per list, 10 iterations, seeded).
 - **Towards ≤ 5 ms end to end.** Encoding the request dominates (about 15–20 ms on one core). Export MiniLM
   to ONNX and quantise it to int8 (sentence-transformers `backend="onnx"` and
   `export_dynamic_quantized_onnx_model`, needs `optimum[onnxruntime]`), cap `max_seq_length` at 64–128
@@ -52,9 +57,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smaller sizes (1k MusicCaps clips, 30k and 100k sets)")
     p.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
     p.add_argument("--requests", type=int, default=200, help="requests timed per catalog (default 200)")
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=["auto"],
+                   help="index kinds built for the synthetic catalogs; targets use the first (default: auto)")
     p.add_argument("--out", type=Path, help="output path without suffix (default: experiments/results/bench_recommend)")
     args = p.parse_args()
-    result = run_benchmark(data_dir(args.data_dir), quick=args.quick, n_requests=args.requests)
+    result = run_benchmark(data_dir(args.data_dir), quick=args.quick, n_requests=args.requests,
+                           kinds=args.kinds)
     out = args.out or RESULTS / ("bench_recommend_quick" if args.quick else "bench_recommend")
     md, js = write_report(result, out, NOTES)
     print(md.read_text())

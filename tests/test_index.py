@@ -11,7 +11,8 @@ import torch
 
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import index as index_mod
-from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, TextEncoder, default_model
+from melscribe.serve.index import (FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, TextEncoder, default_model,
+                                   default_nprobe, ivf_lists)
 
 from serve_support import small_catalog, text_encoder
 
@@ -52,25 +53,46 @@ def test_flat_search_is_exact_cosine(built: DescriptorIndex, encoder: TextEncode
     assert built.search(queries[0], 100)[1].shape == (1, 12)  # k is capped at the index size
 
 
-def test_auto_kind_switches_to_hnsw_above_the_flat_limit(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((300, encoder.dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    texts = [f"set {i}" for i in range(300)]
-    monkeypatch.setattr(index_mod, "FLAT_MAX", 299)
-    hnsw = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
-    assert hnsw.kind == "hnsw"
+def _unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _recall(exact: np.ndarray, approx: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / exact.shape[1] for a, b in zip(exact, approx)]))
+
+
+def test_auto_kind_switches_to_ivf_above_the_flat_limit(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
+    vectors = _unit_vectors(2000, encoder.dim)
+    texts = [f"set {i}" for i in range(2000)]
+    monkeypatch.setattr(index_mod, "FLAT_MAX", 1999)
+    ivf = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
+    assert ivf.kind == "ivf" and ivf.nlist == ivf_lists(2000) == 32
     forced = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="flat")
-    assert forced.kind == "flat"
-    _, exact = forced.search(vectors[:20], 10)
-    _, approx = hnsw.search(vectors[:20], 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
-    assert recall >= 0.98
-    assert (approx[:, 0] == np.arange(20)).all()
-    with pytest.raises(InvalidRequestError, match="unknown index kind 'ivf'"):
-        DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="ivf")
+    assert forced.kind == "flat" and forced.nlist is None
+    queries = vectors[:50] + 0.5 * _unit_vectors(50, encoder.dim, seed=1)
+    _, exact = forced.search(queries, 10)
+    assert _recall(exact, ivf.search(queries, 10, nprobe=ivf.nlist)[1]) == 1.0  # every list scanned: exact
+    assert _recall(exact, ivf.search(queries, 10, nprobe=1)[1]) < 0.9  # one list of 32 misses neighbours
+    _, own = ivf.search(vectors[:20], 10)
+    assert (own[:, 0] == np.arange(20)).all()  # re-scored exactly: each vector finds itself first
+    with pytest.raises(InvalidRequestError, match="unknown index kind 'lsh'"):
+        DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="lsh")
     with pytest.raises(InvalidRequestError, match="expected"):
         DescriptorIndex.from_embeddings(vectors[:, :10], texts, encoder, fingerprint="x")
+
+
+def test_ivf_lists_and_probes_scale_with_the_catalog() -> None:
+    assert [ivf_lists(n) for n in (10, 300, 20_001, 100_000, 1_000_000)] == [1, 4, 512, 1024, 4096]
+    assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 16, 32, 128]
+
+
+def test_hnsw_kind_finds_the_exact_neighbours(encoder: TextEncoder) -> None:
+    vectors = _unit_vectors(300, encoder.dim)
+    hnsw = DescriptorIndex.from_embeddings(vectors, [f"set {i}" for i in range(300)], encoder, fingerprint="x",
+                                           kind="hnsw")
+    exact = np.argsort(-(vectors[:20] @ vectors.T), axis=1)[:, :10]
+    assert hnsw.kind == "hnsw" and _recall(exact, hnsw.search(vectors[:20], 10)[1]) >= 0.98
 
 
 def test_save_load_round_trip_is_atomic(built: DescriptorIndex, encoder: TextEncoder, tmp_path: Path) -> None:
@@ -88,12 +110,13 @@ def test_save_load_round_trip_is_atomic(built: DescriptorIndex, encoder: TextEnc
     assert loaded.info()["descriptor_sets"] == 12 and loaded.info()["path"] == str(folder)
 
 
-def test_hnsw_index_saves_and_loads(encoder: TextEncoder, tmp_path: Path) -> None:
-    vectors = encoder.encode([f"song number {i}" for i in range(50)])
-    hnsw = DescriptorIndex.from_embeddings(vectors, [f"t{i}" for i in range(50)], encoder, fingerprint="f", kind="hnsw")
-    loaded = DescriptorIndex.load(hnsw.save(tmp_path / "h"))
-    assert loaded.kind == "hnsw"
-    np.testing.assert_array_equal(loaded.search(vectors[:5], 3)[1], hnsw.search(vectors[:5], 3)[1])
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_index_saves_and_loads(encoder: TextEncoder, tmp_path: Path, kind: str) -> None:
+    vectors = encoder.encode([f"song number {i}" for i in range(200)])
+    index = DescriptorIndex.from_embeddings(vectors, [f"t{i}" for i in range(200)], encoder, fingerprint="f", kind=kind)
+    loaded = DescriptorIndex.load(index.save(tmp_path / kind))
+    assert loaded.kind == kind and loaded.nlist == index.nlist
+    np.testing.assert_array_equal(loaded.search(vectors[:5], 3)[1], index.search(vectors[:5], 3)[1])
 
 
 def _truncate(path: Path, keep: int = 40) -> None:
