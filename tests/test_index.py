@@ -62,10 +62,13 @@ def _recall(exact: np.ndarray, approx: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / exact.shape[1] for a, b in zip(exact, approx)]))
 
 
-def test_auto_kind_switches_to_ivf_above_the_flat_limit(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
+def test_auto_kind_is_flat_then_hnsw_then_ivf(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
     vectors = _unit_vectors(2000, encoder.dim)
     texts = [f"set {i}" for i in range(2000)]
-    monkeypatch.setattr(index_mod, "FLAT_MAX", 1999)
+    monkeypatch.setattr(index_mod, "FLAT_MAX", 1000)
+    monkeypatch.setattr(index_mod, "HNSW_MAX", 1999)
+    assert DescriptorIndex.from_embeddings(vectors[:1000], texts[:1000], encoder, fingerprint="x").kind == "flat"
+    assert DescriptorIndex.from_embeddings(vectors[:1999], texts[:1999], encoder, fingerprint="x").kind == "hnsw"
     ivf = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
     assert ivf.kind == "ivf" and ivf.nlist == ivf_lists(2000) == 32
     forced = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="flat")
@@ -84,7 +87,7 @@ def test_auto_kind_switches_to_ivf_above_the_flat_limit(monkeypatch: pytest.Monk
 
 def test_ivf_lists_and_probes_scale_with_the_catalog() -> None:
     assert [ivf_lists(n) for n in (10, 300, 20_001, 100_000, 1_000_000)] == [1, 4, 512, 1024, 4096]
-    assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 16, 32, 128]
+    assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 128, 128, 128]
 
 
 def test_hnsw_kind_finds_the_exact_neighbours(encoder: TextEncoder) -> None:

@@ -57,7 +57,7 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--data-dir", help="data directory for the MusicCaps catalog (default: $MELSCRIBE_DATA)")
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
-                   help="index kind; auto: exact up to the flat limit, IVF above (default auto)")
+                   help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
     if serving:
         p.add_argument("--fusion", action="store_true", help="fuse the dense ranking with TF-IDF (RRF)")
         p.add_argument("--audio-folder", type=Path, help="add the audio files of this folder as audio-only tracks")
