@@ -1,6 +1,6 @@
 """Benchmark of melscribe's serving path (index build, ``recommend()`` latency, ANN recall).
 
-    python experiments/bench_recommend.py [--quick] [--data-dir DIR] [--kinds auto hnsw] [--out PATH]
+    python experiments/bench_recommend.py [--quick] [--data-dir DIR] [--kinds auto ivf hnsw] [--out PATH]
 
 Writes ``experiments/results/bench_recommend.{md,json}`` (``bench_recommend_quick.*`` with ``--quick``). The
 logic lives in :mod:`melscribe.serve.bench`. Full run: MusicCaps, 100k and 1M descriptor sets (about 10–15
@@ -27,10 +27,11 @@ NOTES = """
   descriptors from the real MusicCaps vocabulary (set sizes from MusicCaps) and its embedding is a
   Dirichlet(1)-weighted sum of the real MiniLM embeddings of those descriptors, normalised. The geometry
   table compares them with really encoded MusicCaps sets. Requests are real (MC_reco) and really encoded.
-- **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, by default an inverted file (IVF, about 4√n
-  k-means lists, nprobe = lists / 32) over 8-bit scalar-quantised vectors, whose best 2×k candidates are
-  re-scored exactly (`IndexRefineFlat`); `--kinds auto hnsw` also builds the HNSW alternative (M 32,
-  efConstruction 128, efSearch 512, same codes and re-scoring). A single query is searched on one OpenMP
+- **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, HNSW (M 32, efConstruction 128, efSearch 512)
+  up to 500,000 sets and an inverted file beyond (IVF, about 4√n k-means lists, 128 scanned per request),
+  both over 8-bit scalar-quantised vectors whose best 2×k candidates are re-scored exactly
+  (`IndexRefineFlat`). `--kinds auto ivf hnsw` builds both approximate kinds at each size (a kind that
+  `auto` already chose is built once; the targets use `auto`'s). A single query is searched on one OpenMP
   thread: on a busy 2-core machine OpenMP's thread hand-off alone cost ~8 ms per query.
 - **Latency** is per request, one at a time. "search" adds to faiss the mapping of sets to tracks,
   de-duplication and the descriptor-by-descriptor explanation.

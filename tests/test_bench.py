@@ -31,11 +31,12 @@ def test_synthetic_sets_are_normalised_mixtures_of_distinct_descriptors() -> Non
 
 
 def test_small_benchmark_reports_every_stage(real_data_dir: Path, encoder: TextEncoder, tmp_path: Path) -> None:
-    result = run_benchmark(real_data_dir, model=encoder, n_requests=12, kinds=("ivf", "hnsw"), sizes=(3000,),
+    result = run_benchmark(real_data_dir, model=encoder, n_requests=12, kinds=("ivf", "hnsw", "ivf"), sizes=(3000,),
                            musiccaps_limit=300)
     names = [(s["name"], s["index_kind"]) for s in result["stages"]]
     assert names == [("MusicCaps (first 300)", "flat"), ("synthetic 3,000", "ivf"), ("synthetic 3,000", "hnsw")]
-    ivf, hnsw = result["stages"][1:]
+    ivf, hnsw = result["stages"][1:]  # a kind asked for twice is built once
+    assert (ivf["primary"], hnsw["primary"]) == (True, False)
     assert ivf["descriptor_sets"] == hnsw["descriptor_sets"] <= 3000
     sweep = ivf["ann"]["sweep"]
     assert sweep["parameter"] == "nprobe" and [r["nprobe"] for r in sweep["rows"]] == [16, 32, 64]
@@ -49,4 +50,4 @@ def test_small_benchmark_reports_every_stage(real_data_dir: Path, encoder: TextE
     report = md.read_text()
     assert "| synthetic 3,000 | hnsw |" in report and "nprobe 64: recall 1.0" in report
     assert report.rstrip().endswith("hand-written")
-    assert json.loads(js.read_text())["kinds"] == ["ivf", "hnsw"]
+    assert json.loads(js.read_text())["kinds"] == ["ivf", "hnsw", "ivf"]

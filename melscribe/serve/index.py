@@ -170,16 +170,23 @@ def default_nprobe(nlist: int) -> int:
     return min(nlist, IVF_NPROBE)
 
 
+def resolve_kind(kind: str, n: int) -> str:
+    """The index kind built for ``n`` descriptor sets when ``kind`` is asked for: ``"auto"`` is flat up to
+    :data:`FLAT_MAX`, HNSW up to :data:`HNSW_MAX`, else IVF; the other kinds are themselves."""
+    if kind not in KINDS:
+        raise InvalidRequestError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind != "auto":
+        return kind
+    return "flat" if n <= FLAT_MAX else "hnsw" if n <= HNSW_MAX else "ivf"
+
+
 def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bool = True) -> tuple[faiss.Index, str]:
     """A faiss inner-product index holding ``embeddings``: ``"flat"`` (exact), ``"ivf"``, ``"hnsw"``, or
     ``"auto"`` (flat up to :data:`FLAT_MAX` rows, HNSW up to :data:`HNSW_MAX`, else IVF). Returns the index
     and the kind chosen."""
-    if kind not in KINDS:
-        raise InvalidRequestError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, d = embeddings.shape
-    if kind == "auto":
-        kind = "flat" if n <= FLAT_MAX else "hnsw" if n <= HNSW_MAX else "ivf"
+    kind = resolve_kind(kind, n)
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
     else:

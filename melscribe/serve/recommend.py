@@ -78,8 +78,12 @@ class _Filter:
     exclude: frozenset[str]
 
     def accepts(self, track: Track) -> bool:
+        if track.id in self.exclude_tracks:
+            return False
+        if not (self.require or self.exclude):
+            return True
         ds = track.descriptors
-        return track.id not in self.exclude_tracks and self.require <= ds and not (self.exclude & ds)
+        return self.require <= ds and not (self.exclude & ds)
 
 
 @dataclass
@@ -208,13 +212,18 @@ class Recommender:
         while True:
             allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES else None
             scores, rows = self._ranked_rows(query, n, request, allowed)
-            candidates = self._collect(scores, rows, filt)
+            # audio re-ranking may promote any candidate; otherwise the first k are all that is needed
+            candidates = self._collect(scores, rows, filt, None if self._audio is not None else k)
             if len(candidates) >= k or n >= total or allowed is not None:
                 break
             n = min(total, 4 * n)
         if self._audio is not None:
             candidates = self._rerank_audio(candidates, rows)
-        return [self._result(rank, c, query) for rank, c in enumerate(candidates[:k], 1)]
+        candidates = candidates[:k]
+        sets = [self._rows[c.row][0] for c in candidates]
+        sims = iter(self.index.descriptor_scores(query, [d for ds in sets for d in ds]))  # one product for all
+        return [self._result(rank, c, ds, [next(sims) for _ in ds])
+                for rank, (c, ds) in enumerate(zip(candidates, sets), 1)]
 
     def _allowed_rows(self, filt: _Filter) -> np.ndarray:
         """Index rows with at least one track that passes the filter."""
@@ -245,10 +254,11 @@ class Recommender:
         order = np.argsort(-fused, kind="stable")[:n]
         return fused[order], pool[order]
 
-    def _collect(self, scores: np.ndarray, rows: np.ndarray, filt: _Filter) -> list[_Candidate]:
-        """Tracks of the ranked rows in order, each once (by its best row), that pass the filter."""
+    def _collect(self, scores: np.ndarray, rows: np.ndarray, filt: _Filter, limit: int | None = None) -> list[_Candidate]:
+        """Tracks of the ranked rows in order, each once (by its best row), that pass the filter; the first
+        ``limit`` of them if given."""
         seen: set[str] = set()
-        out = []
+        out: list[_Candidate] = []
         for score, row in zip(scores.tolist(), rows.tolist()):
             for tid in self._rows[row][1]:
                 if tid in seen:
@@ -257,6 +267,8 @@ class Recommender:
                 track = self.catalog.track(tid)
                 if filt.accepts(track):
                     out.append(_Candidate(track, row, score))
+                    if len(out) == limit:
+                        return out
         return out
 
     def _rerank_audio(self, candidates: list[_Candidate], rows: np.ndarray) -> list[_Candidate]:
@@ -275,9 +287,8 @@ class Recommender:
         slots = iter(sorted(audio, key=lambda c: -c.audio_score))
         return [next(slots) if c.track.id in self._audio_rows else c for c in candidates]
 
-    def _result(self, rank: int, c: _Candidate, query: np.ndarray) -> Recommendation:
-        descriptors = self._rows[c.row][0]
-        sims = self.index.descriptor_scores(query, descriptors)
+    @staticmethod
+    def _result(rank: int, c: _Candidate, descriptors: tuple[str, ...], sims: list[float | None]) -> Recommendation:
         ranked = sorted(((s, d) for s, d in zip(sims, descriptors) if s is not None), reverse=True)
         matched = tuple(d for s, d in ranked if s >= EXPLAIN_MIN_SIMILARITY) or tuple(d for _, d in ranked[:1])
         return Recommendation(rank, c.track.id, round(float(c.score), 6), descriptors, matched,
