@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 import torch
@@ -71,6 +72,8 @@ def test_auto_kind_is_flat_then_hnsw_then_ivf(monkeypatch: pytest.MonkeyPatch, e
     assert DescriptorIndex.from_embeddings(vectors[:1999], texts[:1999], encoder, fingerprint="x").kind == "hnsw"
     ivf = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
     assert ivf.kind == "ivf" and ivf.nlist == ivf_lists(2000) == 32
+    coarse = faiss.downcast_index(faiss.downcast_index(ivf.index.base_index).quantizer)
+    assert isinstance(coarse, faiss.IndexScalarQuantizer) and coarse.ntotal == 32  # centroids as 8-bit codes
     forced = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="flat")
     assert forced.kind == "flat" and forced.nlist is None
     queries = vectors[:50] + 0.5 * _unit_vectors(50, encoder.dim, seed=1)
@@ -86,7 +89,7 @@ def test_auto_kind_is_flat_then_hnsw_then_ivf(monkeypatch: pytest.MonkeyPatch, e
 
 
 def test_ivf_lists_and_probes_scale_with_the_catalog() -> None:
-    assert [ivf_lists(n) for n in (10, 300, 20_001, 100_000, 1_000_000)] == [1, 4, 512, 1024, 4096]
+    assert [ivf_lists(n) for n in (10, 300, 20_001, 100_000, 1_000_000)] == [1, 4, 512, 2048, 8192]
     assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 128, 128, 128]
 
 

@@ -135,25 +135,28 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def measure_latency(rec: Recommender, requests: Sequence[str], k: int = 10) -> dict[str, Any]:
-    """Per-request latency of encoding, search (faiss alone, and faiss + tracks + explanations) and
-    ``recommend()`` end to end, as p50/p99 in ms."""
+    """Per-request latency, as p50/p99 in ms: ``recommend()`` end to end; the same work split into encoding
+    the request and searching (``Recommender.search``: faiss, tracks, explanations); and faiss alone. Every
+    timed search follows the encoding of its request, as in ``recommend()`` (encoding evicts the index from
+    the CPU caches, so a search right after another of the same query would read warm caches)."""
     for r in requests[:5]:  # warm-up
         rec.recommend(r, k)
     encode, faiss_only, search, total = [], [], [], []
     for r in requests:
+        q = rec.encoder.encode([r])[0]
+        t0 = time.perf_counter()
+        rec.index.search(q, k)
+        faiss_only.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         q = rec.encoder.encode([r])[0]
         t1 = time.perf_counter()
-        rec.index.search(q, k)
-        t2 = time.perf_counter()
         rec.search(q, k)
-        t3 = time.perf_counter()
+        t2 = time.perf_counter()
         rec.recommend(r, k)
-        t4 = time.perf_counter()
+        t3 = time.perf_counter()
         encode.append(t1 - t0)
-        faiss_only.append(t2 - t1)
-        search.append(t3 - t2)
-        total.append(t4 - t3)
+        search.append(t2 - t1)
+        total.append(t3 - t2)
     return {"requests": len(requests), "encode": percentiles(encode), "faiss_search": percentiles(faiss_only),
             "search": percentiles(search), "end_to_end": percentiles(total)}
 
@@ -296,6 +299,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
     where = f"{largest['name']} ({largest['index_kind']})"
     return [(f"ANN recall@10, {where}", largest["ann"]["recall"], 0.98, True),
             (f"faiss search p50 (ms), {where}", largest["latency"]["faiss_search"]["p50_ms"], 2.0, False),
+            (f"search p50 (faiss + tracks + explanation, ms), {where}", largest["latency"]["search"]["p50_ms"], 2.0, False),
             (f"recommend() p50 (ms), {where}", largest["latency"]["end_to_end"]["p50_ms"], 25.0, False),
             (f"recommend() p50 (ms), {mc['name']}", mc["latency"]["end_to_end"]["p50_ms"], 25.0, False)]
 

@@ -8,7 +8,8 @@ approximate, and its best ``REFINE_K_FACTOR × k`` candidates are re-scored exac
 - ``"hnsw"`` (the default up to :data:`HNSW_MAX` sets): an HNSW graph over 8-bit codes (``IndexHNSWSQ``,
   ``M`` = :data:`HNSW_M`, searched with ``efSearch`` = :data:`HNSW_EF_SEARCH`).
 - ``"ivf"`` (the default above): an inverted file of 8-bit codes (``IndexIVFScalarQuantizer``) over
-  :func:`ivf_lists` k-means cells, of which :func:`default_nprobe` are scanned per query.
+  :func:`ivf_lists` k-means cells, of which :func:`default_nprobe` are scanned per query; the cells'
+  centroids are kept as 8-bit codes too.
 
 In ``experiments/results/bench_recommend_trained.md`` the graph was the faster of the two at 100k sets
 for the same recall, the inverted file at 1M (where it also built 4× faster): scanning a few long lists is
@@ -58,11 +59,11 @@ FLAT_MAX = 20_000
 HNSW_MAX = 500_000
 #: Inverted lists: about ``IVF_LISTS_PER_SQRT × √n`` (a power of two), trained on ``IVF_TRAIN_PER_LIST``
 #: sampled vectors per list (seeded), with ``IVF_KMEANS_ITERATIONS`` rounds of k-means.
-IVF_LISTS_PER_SQRT = 4
-IVF_TRAIN_PER_LIST = 64
+IVF_LISTS_PER_SQRT = 8
+IVF_TRAIN_PER_LIST = 40
 IVF_KMEANS_ITERATIONS = 10
 #: Lists scanned per query (all of them if fewer): recall depended on it far more than on the number of
-#: lists (at 1M sets recall@10 0.98 needed nprobe ≈ 96–128 with 4,096 or 8,192 lists).
+#: lists (at 1M sets recall@10 0.98 needed nprobe ≈ 96–128 with 4,096 or 8,192 lists; 8,192 scanned faster).
 IVF_NPROBE = 128
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
@@ -195,8 +196,6 @@ def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bo
             coarse = faiss.IndexFlatIP(d)
             approx = faiss.IndexIVFScalarQuantizer(coarse, d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                    faiss.METRIC_INNER_PRODUCT, False)
-            approx.own_fields = True
-            coarse.this.disown()
             approx.cp.niter = IVF_KMEANS_ITERATIONS
             sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
             log.info("training %d inverted lists on %d vectors", nlist, len(sample))
@@ -211,7 +210,22 @@ def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bo
     step = 50_000
     for start in tqdm(range(0, n, step), desc=f"faiss {kind} index", unit="chunk", disable=not progress or n <= step):
         index.add(embeddings[start:start + step])
+    if kind == "ivf":
+        _compress_coarse_quantizer(approx)
     return index, kind
+
+
+def _compress_coarse_quantizer(ivf: faiss.IndexIVF) -> None:
+    """Replace the exact centroids of ``ivf`` (used to train and fill the lists) by 8-bit codes of them, for
+    search: choosing the lists to scan then reads 4× less memory (0.15–0.3 ms less per request at 1M sets),
+    for the same recall in our measurements."""
+    centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+    coarse = faiss.IndexScalarQuantizer(ivf.d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    coarse.train(centroids)
+    coarse.add(centroids)
+    ivf.quantizer = coarse  # the exact quantizer stays owned by its Python object, freed with it
+    ivf.own_fields = True
+    coarse.this.disown()
 
 
 @dataclass(eq=False)
