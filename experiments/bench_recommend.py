@@ -28,7 +28,7 @@ NOTES = """
   Dirichlet(1)-weighted sum of the real MiniLM embeddings of those descriptors, normalised. The geometry
   table compares them with really encoded MusicCaps sets. Requests are real (MC_reco) and really encoded.
 - **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, HNSW (M 32, efConstruction 128, efSearch 512)
-  up to 500,000 sets and an inverted file beyond (IVF, about 8√n k-means lists, 128 scanned per request),
+  up to 500,000 sets and an inverted file beyond (IVF, about 8√n k-means lists, 160 scanned per request),
   both over 8-bit scalar-quantised vectors whose best 2×k candidates are re-scored exactly
   (`IndexRefineFlat`). `--kinds auto ivf hnsw` builds both approximate kinds at each size (a kind that
   `auto` already chose is built once; the targets use `auto`'s). A single query is searched on one OpenMP
@@ -43,7 +43,7 @@ NOTES = """
   HNSW walk is about 0.5 ms faster (its graph stays in the CPU caches), which is how the first versions of
   this report measured the sweep (1.76 ms at efSearch 512 against 2.33 ms inside `recommend()`). The IVF
   scan reads a few long lists sequentially and suffers less from cold caches; it also trains and builds
-  about 4× faster than the graph (k-means on 40 vectors per list, 10 iterations, seeded).
+  about 4× faster than the graph (k-means on 64 vectors per list, 10 iterations, seeded).
 - **Towards ≤ 5 ms end to end.** Encoding the request dominates (about 15–20 ms on one core). Export MiniLM
   to ONNX and quantise it to int8 (sentence-transformers `backend="onnx"` and
   `export_dynamic_quantized_onnx_model`, needs `optimum[onnxruntime]`), cap `max_seq_length` at 64–128

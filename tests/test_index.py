@@ -90,7 +90,7 @@ def test_auto_kind_is_flat_then_hnsw_then_ivf(monkeypatch: pytest.MonkeyPatch, e
 
 def test_ivf_lists_and_probes_scale_with_the_catalog() -> None:
     assert [ivf_lists(n) for n in (10, 300, 20_001, 100_000, 1_000_000)] == [1, 4, 512, 2048, 8192]
-    assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 128, 128, 128]
+    assert [default_nprobe(n) for n in (1, 4, 512, 1024, 4096)] == [1, 4, 160, 160, 160]
 
 
 def test_hnsw_kind_finds_the_exact_neighbours(encoder: TextEncoder) -> None:

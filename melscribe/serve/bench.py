@@ -38,7 +38,7 @@ from .recommend import Recommender
 
 #: Search breadths swept for the ANN recall/speed trade-off: HNSW efSearch and IVF nprobe.
 EF_SWEEP = (128, 256, 384, 512, 768)
-NPROBE_SWEEP = (16, 32, 64, 96, 128, 192, 256)
+NPROBE_SWEEP = (16, 32, 64, 96, 128, 160, 192, 256)
 
 
 def machine_info() -> dict[str, Any]:

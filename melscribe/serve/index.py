@@ -60,11 +60,11 @@ HNSW_MAX = 500_000
 #: Inverted lists: about ``IVF_LISTS_PER_SQRT × √n`` (a power of two), trained on ``IVF_TRAIN_PER_LIST``
 #: sampled vectors per list (seeded), with ``IVF_KMEANS_ITERATIONS`` rounds of k-means.
 IVF_LISTS_PER_SQRT = 8
-IVF_TRAIN_PER_LIST = 40
+IVF_TRAIN_PER_LIST = 64
 IVF_KMEANS_ITERATIONS = 10
 #: Lists scanned per query (all of them if fewer): recall depended on it far more than on the number of
-#: lists (at 1M sets recall@10 0.98 needed nprobe ≈ 96–128 with 4,096 or 8,192 lists; 8,192 scanned faster).
-IVF_NPROBE = 128
+#: lists (at 1M sets recall@10 0.98 needed nprobe ≈ 96–160 with 4,096 or 8,192 lists; 8,192 scanned faster).
+IVF_NPROBE = 160
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
