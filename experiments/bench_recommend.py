@@ -33,8 +33,9 @@ NOTES = """
   (`IndexRefineFlat`). `--kinds auto ivf hnsw` builds both approximate kinds at each size (a kind that
   `auto` already chose is built once; the targets use `auto`'s). A single query is searched on one OpenMP
   thread: on a busy 2-core machine OpenMP's thread hand-off alone cost ~8 ms per query.
-- **Latency** is per request, one at a time. "search" adds to faiss the mapping of sets to tracks,
-  de-duplication and the descriptor-by-descriptor explanation.
+- **Latency** is per request, one at a time. "search" is `Recommender.search` right after encoding the
+  request: faiss with 4×k candidate sets, the mapping of sets to tracks, de-duplication and the
+  descriptor-by-descriptor explanation (about 0.4 ms of Python beyond faiss at 1M sets).
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
   alongside on this 2-core machine) every figure is inflated: on the idle machine, encoding the MusicCaps
   sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms (two threads).
@@ -42,8 +43,8 @@ NOTES = """
   encoding of its request, as in `recommend()`; searched back to back, without encoding in between, the
   HNSW walk is about 0.5 ms faster (its graph stays in the CPU caches), which is how the first versions of
   this report measured the sweep (1.76 ms at efSearch 512 against 2.33 ms inside `recommend()`). The IVF
-  scan reads a few long lists sequentially and suffers less from cold caches; it also trains and builds
-  about 4× faster than the graph (k-means on 64 vectors per list, 10 iterations, seeded).
+  scan reads a few long lists sequentially and suffers less from cold caches. Its k-means (64 vectors per
+  list, 10 iterations, seeded) makes its build at 1M about as long as the graph's.
 - **Towards ≤ 5 ms end to end.** Encoding the request dominates (about 15–20 ms on one core). Export MiniLM
   to ONNX and quantise it to int8 (sentence-transformers `backend="onnx"` and
   `export_dynamic_quantized_onnx_model`, needs `optimum[onnxruntime]`), cap `max_seq_length` at 64–128

@@ -12,9 +12,9 @@ approximate, and its best ``REFINE_K_FACTOR × k`` candidates are re-scored exac
   centroids are kept as 8-bit codes too.
 
 In ``experiments/results/bench_recommend_trained.md`` the graph was the faster of the two at 100k sets
-for the same recall, the inverted file at 1M (where it also built 4× faster): scanning a few long lists is
-sequential memory access, which suffers less than a graph walk from the cache misses left by encoding the
-request. :data:`HNSW_MAX` lies between the two measured sizes.
+for the same recall, the inverted file at 1M: scanning a few long lists is sequential memory access, which
+suffers less than a graph walk from the cache misses left by encoding the request. :data:`HNSW_MAX` lies
+between the two measured sizes.
 
 A single query is searched on one OpenMP thread (faster on a busy machine; concurrent requests run in
 parallel threads instead). The descriptor vocabulary is embedded too, to explain matches descriptor by
