@@ -11,7 +11,7 @@ from pathlib import Path
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling file and a rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = temp_sibling(path)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path

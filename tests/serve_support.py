@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.index import TextEncoder
@@ -39,8 +40,6 @@ def text_encoder(model) -> TextEncoder:
 def recommender_in(home: Path, encoder: TextEncoder, catalog: Catalog | Path) -> Recommender:
     """A :class:`Recommender` over ``catalog`` whose index is cached under the ``MELSCRIBE_HOME`` ``home``
     (module fixtures build it outside the per-test ``MELSCRIBE_HOME`` of ``conftest``)."""
-    import pytest
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MELSCRIBE_HOME", str(home))
         return Recommender(encoder, catalog)

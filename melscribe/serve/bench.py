@@ -180,15 +180,15 @@ def measure_recall(index: DescriptorIndex, embeddings: np.ndarray, encoder: Text
                            "recall": recall(np.vstack([index.search(q, k)[1] for q in queries]))}
     if index.kind == "flat":
         return out
-    param, values = (("nprobe", [v for v in NPROBE_SWEEP if v <= index.nlist]) if index.kind == "ivf"
-                     else ("efSearch", list(EF_SWEEP)))
+    param, keyword, values = (("nprobe", "nprobe", [v for v in NPROBE_SWEEP if v <= index.nlist]) if index.kind == "ivf"
+                              else ("efSearch", "ef_search", list(EF_SWEEP)))
     sweep = []
     for value in values:
         rows, times = [], []
         for request in requests:
             q = encoder.encode([request])[0]
             t = time.perf_counter()
-            rows.append(index.search(q, k, **{"nprobe" if param == "nprobe" else "ef_search": value})[1])
+            rows.append(index.search(q, k, **{keyword: value})[1])
             times.append(time.perf_counter() - t)
         sweep.append({param: value, "recall": recall(np.vstack(rows)), **percentiles(times)})
     out["sweep"] = {"parameter": param, "rows": sweep}

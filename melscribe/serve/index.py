@@ -62,8 +62,9 @@ HNSW_MAX = 500_000
 IVF_LISTS_PER_SQRT = 8
 IVF_TRAIN_PER_LIST = 64
 IVF_KMEANS_ITERATIONS = 10
-#: Lists scanned per query (all of them if fewer): recall depended on it far more than on the number of
-#: lists (at 1M sets recall@10 0.98 needed nprobe ≈ 96–160 with 4,096 or 8,192 lists; 8,192 scanned faster).
+#: Lists scanned per query (all of them if fewer). At 1M sets recall@10 reached 0.983 at nprobe 128 with
+#: 4,096 lists (1.87 ms) and at nprobe 160 with 8,192 (1.55 ms): ``bench_recommend_trained.md`` as
+#: committed in 73529d6 and 377eafd.
 IVF_NPROBE = 160
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
@@ -183,28 +184,15 @@ def resolve_kind(kind: str, n: int) -> str:
 
 def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bool = True) -> tuple[faiss.Index, str]:
     """A faiss inner-product index holding ``embeddings``: ``"flat"`` (exact), ``"ivf"``, ``"hnsw"``, or
-    ``"auto"`` (flat up to :data:`FLAT_MAX` rows, HNSW up to :data:`HNSW_MAX`, else IVF). Returns the index
-    and the kind chosen."""
+    ``"auto"`` (see :func:`resolve_kind`). Returns the index and the kind chosen."""
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, d = embeddings.shape
     kind = resolve_kind(kind, n)
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
     else:
-        if kind == "ivf":
-            nlist = ivf_lists(n)
-            coarse = faiss.IndexFlatIP(d)
-            approx = faiss.IndexIVFScalarQuantizer(coarse, d, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                   faiss.METRIC_INNER_PRODUCT, False)
-            approx.cp.niter = IVF_KMEANS_ITERATIONS
-            sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
-            log.info("training %d inverted lists on %d vectors", nlist, len(sample))
-            approx.train(embeddings[np.sort(sample)])
-        else:
-            approx = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            approx.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            approx.train(embeddings)
-        index = faiss.IndexRefineFlat(approx)
+        approx = _trained_ivf(embeddings) if kind == "ivf" else _trained_hnsw(embeddings)
+        index = faiss.IndexRefineFlat(approx)  # exact re-scoring of the approximate index's candidates
         index.own_fields = True
         approx.this.disown()
     step = 50_000
@@ -215,15 +203,36 @@ def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bo
     return index, kind
 
 
+def _trained_hnsw(embeddings: np.ndarray) -> faiss.IndexHNSWSQ:
+    """An empty HNSW graph over 8-bit codes, its quantiser trained on ``embeddings``."""
+    graph = faiss.IndexHNSWSQ(embeddings.shape[1], faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph.train(embeddings)
+    return graph
+
+
+def _trained_ivf(embeddings: np.ndarray) -> faiss.IndexIVFScalarQuantizer:
+    """An empty inverted file of 8-bit codes over :func:`ivf_lists` k-means lists, trained on a seeded
+    sample of ``embeddings``."""
+    n, d = embeddings.shape
+    nlist = ivf_lists(n)
+    ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                        faiss.METRIC_INNER_PRODUCT, False)
+    ivf.cp.niter = IVF_KMEANS_ITERATIONS
+    sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
+    log.info("training %d inverted lists on %d vectors", nlist, len(sample))
+    ivf.train(embeddings[np.sort(sample)])
+    return ivf
+
+
 def _compress_coarse_quantizer(ivf: faiss.IndexIVF) -> None:
     """Replace the exact centroids of ``ivf`` (used to train and fill the lists) by 8-bit codes of them, for
-    search: choosing the lists to scan then reads 4× less memory (0.15–0.3 ms less per request at 1M sets),
-    for the same recall in our measurements."""
+    search: choosing the lists to scan then reads 4× less memory."""
     centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist)
     coarse = faiss.IndexScalarQuantizer(ivf.d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
     coarse.train(centroids)
     coarse.add(centroids)
-    ivf.quantizer = coarse  # the exact quantizer stays owned by its Python object, freed with it
+    ivf.quantizer = coarse  # the exact quantizer stays with its Python object (faiss keeps a reference), freed with it
     ivf.own_fields = True
     coarse.this.disown()
 

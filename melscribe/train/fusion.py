@@ -32,7 +32,6 @@ def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: i
     Returns ``{"lexical", "method", "k", "weights", "train_recall@10": {...}}``."""
     import random
 
-
     from ..scorers import reciprocal_rank_fusion, weighted_fusion
 
     rng = random.Random(seed)
