@@ -19,3 +19,7 @@ class IndexCorruptError(MelscribeError):
 
 class StaleIndexError(MelscribeError):
     """An index was built with another model or another catalog than the one asked for."""
+
+
+class ModelUnavailableError(MelscribeError):
+    """A model named by the user cannot be loaded here (no hub, missing folder)."""

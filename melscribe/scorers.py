@@ -14,11 +14,8 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .config import resolve_model
-from .errors import MelscribeError
-
-
-class ModelUnavailableError(MelscribeError):
-    """A model named by the user cannot be loaded here (no hub, missing folder)."""
+from .encoder import TextEncoder, cuda_available
+from .errors import ModelUnavailableError
 
 
 class Scorer(Protocol):
@@ -78,46 +75,28 @@ class BM25Scorer:
         return out
 
 
-def load_sentence_transformer(name_or_path: str | None, max_seq_length: int | None = None):
-    """Load a SentenceTransformer by name or path (the packaged MiniLM for ``all-MiniLM-L6-v2``).
-
-    Raises :class:`ModelUnavailableError` with a one-line reason when it cannot be loaded offline.
-    """
-    from sentence_transformers import SentenceTransformer
-
-    path = resolve_model(name_or_path)
-    try:
-        model = SentenceTransformer(path, device="cpu" if not _cuda() else None)
-    except Exception as e:  # OSError, HF hub errors, ValueError...
-        raise ModelUnavailableError(f"cannot load {name_or_path!r}: {type(e).__name__}: {str(e).splitlines()[0][:160]}") from None
-    if max_seq_length:
-        model.max_seq_length = max_seq_length
-    return model
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-#: Models and text embeddings loaded by name, shared by every DenseScorer of the process (a fused row
+#: Encoders and text embeddings loaded by name, shared by every DenseScorer of the process (a fused row
 #: reuses the embeddings of the dense row before it).
-_SHARED: dict[str, tuple[object, dict[str, np.ndarray], threading.Lock]] = {}
+_SHARED: dict[tuple[str, str], tuple[TextEncoder, dict[str, np.ndarray]]] = {}
 
 
 class DenseScorer:
-    """Cosine similarity of sentence-transformers embeddings. Embeddings are cached by text (per model
-    name, shared in the process), so re-fitting on a corpus of another seed only encodes new documents."""
+    """Cosine similarity of :class:`~melscribe.encoder.TextEncoder` embeddings. Embeddings are cached by
+    text (per model name and backend, shared in the process), so re-fitting on a corpus of another seed only
+    encodes new documents. ``model``: a name or folder, a loaded ``SentenceTransformer`` or a ``TextEncoder``."""
 
-    def __init__(self, model, name: str | None = None, batch_size: int = 64, show_progress_bar: bool = False):
-        if isinstance(model, str) or model is None:
-            key = resolve_model(model)
+    def __init__(self, model, name: str | None = None, batch_size: int = 64, show_progress_bar: bool = False,
+                 backend: str = "torch"):
+        if isinstance(model, TextEncoder):
+            self.encoder, self._cache = model, {}
+        elif isinstance(model, str) or model is None:
+            key = (resolve_model(model), backend)
             if key not in _SHARED:
-                _SHARED[key] = (load_sentence_transformer(model), {}, threading.Lock())
-            self.model, self._cache, self._lock = _SHARED[key]
+                _SHARED[key] = (TextEncoder(model, backend=backend), {})
+            self.encoder, self._cache = _SHARED[key]
         else:
-            self.model, self._cache, self._lock = model, {}, threading.Lock()
+            self.encoder, self._cache = TextEncoder(model, backend=backend), {}
+        self._lock = threading.Lock()
         self.name = name or (model if isinstance(model, str) else "dense")
         self.batch_size, self.show_progress_bar = batch_size, show_progress_bar
 
@@ -127,11 +106,10 @@ class DenseScorer:
             todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
             if todo:
                 order = np.argsort([len(t) for t in todo])  # similar lengths batch together: less padding
-                emb = self.model.encode([todo[i] for i in order], batch_size=self.batch_size,
-                                        normalize_embeddings=True, convert_to_numpy=True,
-                                        show_progress_bar=self.show_progress_bar)
+                emb = self.encoder.encode([todo[i] for i in order], batch_size=self.batch_size,
+                                          progress=self.show_progress_bar)
                 for j, i in enumerate(order):
-                    self._cache[todo[i]] = emb[j].astype(np.float32)
+                    self._cache[todo[i]] = emb[j]
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
     def fit(self, corpus: Sequence[str]) -> "DenseScorer":
@@ -213,7 +191,7 @@ class RerankScorer:
         depth = min(self.depth, first.shape[1])
         top = np.argsort(-first, axis=1, kind="stable")[:, :depth]
         pairs = [(q, self.corpus[j]) for q, row in zip(queries, top) for j in row]
-        device = "cuda" if _cuda() else "cpu"
+        device = "cuda" if cuda_available() else "cpu"
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16):  # ~2x faster on CPUs with BF16
             logits = self.cross_encoder.predict(pairs, batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
                                                 show_progress_bar=len(pairs) > 10_000)
@@ -282,7 +260,7 @@ def load_cross_encoder(name_or_path: str, max_length: int | None = None):
     from sentence_transformers import CrossEncoder
 
     try:
-        return CrossEncoder(resolve_model(name_or_path), max_length=max_length, device="cpu" if not _cuda() else None)
+        return CrossEncoder(resolve_model(name_or_path), max_length=max_length, device=None if cuda_available() else "cpu")
     except Exception as e:
         raise ModelUnavailableError(f"cannot load cross-encoder {name_or_path!r}: {type(e).__name__}: "
                                     f"{str(e).splitlines()[0][:160]}") from None

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from melscribe.serve.catalog import Catalog
-from melscribe.serve.index import TextEncoder
+from melscribe.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
 #: track id, descriptors (one set per row; a repeated id adds a set), title, artist.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from melscribe.serve.bench import run_benchmark, synthetic_sets, targets, write_report
-from melscribe.serve.index import TextEncoder
+from melscribe.encoder import TextEncoder
 
 from serve_support import text_encoder
 

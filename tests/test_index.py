@@ -12,8 +12,8 @@ import torch
 
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import index as index_mod
-from melscribe.serve.index import (FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, TextEncoder, default_model,
-                                   default_nprobe, ivf_lists)
+from melscribe.encoder import TextEncoder, default_model
+from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, default_nprobe, ivf_lists
 
 from serve_support import small_catalog, text_encoder
 

@@ -13,7 +13,8 @@ import pytest
 from melscribe.errors import DataError, IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import recommend as recommend_mod
 from melscribe.serve.catalog import Catalog
-from melscribe.serve.index import FAISS_FILE, DescriptorIndex, TextEncoder
+from melscribe.encoder import TextEncoder
+from melscribe.serve.index import FAISS_FILE, DescriptorIndex
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
 from serve_support import recommender_in, small_catalog, text_encoder, write_audio

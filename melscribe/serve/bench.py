@@ -32,8 +32,9 @@ from tqdm.auto import tqdm
 
 from ..data import load_mc_test
 from .catalog import Catalog, Track, set_text
-from .index import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, REFINE_K_FACTOR, DescriptorIndex, TextEncoder,
-                    default_nprobe, resolve_kind)
+from ..encoder import TextEncoder
+from .index import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, REFINE_K_FACTOR, DescriptorIndex, default_nprobe,
+                    resolve_kind)
 from .recommend import Recommender
 
 #: Search breadths swept for the ANN recall/speed trade-off: HNSW efSearch and IVF nprobe.

@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from .index import KINDS, DescriptorIndex, TextEncoder, default_model, display_name
+from ..encoder import TextEncoder, default_model, display_name
+from .index import KINDS, DescriptorIndex
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
 
 

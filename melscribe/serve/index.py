@@ -33,7 +33,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +42,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..config import PACKAGED_MINILM, resolve_model, trained_model_path
+from ..encoder import TextEncoder
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from ..fileio import replace_dir
 
@@ -70,88 +69,8 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
 REFINE_K_FACTOR = 2
-#: The text whose embedding identifies a model's weights (compared with a tolerance, see ``same_model``).
-PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
+#: Probe embeddings (``TextEncoder.probe``) at least this close come from the same weights.
 PROBE_MIN_COSINE = 0.999
-#: Batches up to this size are encoded on a single torch thread (see ``TextEncoder.encode``).
-SMALL_BATCH = 8
-
-
-def default_model() -> str:
-    """The model used when none is named: the trained bi-encoder at ``config.trained_model_path()`` if it
-    exists, else the packaged all-MiniLM-L6-v2."""
-    trained = trained_model_path()
-    return str(trained) if trained.exists() else PACKAGED_MINILM
-
-
-def display_name(model: str | os.PathLike) -> str:
-    """The name under which a model is reported and indexes are cached (``all-MiniLM-L6-v2`` for the
-    packaged copy, else the name or path as given)."""
-    return PACKAGED_MINILM if resolve_model(model) == resolve_model(None) else str(model)
-
-
-class TextEncoder:
-    """A ``SentenceTransformer`` behind a lock (safe to share between threads), with a display name.
-
-    ``model`` is a model name or path, an already loaded ``SentenceTransformer``, or ``None``
-    (:func:`default_model`).
-    """
-
-    def __init__(self, model: Any = None):
-        from sentence_transformers import SentenceTransformer
-
-        from ..scorers import load_sentence_transformer
-
-        if isinstance(model, SentenceTransformer):
-            self.model = model
-            self.name = display_name(model.tokenizer.name_or_path)
-        else:
-            model = default_model() if model is None else model
-            self.name = display_name(model)
-            self.model = load_sentence_transformer(model)
-        log.info("sentence encoder: %s", self.name)
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TextEncoder({self.name!r})"
-
-    @property
-    def dim(self) -> int:
-        """Embedding dimension."""
-        return int(self.model.get_embedding_dimension())
-
-    @property
-    def max_seq_length(self) -> int:
-        """Longest input, in tokens, the model reads; longer texts are truncated."""
-        return int(self.model.max_seq_length)
-
-    def token_count(self, text: str) -> int:
-        """Number of tokens the model's tokenizer makes of ``text``, special tokens included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
-
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``. Up to :data:`SMALL_BATCH` texts
-        (a request) are encoded on one torch thread: a little slower on an idle machine, but immune to
-        the stalls of threads waiting for each other on a busy one (15 ms instead of 500 ms measured)."""
-        if not len(texts):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        with self._lock:
-            threads = torch.get_num_threads()
-            if len(texts) <= SMALL_BATCH:
-                torch.set_num_threads(1)
-            try:
-                emb = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
-                                        normalize_embeddings=True, convert_to_numpy=True)
-            finally:
-                torch.set_num_threads(threads)
-        return np.ascontiguousarray(emb, dtype=np.float32)
-
-    @cached_property
-    def probe(self) -> np.ndarray:
-        """Embedding of :data:`PROBE_TEXT`: identifies the weights whatever the model's name or path."""
-        return self.encode([PROBE_TEXT])[0]
 
 
 def same_model(probe_a: np.ndarray, probe_b: np.ndarray) -> bool:

@@ -28,7 +28,8 @@ from ..config import home_dir
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from ..scorers import TfidfScorer, reciprocal_rank_fusion
 from .catalog import Catalog, Track, set_text
-from .index import DescriptorIndex, TextEncoder
+from ..encoder import TextEncoder
+from .index import DescriptorIndex
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from ..scorers import load_sentence_transformer
+from ..encoder import load_sentence_transformer
 from .checkpoints import last_checkpoint, publish_model
 
 
