@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="Scorer specs: tfidf, bm25, all-MiniLM-L6-v2, a model folder, dense:NAME, "
                               "rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE; prefix LABEL= to name a row.")
     p.add_argument("--scorer", action="append", required=True, help="a scorer spec (repeatable)")
-    p.add_argument("--splits", nargs="+", default=["MC", "MC_reco"], help="test splits (default: MC MC_reco)")
+    p.add_argument("--splits", nargs="+", default=["MC", "MC_reco"], help="test splits: the paper's MC, MC_reco, MTT, MSD (sampled descriptor sets, "
+                        "one run per seed) and the track-level track_MC, track_MC_reco (every MusicCaps clip's full "
+                        "aspect list is a document, the MC test rows whole are the requests) (default: MC MC_reco)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--drop-empty", action="store_true", help="drop sentences with no verbatim descriptor")
     p.add_argument("--out", type=Path, help="write OUT.md and OUT.json")

@@ -15,13 +15,16 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import load_test_split
+from .data import load_musiccaps, load_test_split
 from .fileio import write_text_atomic
 from .metrics import DEFAULT_METRICS, aggregate, evaluate_run
-from .pairs import PairDataset, build_pairs
+from .pairs import PairDataset, build_pairs, track_level_pairs
 from .scorers import ModelUnavailableError, Scorer
 
 SEEDS = (0, 1, 2)
+#: Track-level splits (see :func:`melscribe.pairs.track_level_pairs`): every MusicCaps clip's full aspect
+#: list is a document; the MC test rows, whole, are the requests (LP-MusicCaps captions or their rephrasings).
+TRACK_SPLITS = {"track_MC": "MC", "track_MC_reco": "MC_reco"}
 
 #: Recall@10 reported by Epure et al. (NLP4MusA 2024), for the table.
 PAPER_RECALL_AT_10 = {
@@ -53,6 +56,20 @@ def evaluate_scorer(scorer: Scorer, ds: PairDataset, metrics: Sequence[str] = DE
     return evaluate_run(retrieve(scorer, ds), ds.qrels, metrics)
 
 
+def test_dataset(split: str, seed: int = 0, data_dir: str | os.PathLike | None = None,
+                 drop_empty: bool = False) -> PairDataset:
+    """The pairs of a test split: the paper's protocol (``MC``, ``MC_reco``, ``MTT``, ``MSD``: sampled
+    descriptor sets, deterministic in ``seed``), or the track-level protocol of :data:`TRACK_SPLITS`."""
+    if split in TRACK_SPLITS:
+        return track_level_pairs(load_test_split(TRACK_SPLITS[split], data_dir), load_musiccaps(data_dir))
+    return build_pairs(load_test_split(split, data_dir), seed=seed, drop_empty=drop_empty)
+
+
+def split_seeds(split: str, seeds: Sequence[int]) -> Sequence[int]:
+    """The seeds a split is evaluated with: the track-level splits sample nothing, so one is enough."""
+    return seeds[:1] if split in TRACK_SPLITS else seeds
+
+
 def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence[str], seeds: Sequence[int] = SEEDS,
                    data_dir: str | os.PathLike | None = None, drop_empty: bool = False,
                    metrics: Sequence[str] = DEFAULT_METRICS) -> dict:
@@ -61,8 +78,8 @@ def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence
     Returns ``{"rows": {scorer: {split: {metric: {mean, std}, "seconds": s}}}, "skipped": {scorer: reason}}``.
     A scorer whose model cannot be loaded is skipped with a one-line reason.
     """
-    datasets = {(split, seed): build_pairs(load_test_split(split, data_dir), seed=seed, drop_empty=drop_empty)
-                for split in splits for seed in seeds}
+    datasets = {(split, seed): test_dataset(split, seed, data_dir, drop_empty)
+                for split in splits for seed in split_seeds(split, seeds)}
     rows: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     for label, factory in scorers.items():
@@ -76,7 +93,7 @@ def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence
         for split in splits:
             t0 = time.perf_counter()
             per_seed = [evaluate_scorer(scorer, datasets[split, seed], metrics)
-                        for seed in tqdm(seeds, desc=f"{label} / {split}", leave=False)]
+                        for seed in tqdm(split_seeds(split, seeds), desc=f"{label} / {split}", leave=False)]
             rows[label][split] = dict(aggregate(per_seed), seconds=time.perf_counter() - t0,
                                       queries=len(datasets[split, seeds[0]].queries),
                                       documents=len(datasets[split, seeds[0]].corpus))

@@ -117,6 +117,23 @@ def build_pairs(records: Iterable[Record], seed: int = 0, docs_per_query: int = 
     return ds
 
 
+def track_level_pairs(queries: Iterable[Record], catalog: Iterable[Record]) -> PairDataset:
+    """The track-level protocol (what ``recommend()`` meets): every catalog clip's *full* descriptor list,
+    joined by ", ", is one document (identical lists are one document); each query record is one request,
+    whole, whose relevant document is its own clip's list."""
+    ds = PairDataset()
+    for rec in catalog:
+        if rec.descriptors:
+            text = ", ".join(rec.descriptors)
+            ds.corpus.setdefault(doc_id(text), text)
+    for i, rec in enumerate(queries):
+        qid = content_id("q", rec.source, rec.track_id, i, rec.text)
+        ds.queries[qid] = rec.text
+        ds.query_tracks[qid] = rec.track_id
+        ds.qrels[qid] = {doc_id(", ".join(rec.descriptors)): 1}
+    return ds
+
+
 def write_beir(ds: PairDataset, folder: str | os.PathLike, split: str = "test") -> Path:
     """Write ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (each file atomically)."""
     folder = Path(folder)

@@ -8,7 +8,9 @@ a cross-encoder re-ranker, and fusions of several scorers.
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from .config import resolve_model
 from .encoder import TextEncoder, cuda_available
 from .errors import ModelUnavailableError
+from .fusion import FUSION_FILE, METHODS, fuse, load_fusion
 
 
 class Scorer(Protocol):
@@ -120,39 +123,14 @@ class DenseScorer:
         return self.embed(list(queries)) @ self.doc_matrix.T
 
 
-def rank_matrix(scores: np.ndarray) -> np.ndarray:
-    """Rank (1 = best) of every document for every query row; ties broken by document position."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    rows = np.arange(scores.shape[0])[:, None]
-    ranks[rows, order] = np.arange(1, scores.shape[1] + 1)
-    return ranks
-
-
-def reciprocal_rank_fusion(score_matrices: Sequence[np.ndarray], k: int = 60,
-                           weights: Sequence[float] | None = None) -> np.ndarray:
-    """Reciprocal-rank fusion (Cormack et al. 2009): ``Σ w_i / (k + rank_i)`` over the given scorers."""
-    weights = weights or [1.0] * len(score_matrices)
-    return sum(w / (k + rank_matrix(s)) for w, s in zip(weights, score_matrices)).astype(np.float32)
-
-
-def weighted_fusion(score_matrices: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Weighted sum of per-query z-normalised scores."""
-    out = 0
-    for w, s in zip(weights, score_matrices):
-        mu, sd = s.mean(axis=1, keepdims=True), s.std(axis=1, keepdims=True) + 1e-9
-        out = out + w * (s - mu) / sd
-    return np.asarray(out, dtype=np.float32)
-
-
 class FusedScorer:
-    """Fuses several scorers: ``method="rrf"`` (reciprocal rank, constant ``k``) or ``"weighted"``
-    (weighted sum of z-normalised scores)."""
+    """Fuses several scorers with :func:`melscribe.fusion.fuse`: ``method="rrf"`` (reciprocal rank, constant
+    ``k``) or ``"weighted"`` (weighted sum of z-normalised scores)."""
 
     def __init__(self, scorers: Sequence[Scorer], method: str = "rrf", weights: Sequence[float] | None = None,
                  k: int = 60, name: str | None = None):
-        if method not in ("rrf", "weighted"):
-            raise ValueError(f"unknown fusion method {method!r}; use 'rrf' or 'weighted'")
+        if method not in METHODS:
+            raise ValueError(f"unknown fusion method {method!r}; use one of {', '.join(METHODS)}")
         self.scorers, self.method, self.k = list(scorers), method, k
         self.weights = list(weights) if weights is not None else [1.0] * len(self.scorers)
         self.name = name or " + ".join(s.name for s in self.scorers) + f" ({method})"
@@ -163,10 +141,17 @@ class FusedScorer:
         return self
 
     def score(self, queries: Sequence[str]) -> np.ndarray:
-        mats = [s.score(queries) for s in self.scorers]
-        if self.method == "rrf":
-            return reciprocal_rank_fusion(mats, k=self.k, weights=self.weights)
-        return weighted_fusion(mats, self.weights)
+        return fuse([s.score(queries) for s in self.scorers], self.method, self.weights, self.k)
+
+
+def fused_scorer(model_dir: str | os.PathLike, name: str | None = None, backend: str = "torch") -> FusedScorer:
+    """The bi-encoder of ``model_dir`` fused with a lexical scorer as its ``fusion.json`` says."""
+    cfg = load_fusion(model_dir)
+    if cfg is None:
+        raise ModelUnavailableError(f"{Path(model_dir) / FUSION_FILE} not found: train with `melscribe train` "
+                                    "or run its fusion stage")
+    return FusedScorer([DenseScorer(str(model_dir), backend=backend), BASELINES[cfg.lexical]()], method=cfg.method,
+                       weights=cfg.weights, k=cfg.k, name=name or f"fused:{model_dir}")
 
 
 class RerankScorer:
@@ -224,8 +209,6 @@ def make_scorer(spec: str) -> Scorer:
     * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
     * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
     """
-    from pathlib import Path
-
     spec = spec.strip()
     if spec in BASELINES:
         return BASELINES[spec]()
@@ -239,12 +222,7 @@ def make_scorer(spec: str) -> Scorer:
         return FusedScorer([make_scorer(s) for _, _, s in parts], method="weighted",
                            weights=[float(w) for w, _, _ in parts], name=spec)
     if kind == "fused" and rest:
-        from .train.fusion import fused_scorer
-
-        try:
-            return fused_scorer(rest, name=spec)
-        except FileNotFoundError as e:
-            raise ModelUnavailableError(str(e)) from None
+        return fused_scorer(rest, name=spec)
     if kind == "rerank" and "@" in rest:
         ce_path, _, first = rest.partition("@")
         return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from melscribe.scorers import (BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer,
-                               make_scorer, rank_matrix, reciprocal_rank_fusion, weighted_fusion)
+from melscribe.scorers import BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer, make_scorer
 
 CORPUS = ["steel drums, tropical, upbeat", "sad, piano, ballad", "heavy metal, distorted guitar", "jazz, saxophone"]
 QUERIES = ["upbeat tropical music with steel drums", "a sad piano ballad", "smooth jazz saxophone"]
@@ -28,15 +27,6 @@ def test_dense_scorer_and_cache(minilm):
     n = len(scorer._cache)
     scorer.fit(CORPUS[:2])
     assert len(scorer._cache) == n
-
-
-def test_rank_and_rrf():
-    s = np.array([[0.9, 0.1, 0.5]], dtype=np.float32)
-    assert rank_matrix(s).tolist() == [[1, 3, 2]]
-    fused = reciprocal_rank_fusion([s, np.array([[0.0, 1.0, 0.5]])], k=60)
-    assert fused[0, 0] == pytest.approx(fused[0, 1]) and fused[0, 0] > fused[0, 2]
-    w = weighted_fusion([s], [2.0])
-    assert np.argmax(w) == 0
 
 
 def test_fused_scorer(minilm):

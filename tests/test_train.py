@@ -16,7 +16,7 @@ from melscribe.train.checkpoints import last_checkpoint
 from melscribe.train.presets import get_preset
 
 TINY = dict(recipe="mnrl+gpl", mine_depth=8, negatives_per_query=4, teacher_max_pairs=96, teacher_batch_size=16, mnrl_batch_size=16,
-            batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=2, fusion_tracks=12, bf16=False)
+            batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=2, heldout_tracks=12, bf16=False)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,11 @@ def tiny_run(real_data_dir, tmp_path_factory):
     records = load_musiccaps(real_data_dir, split="train")[:40]
     cfg = get_preset("offline", **TINY)
     final = train(cfg, out, records=records, publish_to=out / "published")
-    return out, final, cfg
+    return out, final, cfg, records
 
 
 def test_each_stage_writes_what_the_next_reads(tiny_run):
-    out, final, cfg = tiny_run
+    out, final, cfg, records = tiny_run
     ds = read_beir(out / "pairs", split="train")
     assert len(ds.queries) > 40 and all(rel for rel in ds.qrels.values())
     negatives = [json.loads(line) for line in (out / "negatives.jsonl").read_text().splitlines()]
@@ -50,6 +50,13 @@ def test_each_stage_writes_what_the_next_reads(tiny_run):
     assert (out / "mnrl" / "model" / "modules.json").is_file()
     fusion = json.loads((out / "fusion.json").read_text())
     assert fusion["method"] in ("rrf", "weighted") and len(fusion["weights"]) == 2
+    from melscribe.train.pipeline import TrainingRun
+
+    trained_on, held_out = TrainingRun(out, cfg, records=records).records()
+    held = {r.track_id for r in held_out}
+    assert len(held) == cfg.heldout_tracks and not held & set(ds.query_tracks.values()), \
+        "the clips the fusion is tuned on must be unseen by the bi-encoder"
+    assert fusion["tuning"]["queries"] > 0
     assert json.loads((out / "run.json").read_text())["seconds"].keys() >= {"pairs", "mine", "teacher", "label",
                                                                              "mnrl", "distil", "fusion"}
     for folder in (final, out / "published"):
@@ -61,7 +68,7 @@ def test_each_stage_writes_what_the_next_reads(tiny_run):
 def test_margins_match_raw_teacher_logits(tiny_run):
     import torch
 
-    out, _, _ = tiny_run
+    out, *_ = tiny_run
     ds = read_beir(out / "pairs", split="train")
     q, p, n, _, m = (out / "margins.tsv").read_text().splitlines()[1].split("\t")
     ce = load_cross_encoder(str(out / "teacher" / "model"))

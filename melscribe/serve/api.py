@@ -1,6 +1,6 @@
 """HTTP API over a :class:`~melscribe.serve.recommend.Recommender` (FastAPI).
 
-* ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index"}``
+* ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
   "require_descriptors": [...], "exclude_descriptors": [...]}}`` → ``{"request", "k", "results": [...]}``,
   each result as :meth:`Recommendation.to_dict`.
@@ -53,7 +53,8 @@ def create_app(recommender: Recommender) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"status": "ok", "model": recommender.encoder.name, "catalog": recommender.catalog.source,
                 "tracks": len(recommender.catalog), "descriptor_sets": len(recommender.index),
-                "index": recommender.index.kind}
+                "index": recommender.index.kind,
+                "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
 
     @app.post("/recommend")
     def recommend(body: RecommendBody) -> dict[str, Any]:

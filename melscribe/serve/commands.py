@@ -60,7 +60,9 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--kind", choices=KINDS, default="auto",
                    help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
     if serving:
-        p.add_argument("--fusion", action="store_true", help="fuse the dense ranking with TF-IDF (RRF)")
+        p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                       help="fuse the dense ranking with a lexical one (default: the fusion tuned by training when "
+                            "the model has one, else none; --fusion without a tuned one: TF-IDF, equal-weight RRF)")
         p.add_argument("--audio-folder", type=Path, help="add the audio files of this folder as audio-only tracks")
         p.add_argument("--audio-model", help="CLAP checkpoint (name or folder) for --audio-folder "
                                              "(default: config.DEFAULT_CLAP)")
@@ -82,7 +84,7 @@ def _recommender(args: argparse.Namespace) -> Recommender:
         clap = ClapAudioTextModel.from_pretrained(args.audio_model or DEFAULT_CLAP)
         catalog = catalog.with_audio_folder(args.audio_folder, clap)
     return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
-                       fusion=getattr(args, "fusion", False))
+                       fusion=getattr(args, "fusion", None))
 
 
 def cmd_index_build(args: argparse.Namespace) -> None:

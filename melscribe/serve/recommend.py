@@ -5,8 +5,9 @@ The request is embedded by the bi-encoder, the closest descriptor sets are found
 ranked by their best set, de-duplicated and filtered; each result says which set matched and which of its
 descriptors are closest to the request (the explanation).
 
-Options: lexical + dense fusion (``fusion=True``: reciprocal-rank fusion, :mod:`melscribe.scorers`, of the
-dense ranking and TF-IDF over the descriptor-set texts, on the union of the best sets of each), and, for catalogs with audio-only tracks
+Options: lexical + dense fusion (:mod:`melscribe.fusion`: the fusion tuned by training and stored beside the
+model, by default, of the dense ranking and a lexical scorer over the descriptor-set texts, on the union of the
+best sets of each), and, for catalogs with audio-only tracks
 (:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
 top descriptor sets.
 """
@@ -26,7 +27,8 @@ import numpy as np
 
 from ..config import home_dir
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
-from ..scorers import TfidfScorer, reciprocal_rank_fusion
+from ..fusion import FusionConfig, load_fusion
+from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
 from ..encoder import TextEncoder
 from .index import DescriptorIndex
@@ -126,14 +128,17 @@ class Recommender:
     The index is ``index`` if given, else loaded from ``index_dir`` (default
     :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
     model or catalog is rebuilt when ``auto_rebuild``, else refused (:class:`IndexCorruptError`,
-    :class:`StaleIndexError`). ``fusion`` adds TF-IDF by reciprocal-rank fusion; ``audio_rerank`` re-ranks
-    the catalog's audio-only tracks by audio–text similarity.
+    :class:`StaleIndexError`). ``fusion`` fuses the dense ranking with a lexical one (:mod:`melscribe.fusion`):
+    ``None`` (default) uses the fusion tuned by training if the model folder has one (``fusion.json``), else
+    none; ``True`` the tuned fusion, or untuned equal-weight RRF with TF-IDF if there is none; ``False`` none;
+    or a :class:`~melscribe.fusion.FusionConfig`. ``audio_rerank`` re-ranks the catalog's audio-only tracks
+    by audio–text similarity.
     """
 
     def __init__(self, model: Any = None, catalog: Catalog | str | os.PathLike | None = None, *,
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
-                 fusion: bool = False, audio_rerank: bool = True):
+                 fusion: bool | FusionConfig | None = None, audio_rerank: bool = True):
         self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
@@ -142,13 +147,14 @@ class Recommender:
         ids = self.catalog.descriptor_sets
         self._rows = [(sets[text], ids[text]) for text in self.index.texts]
         self._vocabulary = frozenset(self.catalog.vocabulary())
-        self._tfidf = TfidfScorer().fit(self.index.texts) if fusion else None
+        self.fusion = resolve_fusion(fusion, self.encoder.source)
+        self._lexical = BASELINES[self.fusion.lexical]().fit(self.index.texts) if self.fusion else None
         audio = self.catalog.audio if audio_rerank else None
         self._audio = audio if audio is not None and len(audio.track_ids) else None
         self._audio_rows = {tid: i for i, tid in enumerate(self._audio.track_ids)} if self._audio else {}
         self._audio_lock = threading.Lock()
-        log.info("recommender: %r, %s index of %d descriptor sets, model %s", self.catalog, self.index.kind,
-                 len(self.index), self.encoder.name)
+        log.info("recommender: %r, %s index of %d descriptor sets, model %s, fusion %s", self.catalog,
+                 self.index.kind, len(self.index), self.encoder.name, self.fusion)
 
     def _open_index(self, index_dir: str | os.PathLike | None, kind: str, auto_rebuild: bool) -> DescriptorIndex:
         fingerprint = self.catalog.fingerprint()
@@ -190,7 +196,7 @@ class Recommender:
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
         """Like :meth:`recommend` for a request already embedded by ``self.encoder`` (shape ``(dim,)``).
-        Without the request's text there is no TF-IDF fusion."""
+        Without the request's text there is no lexical fusion."""
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape != (self.index.dim,):
             raise InvalidRequestError(f"the query embedding has shape {query.shape}, expected ({self.index.dim},)")
@@ -235,7 +241,7 @@ class Recommender:
     def _ranked_rows(self, query: np.ndarray, n: int, request: str | None,
                      allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` best index rows (scores, rows), best first, among ``allowed`` rows if given (scored
-        exactly) else among all (by the index): dense, or fused with TF-IDF."""
+        exactly) else among all (by the index): dense, or fused with the lexical scorer."""
         if allowed is None:
             scores, rows = (a[0] for a in self.index.search(query, n))
             keep = rows >= 0
@@ -244,14 +250,14 @@ class Recommender:
             dense = self.index.index.reconstruct_batch(allowed) @ query if len(allowed) else np.zeros(0, np.float32)
             order = np.argsort(-dense, kind="stable")
             scores, rows = dense[order], allowed[order]
-        if self._tfidf is None or request is None or not len(rows):
+        if self._lexical is None or request is None or not len(rows):
             return scores, rows
-        lexical = self._tfidf.score([request])[0]
+        lexical = self._lexical.score([request])[0]
         among = np.arange(len(lexical)) if allowed is None else allowed
         top_lexical = among[np.argpartition(-lexical[among], min(n, len(among)) - 1)[:n]]
         pool = np.union1d(rows, top_lexical).astype(np.int64)
         dense = self.index.index.reconstruct_batch(pool) @ query
-        fused = reciprocal_rank_fusion([dense[None, :], lexical[pool][None, :]])[0]
+        fused = self.fusion.fuse([dense[None, :], lexical[pool][None, :]])[0]
         order = np.argsort(-fused, kind="stable")[:n]
         return fused[order], pool[order]
 
@@ -297,6 +303,19 @@ class Recommender:
                               None if c.audio_score is None else round(c.audio_score, 6))
 
 
+def resolve_fusion(fusion: bool | FusionConfig | None, model_source: str) -> FusionConfig | None:
+    """The fusion a :class:`Recommender` uses (see its ``fusion`` argument): a model folder's tuned
+    ``fusion.json`` is read for ``None`` and ``True``."""
+    if isinstance(fusion, FusionConfig):
+        return fusion
+    if fusion is False:
+        return None
+    if fusion not in (None, True):
+        raise InvalidRequestError(f"fusion must be True, False, None or a FusionConfig, not {fusion!r}")
+    tuned = load_fusion(model_source) if Path(model_source).is_dir() else None
+    return tuned or (FusionConfig() if fusion else None)
+
+
 def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InvalidRequestError(f"k must be an integer, not {type(k).__name__}")
@@ -318,19 +337,24 @@ def _as_list(values: Iterable[str] | None, what: str, *, normalise: bool = False
     return out
 
 
-_default: Recommender | None = None
+_defaults: dict[Any, Recommender] = {}
 _default_lock = threading.Lock()
 
 
-def default_recommender() -> Recommender:
-    """The recommender :func:`recommend` uses, built on first use with the defaults of :class:`Recommender`."""
-    global _default
+def default_recommender(fusion: bool | FusionConfig | None = None) -> Recommender:
+    """The recommender :func:`recommend` uses, built on first use with the defaults of :class:`Recommender`
+    (the trained or packaged model, MusicCaps); with another ``fusion`` it shares that one's model and index."""
     with _default_lock:
-        if _default is None:
-            _default = Recommender()
-        return _default
+        if None not in _defaults:
+            _defaults[None] = Recommender()
+        if fusion not in _defaults:
+            base = _defaults[None]
+            _defaults[fusion] = Recommender(base.encoder, base.catalog, index=base.index, fusion=fusion)
+        return _defaults[fusion]
 
 
-def recommend(request: str, k: int = 10, **filters: Sequence[str]) -> list[Recommendation]:
-    """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps)."""
-    return default_recommender().recommend(request, k, **filters)
+def recommend(request: str, k: int = 10, *, fusion: bool | FusionConfig | None = None,
+              **filters: Sequence[str]) -> list[Recommendation]:
+    """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps);
+    ``fusion`` as for :class:`Recommender` (default: the model's tuned fusion if it has one)."""
+    return default_recommender(fusion).recommend(request, k, **filters)

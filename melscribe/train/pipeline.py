@@ -10,7 +10,7 @@ mnrl              ``mnrl/model``                :func:`melscribe.train.distill.t
 teacher           ``teacher/model``             :func:`melscribe.train.teacher.train_teacher`
 label             ``margins.tsv``               :func:`melscribe.train.teacher.margin_labels`
 distil            ``student/model``             :func:`melscribe.train.distill.distil_margin_mse`
-fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion`
+fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion` (held-out clips)
 ================  ============================  ==============================================
 
 The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it).
@@ -125,9 +125,18 @@ class TrainingRun:
         self.info.setdefault("seconds", {})[stage] = round(time.perf_counter() - t0, 1)
         _write_json_atomic(self.info_path, self.info)
 
-    def _stage_pairs(self) -> None:
+    def records(self) -> tuple[list[Record], list[Record]]:
+        """The training records, split into those the bi-encoder trains on and those of
+        ``config.heldout_tracks`` tracks (a seeded sample) held out for the fusion stage."""
         c = self.config
         records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
+        tracks = sorted({r.track_id for r in records})
+        held = set(random.Random(c.seed).sample(tracks, min(c.heldout_tracks, len(tracks) // 2)))
+        return [r for r in records if r.track_id not in held], [r for r in records if r.track_id in held]
+
+    def _stage_pairs(self) -> None:
+        c = self.config
+        records, _ = self.records()
         if c.synthetic_per_track:
             from .queries import template_requests
 
@@ -219,11 +228,10 @@ class TrainingRun:
 
         c = self.config
         self.run(self.final_stage())
-        records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
-        records = random.Random(c.seed).sample(records, min(len(records), c.fusion_tracks))
-        test_like = build_pairs(records, seed=c.seed + 1, docs_per_query=1, drop_empty=False)
+        _, heldout = self.records()
+        test_like = build_pairs(heldout, seed=c.seed + 1, docs_per_query=1, drop_empty=False)
         result = tune_fusion(str(self.model_dir()), test_like, lexical=c.fusion_lexical, seed=c.seed)
-        _write_json_atomic(self.out / "fusion.json", result)
+        _write_json_atomic(self.out / "fusion.json", result.to_dict())
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, records: list[Record] | None = None,
