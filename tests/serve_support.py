@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import functools
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -77,3 +82,25 @@ def write_audio(folder: Path, rate: int = 16_000) -> list[Path]:
         paths.append(folder / name)
     (folder / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
     return paths
+
+
+@contextmanager
+def running_server(app) -> Iterator[str]:
+    """A uvicorn server of ``app`` on a free port of 127.0.0.1, in a thread; yields its URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

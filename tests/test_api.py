@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +18,7 @@ from melscribe.serve.api import create_app
 from melscribe.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
-from serve_support import recommender_in, text_encoder, write_catalog
+from serve_support import recommender_in, running_server, text_encoder, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +38,16 @@ def rec(encoder: TextEncoder, catalog_file: Path, home: Path) -> Recommender:
 
 @pytest.fixture(scope="module")
 def server(rec: Recommender) -> Iterator[str]:
-    """A uvicorn server of ``create_app(rec)`` on a free port of 127.0.0.1, in a thread; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(rec), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    """A uvicorn server of ``create_app(rec)`` on a free port of 127.0.0.1; yields its URL."""
+    with running_server(create_app(rec)) as url:
+        yield url
 
 
 def test_health(server: str) -> None:
     r = httpx.get(f"{server}/health")
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "model": "all-MiniLM-L6-v2", "catalog": r.json()["catalog"], "tracks": 12,
-                        "descriptor_sets": 12, "index": "flat"}
+                        "descriptor_sets": 12, "index": "flat", "fusion": None}
     assert r.json()["catalog"].endswith("catalog.csv")
 
 

@@ -6,12 +6,18 @@
   each result as :meth:`Recommendation.to_dict`.
 
 A body of the wrong shape or types is answered 422; a request the recommender refuses (empty request,
-``k`` ≤ 0, unknown track id or descriptor in a filter) 400. Both carry the reason in ``detail``.
+``k`` ≤ 0, unknown track id or descriptor in a filter) 400; a request that finds the queue full
+(``max_queue`` requests waiting to be encoded) 503. Each carries the reason in ``detail``.
+
+Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each is checked on the event
+loop, then waits at most ``max_wait_ms`` for others to share its batch of at most ``max_batch``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from .. import __version__
 from ..errors import MelscribeError
+from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
 from .recommend import Recommender
 
 
@@ -40,14 +47,25 @@ class RecommendBody(BaseModel):
     filters: Filters = Field(default_factory=Filters)
 
 
-def create_app(recommender: Recommender) -> FastAPI:
-    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``."""
-    app = FastAPI(title="melscribe", version=__version__,
+def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS,
+               max_queue: int = MAX_QUEUE) -> FastAPI:
+    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
+    requests (see the module docstring)."""
+    batcher = RequestBatcher(recommender, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="melscribe", version=__version__, lifespan=lifespan,
                   description="Natural-language music recommendation through song descriptors.")
+    app.state.batcher = batcher
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"detail": str(exc)})
+        return JSONResponse(status_code=503 if isinstance(exc, ServerBusyError) else 400, content={"detail": str(exc)})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -57,8 +75,8 @@ def create_app(recommender: Recommender) -> FastAPI:
                 "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
 
     @app.post("/recommend")
-    def recommend(body: RecommendBody) -> dict[str, Any]:
-        results = recommender.recommend(body.request, body.k, **body.filters.model_dump())
+    async def recommend(body: RecommendBody) -> dict[str, Any]:
+        results = await batcher.submit(recommender.prepare(body.request, body.k, **body.filters.model_dump()))
         return {"request": body.request, "k": body.k, "results": [r.to_dict() for r in results]}
 
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..encoder import TextEncoder, default_model, display_name
 from .index import KINDS, DescriptorIndex
+from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
 
 
@@ -47,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Serve GET /health and POST /recommend over HTTP (uvicorn).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-batch", type=int, default=MAX_BATCH,
+                   help=f"most concurrent requests encoded as one batch (default {MAX_BATCH})")
+    p.add_argument("--max-wait-ms", type=float, default=MAX_WAIT_MS,
+                   help=f"how long a request waits for others to share its batch (default {MAX_WAIT_MS} ms)")
+    p.add_argument("--max-queue", type=int, default=MAX_QUEUE,
+                   help=f"requests allowed to wait; beyond, the server answers 503 (default {MAX_QUEUE})")
     _add_source_arguments(p, serving=True)
     p.set_defaults(func=cmd_serve)
 
@@ -118,7 +125,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from .api import create_app
 
-    uvicorn.run(create_app(_recommender(args)), host=args.host, port=args.port)
+    app = create_app(_recommender(args), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                     max_queue=args.max_queue)
+    uvicorn.run(app, host=args.host, port=args.port)
 
 
 def format_table(results: list[Recommendation]) -> str:

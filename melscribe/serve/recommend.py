@@ -89,6 +89,15 @@ class _Filter:
         return self.require <= ds and not (self.exclude & ds)
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request checked by :meth:`Recommender.prepare`: the text to encode, ``k`` and the filter."""
+
+    text: str
+    k: int
+    filter: _Filter
+
+
 @dataclass
 class _Candidate:
     track: Track
@@ -180,6 +189,21 @@ class Recommender:
         every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
         ``exclude_descriptors``. A request longer than the model reads is truncated, with a warning.
         """
+        prepared = self.prepare(request, k, exclude_tracks=exclude_tracks, require_descriptors=require_descriptors,
+                                exclude_descriptors=exclude_descriptors)
+        return self.answer([prepared])[0]
+
+    def recommend_many(self, requests: Sequence[str], k: int = 10, **filters: Iterable[str]) -> list[list[Recommendation]]:
+        """:meth:`recommend` for several requests at once (same ``k`` and filters), encoded as one batch:
+        faster per request than one call each. Every request is checked before any is encoded."""
+        if isinstance(requests, str):
+            raise InvalidRequestError("recommend_many takes a list of requests, not one string")
+        return self.answer([self.prepare(r, k, **filters) for r in requests])
+
+    def prepare(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
+                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> PreparedRequest:
+        """Check a request and its options (:class:`InvalidRequestError` naming the problem) without encoding
+        it; :meth:`answer` then answers a batch of prepared requests."""
         if not isinstance(request, str):
             raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
         if not request.strip():
@@ -189,9 +213,13 @@ class Recommender:
         tokens = self.encoder.token_count(request)
         if tokens > self.encoder.max_seq_length:
             warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
-                          f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=2)
-        query = self.encoder.encode([request.strip()])[0]
-        return self._rank(query, k, filt, request.strip())
+                          f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=3)
+        return PreparedRequest(request.strip(), k, filt)
+
+    def answer(self, prepared: Sequence[PreparedRequest]) -> list[list[Recommendation]]:
+        """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
+        queries = self.encoder.encode([p.text for p in prepared], batch_size=max(1, len(prepared)))
+        return [self._rank(q, p.k, p.filter, p.text) for q, p in zip(queries, prepared)]
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
