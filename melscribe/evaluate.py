@@ -101,6 +101,27 @@ def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence
             "drop_empty": drop_empty, "metrics": list(metrics), "provenance": provenance()}
 
 
+def evaluate_recommender(recommender, split: str, data_dir: str | os.PathLike | None = None,
+                         metrics: Sequence[str] = ("recall@1", "recall@10", "mrr@10"), batch_size: int = 256,
+                         **options) -> dict[str, float]:
+    """Metrics of what :meth:`Recommender.recommend` returns (``options`` passed on) on a track-level split
+    (:data:`TRACK_SPLITS`) over the MusicCaps catalog: each returned track counts as its full descriptor
+    list's document, identical lists once."""
+    from .pairs import doc_id
+
+    if split not in TRACK_SPLITS:
+        raise ValueError(f"recommend() is evaluated on the track-level splits {', '.join(TRACK_SPLITS)}, not {split!r}")
+    ds = test_dataset(split, data_dir=data_dir)
+    qids = list(ds.queries)
+    run: dict[str, list[str]] = {}
+    depth = max(int(m.partition("@")[2]) for m in metrics)
+    for start in tqdm(range(0, len(qids), batch_size), desc=f"recommend() / {split}", leave=False):
+        chunk = qids[start:start + batch_size]
+        for q, results in zip(chunk, recommender.recommend_many([ds.queries[q] for q in chunk], depth, **options)):
+            run[q] = list(dict.fromkeys(doc_id(", ".join(r.descriptor_set)) for r in results))
+    return evaluate_run(run, ds.qrels, metrics)
+
+
 def provenance() -> dict:
     """Commit, date and machine, to record beside every figure."""
     try:

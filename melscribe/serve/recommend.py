@@ -218,7 +218,7 @@ class Recommender:
 
     def answer(self, prepared: Sequence[PreparedRequest]) -> list[list[Recommendation]]:
         """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
-        queries = self.encoder.encode([p.text for p in prepared], batch_size=max(1, len(prepared)))
+        queries = self.encoder.encode([p.text for p in prepared])
         return [self._rank(q, p.k, p.filter, p.text) for q, p in zip(queries, prepared)]
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
