@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -152,6 +153,7 @@ def evaluate_intent(recommender, requests: Sequence[NegatedRequest], judge: Carr
         for mode in MODES:
             row[f"rejected_{mode}"] = [bool(judge.carried(x.descriptor_set, r.rejects, mode)) for x in results]
             row[f"wanted_{mode}"] = [bool(judge.carried(x.descriptor_set, r.wants, mode)) for x in results]
+        row["carried_rejected"] = [judge.carried(x.descriptor_set, r.rejects, "word") for x in results]
         row["has_rejects"], row["has_wants"] = bool(r.rejects), bool(r.wants)
         per_request.append(row)
     splits = {s: summarise([p for p in per_request if p["split"] == s], k) for s in sorted({r.split for r in requests})}
@@ -173,3 +175,62 @@ def summarise(rows: Sequence[Mapping[str, Any]], k: int = 10) -> dict[str, float
 
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
+
+
+#: Columns of the report tables: (metric key, heading).
+REPORT_COLUMNS = (("rejected@{k} word", "rejected, word"), ("rejected@{k} semantic", "rejected, semantic"),
+                  ("rejected@{k} loose", "rejected, loose"), ("clean@{k} word", "requests clean, word"),
+                  ("wanted@{k} word", "wanted, word"), ("wanted@{k} semantic", "wanted, semantic"))
+
+
+def intent_report(systems: Mapping[str, Callable[[], Any]], requests: Sequence[NegatedRequest], judge: CarryJudge,
+                  *, k: int = 10) -> dict[str, Any]:
+    """Evaluate each system with intent handling off and on. ``systems`` maps a label to a factory of a
+    recommender (called once; a :class:`~melscribe.errors.ModelUnavailableError` or :class:`DataError` skips it
+    with its reason). Returns ``{"rows": {label: {"intent off"|"intent on": evaluation}}, "skipped", ...}``."""
+    from .errors import ModelUnavailableError
+
+    rows: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
+    for label, factory in systems.items():
+        try:
+            rec = factory()
+        except (ModelUnavailableError, DataError, FileNotFoundError) as e:
+            skipped[label] = str(e)
+            continue
+        thresholds[label] = rec.intent_parser.threshold
+        rows[label] = {}
+        for on in (False, True):
+            t0 = time.perf_counter()
+            res = evaluate_intent(rec, requests, judge, intent=on, k=k)
+            res["seconds"] = time.perf_counter() - t0
+            rows[label]["intent on" if on else "intent off"] = res
+    return {"k": k, "rows": rows, "skipped": skipped, "system_thresholds": thresholds,
+            "metric_thresholds": dict(judge.thresholds),
+            "requests": {s: sum(r.split == s for r in requests) for s in sorted({r.split for r in requests})}}
+
+
+def format_report_table(result: Mapping[str, Any], split: str) -> str:
+    """A Markdown table (×100) of one split: a row per system and intent setting."""
+    k = result["k"]
+    cols = [(key.format(k=k), head) for key, head in REPORT_COLUMNS]
+    lines = ["| system | intent | " + " | ".join(h for _, h in cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for label, per in result["rows"].items():
+        for setting, res in per.items():
+            m = res["splits"][split]
+            lines.append(f"| {label} | {setting.split()[-1]} | " + " | ".join(f"{100 * m[key]:.1f}" for key, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def leaks(evaluation: Mapping[str, Any], requests: Sequence[NegatedRequest], split: str) -> list[str]:
+    """One line per request of ``split`` whose top k still carries a rejected descriptor (word match)."""
+    by_id = {r.id: r for r in requests}
+    out = []
+    for row in evaluation["requests"]:
+        if row["split"] != split or not any(row["rejected_word"]):
+            continue
+        carried = sorted({t for c in row["carried_rejected"] for t in c})
+        out.append(f"{row['id']} \"{by_id[row['id']].request}\": {sum(row['rejected_word'])} of {row['n']} carry "
+                   + ", ".join(carried))
+    return out
