@@ -438,6 +438,8 @@ class DescriptorMatcher:
         self._by_words: dict[tuple[str, ...], str] = {}
         for d in self.vocabulary:
             self._by_words.setdefault(words(d), d)
+        #: the negative descriptors: (descriptor, what it says is absent, its stems, its words)
+        self.absences = [(d, a, stems(a), words(a)) for d in self.vocabulary if (a := negated_part(d))]
 
     def __contains__(self, descriptor: str) -> bool:
         return descriptor in self._row
@@ -465,7 +467,10 @@ class DescriptorMatcher:
         the phrase is about being instrumental) and those in ``keep``."""
         if not phrases:
             return []
-        emb = self.encoder.encode(list(phrases))
+        rows_known = [self._row.get(p) for p in phrases]  # a phrase that is a descriptor has its embedding
+        unknown = [p for p, r in zip(phrases, rows_known) if r is None]
+        encoded = iter(self.encoder.encode(unknown)) if unknown else iter(())
+        emb = np.stack([self.embeddings[r] if r is not None else next(encoded) for r in rows_known])
         sims_all = self.embeddings @ emb.T if len(self.embeddings) else np.zeros((0, len(phrases)), np.float32)
         keep = set(keep)
         out = []
@@ -612,16 +617,10 @@ class IntentParser:
     def _wanted_absences(self, phrase: str, rejected: set[str]) -> list[str]:
         """Negative descriptors saying the phrase (or one of its rejected descriptors) is absent, closest
         first; "instrumental" too when vocals are rejected."""
-        ps = stems(phrase)
-        out = []
-        for d in self.matcher.vocabulary:
-            absent = negated_part(d)
-            if absent is None:
-                continue
-            if stems(absent) == ps or (len(ps) == 1 and (absent in rejected or set(stems(absent)) <= _narrower(ps[0]))):
-                out.append(d)
-        own = words(phrase)
-        out.sort(key=lambda d: (words(negated_part(d) or "") != own, stems(negated_part(d) or "") != ps, len(d), d))
+        ps, own = stems(phrase), words(phrase)
+        found = [(aw != own, ast != ps, len(d), d) for d, absent, ast, aw in self.matcher.absences
+                 if ast == ps or (len(ps) == 1 and (absent in rejected or set(ast) <= _narrower(ps[0])))]
+        out = [d for *_, d in sorted(found)]
         if ps == ("vocal",):  # "instrumental" says no vocals too; second, after "no <phrase>"
             out[1:1] = [d for d in ("instrumental", "instrumental music") if d in self.matcher]
         return list(dict.fromkeys(out))

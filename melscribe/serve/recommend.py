@@ -172,6 +172,8 @@ class Recommender:
         self._parser: IntentParser | None = None
         self._parse_cached = functools.lru_cache(maxsize=1024)(self._parse)
         self._exclusions_cached = functools.lru_cache(maxsize=1024)(self._exclusions)
+        if self.intent:
+            self.intent_parser  # built now (its threshold calibration takes seconds), not on the first request
         log.info("recommender: %r, %s index of %d descriptor sets, model %s", self.catalog, self.index.kind,
                  len(self.index), self.encoder.name)
 
