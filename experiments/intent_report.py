@@ -64,9 +64,23 @@ def main() -> None:
     pairs = load_synonym_pairs()
     md = render(result, requests, len(pairs), sum(s for *_, s in pairs))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(result, indent=1))
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(compact(result), indent=1))
     write_text_atomic(args.out.with_suffix(".md"), md)
     print(md)
+
+
+def compact(result: dict) -> dict:
+    """The result with each request's per-track flags as strings of 0/1 (one character per track), and
+    carried rejected descriptors only where there are some."""
+    out = json.loads(json.dumps(result))
+    for per in out["rows"].values():
+        for evaluation in per.values():
+            for row in evaluation["requests"]:
+                for key, value in list(row.items()):
+                    if isinstance(value, list) and value and isinstance(value[0], bool):
+                        row[key] = "".join("1" if v else "0" for v in value)
+                row["carried_rejected"] = {str(i): c for i, c in enumerate(row["carried_rejected"]) if c}
+    return out
 
 
 def render(result: dict, requests, n_pairs: int, n_same: int) -> str:
