@@ -227,7 +227,9 @@ FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "
 _MAX_SCOPE = 5
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
-                       "that", "which", "who", "it", "but", "and"})
+                       "that", "that's", "thats", "which", "who", "it", "it's", "but", "and"})
+#: Words right after a scope that belong to the rejection ("no singing at all").
+_SCOPE_TAILS = (("at", "all"), ("whatsoever",), ("please",), ("though",), ("thanks",), ("thank", "you"))
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['&/-][a-z0-9]+)*|[^\sa-z0-9]")
 
@@ -347,6 +349,9 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int
         if j < len(toks) and toks[j][0] in ("or", "nor"):
             j += 1
             continue
+        tail = next((t for t in _SCOPE_TAILS if _starts_with(toks, j, t)), None) if phrases else None
+        if tail:
+            end = toks[j + len(tail) - 1][2]
         return phrases, end
 
 
@@ -520,7 +525,7 @@ class DescriptorMatcher:
 #: Words that are MusicCaps descriptors but say nothing wanted on their own in a request.
 GENERIC_WORDS = frozenset("""
     music song songs track tracks tune tunes sound sounds something anything piece vibe vibes playlist the a an
-    for i me my to of and or with no not some like just only want need love please one it its that this
+    for i me my to of and or with no not some like just only want need love please one it its that this at all
     good nice great new old best first cool kind type style background time day night
 """.split())
 

@@ -107,6 +107,13 @@ def test_degree_cues_and_spans() -> None:
     assert "Relaxing music but NOT jazz"[r.start:r.end] == "but NOT jazz"
 
 
+def test_the_rejection_is_cut_out_whole(parser: IntentParser) -> None:
+    assert parser.parse("gentle acoustic guitar, no vocals at all").text == "gentle acoustic guitar, no vocals, instrumental"
+    assert parser.parse("some folk music that's not too sad").text == "some folk music"
+    assert parser.parse("folk, I don't want any drums please").text == "folk, no drums"
+    assert parser.parse("something relaxing, but not jazz though").text == "something relaxing"
+
+
 def test_stems_and_negative_descriptors() -> None:
     assert stem("drums") == stem("drumming") == stem("drummer") == "drum"
     assert stem("distorted") == stem("distortion") and stem("jazzy") == "jazz" and stem("sadness") == "sad"
