@@ -47,7 +47,7 @@ import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -401,8 +401,11 @@ def calibrate_threshold(encoder, pairs: Sequence[tuple[str, str, bool]] | None =
     default = pairs is None
     if default:
         with _calibrated_lock:
-            if encoder in _calibrated:
-                return _calibrated[encoder]
+            try:
+                if encoder in _calibrated:
+                    return _calibrated[encoder]
+            except TypeError:
+                pass
         pairs = load_synonym_pairs()
     texts = sorted({t for p, d, _ in pairs for t in (p, d)})
     emb = dict(zip(texts, encoder.encode(texts)))
@@ -410,7 +413,10 @@ def calibrate_threshold(encoder, pairs: Sequence[tuple[str, str, bool]] | None =
     t = best_threshold(sims, [s for _, _, s in pairs])
     if default:
         with _calibrated_lock:
-            _calibrated[encoder] = t
+            try:
+                _calibrated[encoder] = t
+            except TypeError:  # an encoder that cannot be weakly referenced is calibrated each time
+                pass
     return t
 
 

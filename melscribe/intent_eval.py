@@ -219,7 +219,8 @@ def format_report_table(result: Mapping[str, Any], split: str) -> str:
     for label, per in result["rows"].items():
         for setting, res in per.items():
             m = res["splits"][split]
-            lines.append(f"| {label} | {setting.split()[-1]} | " + " | ".join(f"{100 * m[key]:.1f}" for key, _ in cols) + " |")
+            cells = " | ".join(f"{100 * m[key]:.1f}" for key, _ in cols)
+            lines.append(f"| {label} | {setting.split()[-1]} | {cells} |")
     return "\n".join(lines)
 
 

@@ -108,7 +108,8 @@ def test_degree_cues_and_spans() -> None:
 
 
 def test_the_rejection_is_cut_out_whole(parser: IntentParser) -> None:
-    assert parser.parse("gentle acoustic guitar, no vocals at all").text == "gentle acoustic guitar, no vocals, instrumental"
+    text = parser.parse("gentle acoustic guitar, no vocals at all").text
+    assert text == "gentle acoustic guitar, no vocals, instrumental"
     assert parser.parse("some folk music that's not too sad").text == "some folk music"
     assert parser.parse("folk, I don't want any drums please").text == "folk, no drums"
     assert parser.parse("something relaxing, but not jazz though").text == "something relaxing"
@@ -289,7 +290,8 @@ def test_http_intent_field(rec: Recommender) -> None:
     assert on["intent"]["avoided"] == ["steel drums"] and on["results"][0]["intent"]["avoided"] == ["steel drums"]
     assert [r["track_id"] for r in on["results"]] == ids(rec.recommend(body["request"], 3))
     off = client.post("/recommend", json={**body, "intent": False}).json()
-    assert off["intent"] is None and off["results"] == [r.to_dict() for r in rec.recommend(body["request"], 3, intent=False)]
+    assert off["intent"] is None
+    assert off["results"] == [r.to_dict() for r in rec.recommend(body["request"], 3, intent=False)]
     assert client.post("/recommend", json={**body, "intent": "yes"}).status_code == 422
 
 
@@ -334,7 +336,8 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
     assert metric_words("Male Vocals, hip-hop") == ("male", "vocal", "hip", "hop")
     assert judge.carried(["soft female vocal", "piano"], ["female vocal", "male vocal", "drums"]) == ["female vocal"]
     assert judge.carried(["no vocals"], ["vocals"]) == [] and judge.carried(["fast drums"], ["drums"]) == ["drums"]
-    assert judge.carried(["calm"], ["relaxing"], "word") == [] and judge.carried(["calm"], ["relaxing"], "loose") == ["relaxing"]
+    assert judge.carried(["calm"], ["relaxing"], "word") == []
+    assert judge.carried(["calm"], ["relaxing"], "loose") == ["relaxing"]
     path = tmp_path / "requests.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [
         {"id": "a", "split": "report", "request": "tropical music but no steel drums", "rejects": ["steel drums"],
@@ -343,6 +346,7 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
     requests = load_requests(path, vocab)
     on = evaluate_intent(rec, requests, judge, intent=True, k=3)
     off = evaluate_intent(rec, requests, judge, intent=False, k=3)
-    assert on["splits"]["report"]["rejected@3 word"] == 0 and off["splits"]["report"]["rejected@3 word"] == pytest.approx(2 / 3)
-    assert on["splits"]["report"]["clean@3 word"] == 1 and on["splits"]["report"]["wanted@3 word"] == pytest.approx(1 / 3)
+    report_on, report_off = on["splits"]["report"], off["splits"]["report"]
+    assert report_on["rejected@3 word"] == 0 and report_off["rejected@3 word"] == pytest.approx(2 / 3)
+    assert report_on["clean@3 word"] == 1 and report_on["wanted@3 word"] == pytest.approx(1 / 3)
     assert np.isnan(on["splits"]["calibration"]["rejected@3 word"]) and on["splits"]["all"]["requests"] == 2

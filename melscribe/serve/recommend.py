@@ -250,7 +250,8 @@ class Recommender:
         results = self._rank(query, k, dataclasses.replace(filt, exclude=filt.exclude | rejected), parsed.text)
         if len(results) < k:
             have = {r.track_id for r in results}
-            results += [r for r in self._rank(query, k, filt, parsed.text) if r.track_id not in have][:k - len(results)]
+            more = [r for r in self._rank(query, k, filt, parsed.text) if r.track_id not in have]
+            results += more[:k - len(results)]
         base = {"wanted": parsed.wanted, "avoided": parsed.rejected_phrases}
         return [dataclasses.replace(r, rank=rank, intent={
                     **base, "carries_avoided": tuple(d for d in r.descriptor_set if d in rejected)})
@@ -281,8 +282,9 @@ class Recommender:
         named = self.intent_parser.matcher.matches(list(exclude))
         unknown = [d for d, names in zip(exclude, named) if not names and d not in self._vocabulary]
         if unknown:
-            raise InvalidRequestError(f"unknown descriptor(s) in exclude_descriptors: {', '.join(map(repr, unknown))} "
-                                      f"(not in the vocabulary of {self.catalog.source}, nor close to a descriptor)")
+            raise InvalidRequestError(f"unknown descriptor(s) in exclude_descriptors: "
+                                      f"{', '.join(map(repr, unknown))} (not in the vocabulary of "
+                                      f"{self.catalog.source}, nor close to a descriptor)")
         return frozenset(exclude).union(*named)
 
     def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> list[Recommendation]:
