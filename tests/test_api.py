@@ -119,9 +119,11 @@ def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tm
 
     run_cli("recommend", "upbeat tropical music with steel drums", "-k", "3", "--catalog", str(catalog_file),
             "--index-dir", str(folder), "--exclude-track", "calypso-2")
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["rank", "score", "track", "matched", "descriptors"]
+    intent_line, *lines = capsys.readouterr().out.splitlines()
+    assert intent_line.startswith("intent: wants ") and "steel drums" in intent_line
+    assert lines[0].split() == ["rank", "score", "track", "title", "/", "link", "matched", "descriptors"]
     assert len(lines) == 4 and lines[1].split()[0] == "1" and lines[1].split()[2] == "calypso-1"
+    assert "The Pans – Island Morning" in lines[1]
     columns = [line.index(line.split()[2]) for line in lines[1:]]
     assert len(set(columns)) == 1  # the track column is aligned
 

@@ -175,16 +175,24 @@ def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pyte
                                                                catalog: Catalog) -> None:
     built = []
 
-    def fake_default():
-        built.append(1)
-        return Recommender(encoder, catalog)
+    def fake_recommender(*args, index=None, fusion=None, **kwargs):
+        built.append(fusion)
+        return Recommender(encoder, catalog, index=index, fusion=fusion)
 
-    monkeypatch.setattr(recommend_mod, "_default", None)
-    monkeypatch.setattr(recommend_mod, "Recommender", fake_default)
+    monkeypatch.setattr(recommend_mod, "_defaults", {})
+    monkeypatch.setattr(recommend_mod, "Recommender", fake_recommender)
     first = recommend_mod.recommend("dark techno", k=2)
     assert first[0].track_id == "techno"
     assert recommend_mod.recommend("sad piano", k=1, exclude_tracks=["ambient"])[0].track_id == "ballad"
-    assert built == [1]
+    assert built == [None]
+    # fusion= builds one more recommender sharing the default's index; the packaged model has no tuned fusion,
+    # so True means untuned RRF (scores are reciprocal ranks) and False dense only (cosines)
+    fused = recommend_mod.recommend("dark techno", k=2, fusion=True)
+    assert fused[0].track_id == "techno" and fused[0].score <= 2 / 61 + 1e-6
+    assert recommend_mod.recommend("dark techno", k=2, fusion=True) == fused
+    assert recommend_mod.recommend("dark techno", k=2, fusion=False) == first
+    assert built == [None, True, False]
+    assert recommend_mod._defaults[True].index is recommend_mod._defaults[None].index
 
 
 def test_musiccaps_sample_captions_find_their_own_clips(encoder: TextEncoder, real_data_dir: Path) -> None:

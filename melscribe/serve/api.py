@@ -2,8 +2,10 @@
 
 * ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
-  "require_descriptors": [...], "exclude_descriptors": [...]}}`` → ``{"request", "k", "results": [...]}``,
-  each result as :meth:`Recommendation.to_dict`.
+  "require_descriptors": [...], "exclude_descriptors": [...]}, "intent": bool | null}`` → ``{"request", "k",
+  "intent", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in the body turns
+  intent handling on or off for this request (default: the server's, on unless ``--no-intent``); in the answer
+  it is what the request wants and avoids (:meth:`melscribe.intent.Intent.to_dict`), ``null`` when off.
 
 A body of the wrong shape or types is answered 422; a request the recommender refuses (empty request,
 ``k`` ≤ 0, unknown track id or descriptor in a filter) 400; a request that finds the queue full
@@ -21,7 +23,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .. import __version__
 from ..errors import MelscribeError
@@ -45,6 +47,7 @@ class RecommendBody(BaseModel):
     request: StrictStr
     k: StrictInt = 10
     filters: Filters = Field(default_factory=Filters)
+    intent: StrictBool | None = None
 
 
 def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS,
@@ -76,7 +79,11 @@ def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait
 
     @app.post("/recommend")
     async def recommend(body: RecommendBody) -> dict[str, Any]:
-        results = await batcher.submit(recommender.prepare(body.request, body.k, **body.filters.model_dump()))
-        return {"request": body.request, "k": body.k, "results": [r.to_dict() for r in results]}
+        prepared = recommender.prepare(body.request, body.k, intent=body.intent, **body.filters.model_dump())
+        results = await batcher.submit(prepared)
+        on = recommender.intent if body.intent is None else body.intent
+        return {"request": body.request, "k": body.k,
+                "intent": recommender.parse_intent(body.request).to_dict() if on else None,
+                "results": [r.to_dict() for r in results]}
 
     return app

@@ -70,6 +70,8 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
         p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                        help="fuse the dense ranking with a lexical one (default: the fusion tuned by training when "
                             "the model has one, else none; --fusion without a tuned one: TF-IDF, equal-weight RRF)")
+        p.add_argument("--no-intent", action="store_true",
+                       help="do not read what requests reject (\"but not jazz\", \"no vocals\") to keep it out")
         p.add_argument("--audio-folder", type=Path, help="add the audio files of this folder as audio-only tracks")
         p.add_argument("--audio-model", help="CLAP checkpoint (name or folder) for --audio-folder "
                                              "(default: config.DEFAULT_CLAP)")
@@ -91,7 +93,7 @@ def _recommender(args: argparse.Namespace) -> Recommender:
         clap = ClapAudioTextModel.from_pretrained(args.audio_model or DEFAULT_CLAP)
         catalog = catalog.with_audio_folder(args.audio_folder, clap)
     return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
-                       fusion=getattr(args, "fusion", None))
+                       fusion=getattr(args, "fusion", None), intent=not getattr(args, "no_intent", False))
 
 
 def cmd_index_build(args: argparse.Namespace) -> None:
@@ -114,9 +116,15 @@ def cmd_index_info(args: argparse.Namespace) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> None:
     """``melscribe recommend``: print the top tracks for a request as a table or JSON."""
-    results = _recommender(args).recommend(args.request, args.k, exclude_tracks=args.exclude_track,
-                                           require_descriptors=args.require, exclude_descriptors=args.exclude)
-    print(json.dumps([r.to_dict() for r in results], indent=2) if args.json else format_table(results))
+    rec = _recommender(args)
+    results = rec.recommend(args.request, args.k, exclude_tracks=args.exclude_track,
+                            require_descriptors=args.require, exclude_descriptors=args.exclude)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    if rec.intent:
+        print(f"intent: {rec.parse_intent(args.request).describe()}")
+    print(format_table(results))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -130,12 +138,28 @@ def cmd_serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port)
 
 
+def track_label(metadata) -> str:
+    """How a track is named in the table: "artist – title", the title, or the link; "" if none is known."""
+    title, artist = metadata.get("title"), metadata.get("artist")
+    if title:
+        return f"{artist} – {title}" if artist else str(title)
+    return str(metadata.get("url") or "")
+
+
 def format_table(results: list[Recommendation]) -> str:
-    """Recommendations as an aligned text table: rank, score, track, matched descriptors."""
+    """Recommendations as an aligned text table: rank, score, track, its title or link (when the catalog has
+    one), matched descriptors (and, for a track kept only to fill the list, the rejected ones it carries)."""
     if not results:
         return "no track matches"
-    rows = [("rank", "score", "track", "matched descriptors")]
-    rows += [(str(r.rank), f"{r.score:.3f}", r.track_id + (" (audio)" if r.inferred else ""),
-              ", ".join(r.matched_descriptors)) for r in results]
-    widths = [max(len(row[c]) for row in rows) for c in range(3)]
-    return "\n".join(f"{a:>{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows)
+    labels = [track_label(r.metadata) for r in results]
+    named = any(labels)
+    rows = [["rank", "score", "track"] + (["title / link"] if named else []) + ["matched descriptors"]]
+    for r, label in zip(results, labels):
+        carried = (r.intent or {}).get("carries_avoided") or ()
+        explained = ", ".join(r.matched_descriptors) + (f"  [carries avoided: {', '.join(carried)}]" if carried else "")
+        rows.append([str(r.rank), f"{r.score:.3f}", r.track_id + (" (audio)" if r.inferred else "")]
+                    + ([label] if named else []) + [explained])
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([f"{row[0]:>{widths[0]}}", f"{row[1]:>{widths[1]}}"]
+                               + [f"{cell:<{w}}" for cell, w in zip(row[2:-1], widths[2:])] + [row[-1]]).rstrip()
+                     for row in rows)

@@ -10,10 +10,18 @@ model, by default, of the dense ranking and a lexical scorer over the descriptor
 best sets of each), and, for catalogs with audio-only tracks
 (:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
 top descriptor sets.
+
+Intent (``intent=True``, the default; :mod:`melscribe.intent`): what a request rejects ("…but not jazz",
+"no vocals") is cut out of the text the encoder reads and matched to the vocabulary; descriptor sets carrying
+a rejected descriptor are excluded. If fewer than ``k`` tracks remain, the best excluded ones fill the
+remaining places, after all the others, each saying in ``intent["carries_avoided"]`` what it carries.
+``exclude_descriptors`` go through the same matching (excluding "piano" also excludes "piano ballad").
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -31,6 +39,7 @@ from ..fusion import FusionConfig, load_fusion
 from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
 from ..encoder import TextEncoder
+from ..intent import Intent, IntentParser
 from .index import DescriptorIndex
 
 log = logging.getLogger(__name__)
@@ -54,7 +63,10 @@ class Recommendation:
     ``score`` is the cosine similarity of the request to ``descriptor_set`` (the track's best-matching set),
     or its fused score with ``fusion``. ``matched_descriptors`` are the descriptors of that set closest to the
     request, closest first. ``inferred`` marks a set tagged from audio; such tracks also carry
-    ``audio_score``, the audio–text similarity by which they were re-ranked.
+    ``audio_score``, the audio–text similarity by which they were re-ranked. ``intent`` (with intent handling
+    on, for a request that rejects something; else ``None``): what the request ``wanted`` and ``avoided`` (its
+    rejected phrases), and ``carries_avoided``: the rejected descriptors this track's set carries (empty unless
+    it only fills a place no other track could).
     """
 
     rank: int
@@ -65,12 +77,15 @@ class Recommendation:
     metadata: Mapping[str, Any]
     inferred: bool = False
     audio_score: float | None = None
+    intent: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The recommendation as JSON-able values."""
         d = asdict(self)
         d["descriptor_set"], d["matched_descriptors"] = list(self.descriptor_set), list(self.matched_descriptors)
         d["metadata"] = dict(self.metadata)
+        d["intent"] = None if self.intent is None else {k: list(v) if isinstance(v, (tuple, list)) else v
+                                                         for k, v in self.intent.items()}
         return d
 
 
@@ -91,11 +106,13 @@ class _Filter:
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """A request checked by :meth:`Recommender.prepare`: the text to encode, ``k`` and the filter."""
+    """A request checked by :meth:`Recommender.prepare`: the text to encode, ``k``, the filter, and what the
+    request rejects (``None`` when intent handling is off or it rejects nothing)."""
 
     text: str
     k: int
     filter: _Filter
+    intent: Intent | None = None
 
 
 @dataclass
@@ -141,13 +158,17 @@ class Recommender:
     ``None`` (default) uses the fusion tuned by training if the model folder has one (``fusion.json``), else
     none; ``True`` the tuned fusion, or untuned equal-weight RRF with TF-IDF if there is none; ``False`` none;
     or a :class:`~melscribe.fusion.FusionConfig`. ``audio_rerank`` re-ranks the catalog's audio-only tracks
-    by audio–text similarity.
+    by audio–text similarity. ``intent``: read what requests reject (module doc; per call
+    ``recommend(..., intent=False)``); ``intent_threshold``: the cosine above which a descriptor sharing no
+    word with a rejected phrase is taken to name it (default: calibrated for the model,
+    :func:`melscribe.intent.calibrate_threshold`).
     """
 
     def __init__(self, model: Any = None, catalog: Catalog | str | os.PathLike | None = None, *,
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
-                 fusion: bool | FusionConfig | None = None, audio_rerank: bool = True):
+                 fusion: bool | FusionConfig | None = None, audio_rerank: bool = True, intent: bool = True,
+                 intent_threshold: float | None = None):
         self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
@@ -162,6 +183,14 @@ class Recommender:
         self._audio = audio if audio is not None and len(audio.track_ids) else None
         self._audio_rows = {tid: i for i, tid in enumerate(self._audio.track_ids)} if self._audio else {}
         self._audio_lock = threading.Lock()
+        self.intent = bool(intent)
+        self._intent_threshold = intent_threshold
+        self._parser_lock = threading.Lock()
+        self._parser: IntentParser | None = None
+        self._parse_cached = functools.lru_cache(maxsize=1024)(self._parse)
+        self._exclusions_cached = functools.lru_cache(maxsize=1024)(self._exclusions)
+        if self.intent:
+            self.intent_parser  # built now (its threshold calibration takes seconds), not on the first request
         log.info("recommender: %r, %s index of %d descriptor sets, model %s, fusion %s", self.catalog,
                  self.index.kind, len(self.index), self.encoder.name, self.fusion)
 
@@ -181,27 +210,51 @@ class Recommender:
                 warnings.warn(f"{e}; rebuilding it", stacklevel=3)
         return build_index(self.catalog, self.encoder, folder, kind)
 
+    @property
+    def intent_parser(self) -> IntentParser:
+        """The :class:`IntentParser` over the index's vocabulary and embeddings (built on first use)."""
+        if self._parser is None:
+            with self._parser_lock:
+                if self._parser is None:
+                    self._parser = IntentParser(self.index.vocabulary, self.index.vocabulary_embeddings,
+                                                self.encoder, self._intent_threshold)
+        return self._parser
+
+    def parse_intent(self, request: str) -> Intent:
+        """What ``request`` wants and rejects (:class:`melscribe.intent.Intent`); recent requests are cached."""
+        if not isinstance(request, str):
+            raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
+        return self._parse_cached(request.strip())
+
+    def _parse(self, request: str) -> Intent:
+        return self.intent_parser.parse(request)
+
     def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
-                  require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
+                  require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = (),
+                  intent: bool | None = None) -> list[Recommendation]:
         """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched.
 
         Filters: never return ``exclude_tracks`` (ids, each must be in the catalog); return only tracks having
         every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
-        ``exclude_descriptors``. A request longer than the model reads is truncated, with a warning.
+        ``exclude_descriptors`` nor of the descriptors they name (:meth:`IntentParser`'s matching: "piano" also
+        excludes "piano ballad"; one that names nothing in the vocabulary is an error, as for
+        ``require_descriptors``). ``intent`` (default: the recommender's): read what the request rejects and
+        keep it out (module doc). A request longer than the model reads is truncated, with a warning.
         """
         prepared = self.prepare(request, k, exclude_tracks=exclude_tracks, require_descriptors=require_descriptors,
-                                exclude_descriptors=exclude_descriptors)
+                                exclude_descriptors=exclude_descriptors, intent=intent)
         return self.answer([prepared])[0]
 
-    def recommend_many(self, requests: Sequence[str], k: int = 10, **filters: Iterable[str]) -> list[list[Recommendation]]:
-        """:meth:`recommend` for several requests at once (same ``k`` and filters), encoded as one batch:
+    def recommend_many(self, requests: Sequence[str], k: int = 10, **options: Any) -> list[list[Recommendation]]:
+        """:meth:`recommend` for several requests at once (same ``k``, filters and ``intent``), encoded as one batch:
         faster per request than one call each. Every request is checked before any is encoded."""
         if isinstance(requests, str):
             raise InvalidRequestError("recommend_many takes a list of requests, not one string")
-        return self.answer([self.prepare(r, k, **filters) for r in requests])
+        return self.answer([self.prepare(r, k, **options) for r in requests])
 
     def prepare(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
-                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> PreparedRequest:
+                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = (),
+                intent: bool | None = None) -> PreparedRequest:
         """Check a request and its options (:class:`InvalidRequestError` naming the problem) without encoding
         it; :meth:`answer` then answers a batch of prepared requests."""
         if not isinstance(request, str):
@@ -214,12 +267,30 @@ class Recommender:
         if tokens > self.encoder.max_seq_length:
             warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
                           f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=3)
-        return PreparedRequest(request.strip(), k, filt)
+        parsed = self.parse_intent(request) if (self.intent if intent is None else intent) else None
+        if parsed is None or parsed.empty:  # nothing rejected: exactly the results without intent handling
+            return PreparedRequest(request.strip(), k, filt)
+        return PreparedRequest(parsed.text, k, filt, parsed)
 
     def answer(self, prepared: Sequence[PreparedRequest]) -> list[list[Recommendation]]:
         """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
         queries = self.encoder.encode([p.text for p in prepared])
-        return [self._rank(q, p.k, p.filter, p.text) for q, p in zip(queries, prepared)]
+        return [self._rank(q, p.k, p.filter, p.text) if p.intent is None else self._rank_with_intent(q, p)
+                for q, p in zip(queries, prepared)]
+
+    def _rank_with_intent(self, query: np.ndarray, p: PreparedRequest) -> list[Recommendation]:
+        """Rank without the sets carrying a descriptor ``p.intent`` rejects; if fewer than ``k`` tracks remain,
+        fill up with the best of the others, each saying what it carries."""
+        rejected = frozenset(p.intent.rejected)
+        results = self._rank(query, p.k, dataclasses.replace(p.filter, exclude=p.filter.exclude | rejected), p.text)
+        if len(results) < p.k:
+            have = {r.track_id for r in results}
+            more = [r for r in self._rank(query, p.k, p.filter, p.text) if r.track_id not in have]
+            results += more[:p.k - len(results)]
+        base = {"wanted": p.intent.wanted, "avoided": p.intent.rejected_phrases}
+        return [dataclasses.replace(r, rank=rank, intent={
+                    **base, "carries_avoided": tuple(d for d in r.descriptor_set if d in rejected)})
+                for rank, r in enumerate(results, 1)]
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
@@ -237,7 +308,19 @@ class Recommender:
         if unknown:
             raise InvalidRequestError(f"unknown descriptor(s) in require_descriptors: {', '.join(map(repr, unknown))} "
                                       f"(not in the vocabulary of {self.catalog.source})")
-        return _Filter(ids, req, frozenset(_as_list(exclude, "exclude_descriptors", normalise=True)))
+        exc = tuple(sorted(set(_as_list(exclude, "exclude_descriptors", normalise=True))))
+        return _Filter(ids, req, self._exclusions_cached(exc) if exc else frozenset())
+
+    def _exclusions(self, exclude: tuple[str, ...]) -> frozenset[str]:
+        """The descriptors that ``exclude_descriptors`` name: each one and those the intent matcher finds
+        for it. :class:`InvalidRequestError` naming those that are unknown to the vocabulary and name nothing."""
+        named = self.intent_parser.matcher.matches(list(exclude))
+        unknown = [d for d, names in zip(exclude, named) if not names and d not in self._vocabulary]
+        if unknown:
+            raise InvalidRequestError(f"unknown descriptor(s) in exclude_descriptors: "
+                                      f"{', '.join(map(repr, unknown))} (not in the vocabulary of "
+                                      f"{self.catalog.source}, nor close to a descriptor)")
+        return frozenset(exclude).union(*named)
 
     def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> list[Recommendation]:
         """Fetch ever more of the best descriptor sets until ``k`` tracks pass the filter; past

@@ -1,0 +1,237 @@
+"""Evaluation of intent handling on requests that reject something (``experiments/data/negated_requests.jsonl``).
+
+For each request the recommender's top ``k`` tracks are checked against the request's hand-written
+``rejects`` and ``wants`` (MusicCaps descriptors). A track *carries* a listed descriptor ``t`` when one of its
+descriptors ``d``
+
+* **word**: contains ``t``'s words in order (lower case, hyphens as spaces, a final "s" ignored: "vocals"
+  is carried by "passionate male vocal"), ``d`` not being a negative descriptor ("no vocals" does not carry
+  "vocals"); no stemming and no synonyms, so the metric does not share the parser's rules;
+* **semantic**: word, or ``d`` shares no word with ``t`` and its embedding under the packaged
+  all-MiniLM-L6-v2 is at least ``threshold`` from ``t``'s, ``threshold`` being the one calibrated on the
+  hand-labelled pairs (:func:`melscribe.intent.calibrate_threshold`, the most pairs classified right);
+* **loose**: the same at ``loose_threshold``, the threshold of the labelled pairs' best balanced accuracy
+  (true-positive rate minus false-positive rate), which admits many non-synonyms: an upper bound.
+
+Metrics (means over requests, ×100 in reports): ``rejected@k`` the share of the top ``k`` carrying a rejected
+descriptor (requests with rejects), ``clean@k`` the share of requests none of whose top ``k`` carries one,
+``wanted@k`` the share of the top ``k`` carrying a wanted descriptor (requests with wants).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import DataError
+from .intent import is_negative_descriptor, load_synonym_pairs
+
+MODES = ("word", "semantic", "loose")
+
+
+@dataclass(frozen=True)
+class NegatedRequest:
+    """One request of the set: id, ``calibration``/``report`` split, text, rejected and wanted descriptors."""
+
+    id: str
+    split: str
+    request: str
+    rejects: tuple[str, ...]
+    wants: tuple[str, ...]
+
+
+def load_requests(path: str | Path, vocabulary: Iterable[str] | None = None) -> list[NegatedRequest]:
+    """The requests of a JSONL file (fields in ``experiments/data/README.md``); with ``vocabulary``, a
+    :class:`DataError` names any listed descriptor that is not in it."""
+    out = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        out.append(NegatedRequest(r["id"], r["split"], r["request"], tuple(r["rejects"]), tuple(r["wants"])))
+    if vocabulary is not None:
+        vocab = set(vocabulary)
+        missing = sorted({d for r in out for d in r.rejects + r.wants if d not in vocab})
+        if missing:
+            raise DataError(f"{path}: descriptor(s) not in the catalog's vocabulary: {', '.join(map(repr, missing))}")
+    return out
+
+
+def metric_words(text: str) -> tuple[str, ...]:
+    """Lower-case words, hyphens and slashes as spaces, a final "s" dropped from words over 3 letters (not "ss")."""
+    out = []
+    for w in re.findall(r"[a-z0-9&']+", text.lower()):
+        out.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return tuple(out)
+
+
+def _contains(needle: Sequence[str], hay: Sequence[str]) -> bool:
+    n = len(needle)
+    return any(tuple(hay[i:i + n]) == tuple(needle) for i in range(len(hay) - n + 1))
+
+
+def threshold_by_balanced_accuracy(similarities: Sequence[float], labels: Sequence[bool]) -> float:
+    """The threshold maximising true-positive rate minus false-positive rate (Youden's J), ties towards the
+    higher threshold."""
+    sims, labels = np.asarray(similarities, dtype=np.float64), np.asarray(labels, dtype=bool)
+    values = np.unique(np.round(sims, 3))
+    best, best_t = -2.0, float(values[-1] + 1e-3)
+    for t in np.concatenate([[values[0] - 1e-3], (values[:-1] + values[1:]) / 2])[::-1]:
+        pred = sims >= t
+        j = pred[labels].mean() - pred[~labels].mean()
+        if j > best + 1e-12:
+            best, best_t = j, float(t)
+    return round(best_t, 3)
+
+
+class CarryJudge:
+    """Whether a track's descriptors carry any of some target descriptors (module doc), with the packaged
+    MiniLM's embeddings of the vocabulary (``embeddings[i]`` for ``vocabulary[i]``)."""
+
+    def __init__(self, vocabulary: Sequence[str], embeddings: np.ndarray, threshold: float, loose_threshold: float):
+        self.row = {d: i for i, d in enumerate(vocabulary)}
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.thresholds = {"semantic": float(threshold), "loose": float(loose_threshold)}
+        self._words: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def calibrated(cls, vocabulary: Sequence[str], embeddings: np.ndarray, encoder) -> "CarryJudge":
+        """A judge whose thresholds are calibrated on the labelled pairs with ``encoder`` (the packaged MiniLM)."""
+        from .intent import calibrate_threshold
+
+        pairs = load_synonym_pairs()
+        texts = sorted({t for p, d, _ in pairs for t in (p, d)})
+        emb = dict(zip(texts, encoder.encode(texts)))
+        sims = [float(emb[p] @ emb[d]) for p, d, _ in pairs]
+        return cls(vocabulary, embeddings, calibrate_threshold(encoder),
+                   threshold_by_balanced_accuracy(sims, [s for *_, s in pairs]))
+
+    def _w(self, d: str) -> tuple[str, ...]:
+        w = self._words.get(d)
+        if w is None:
+            w = self._words[d] = metric_words(d)
+        return w
+
+    def carried(self, descriptors: Iterable[str], targets: Sequence[str], mode: str = "word") -> list[str]:
+        """The targets carried by some descriptor of ``descriptors`` under ``mode`` (``word``, ``semantic``,
+        ``loose``)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        descriptors = [d for d in descriptors if not is_negative_descriptor(d) or d in targets]
+        out = []
+        for t in targets:
+            tw = self._w(t)
+            if any(d == t or _contains(tw, self._w(d)) for d in descriptors):
+                out.append(t)
+                continue
+            if mode == "word" or t not in self.row:
+                continue
+            te = self.embeddings[self.row[t]]
+            limit = self.thresholds[mode]
+            tset = set(tw)
+            if any(d in self.row and not tset & set(self._w(d)) and float(self.embeddings[self.row[d]] @ te) >= limit
+                   for d in descriptors):
+                out.append(t)
+        return out
+
+
+def evaluate_intent(recommender, requests: Sequence[NegatedRequest], judge: CarryJudge, *, intent: bool,
+                    k: int = 10) -> dict[str, Any]:
+    """Top-``k`` metrics of ``recommender`` (intent handling on or off) per split and over all requests,
+    plus each request's results: ``{"splits": {split: metrics}, "requests": [...]}``."""
+    per_request = []
+    for r in requests:
+        results = recommender.recommend(r.request, k, intent=intent)
+        row: dict[str, Any] = {"id": r.id, "split": r.split, "n": len(results),
+                               "tracks": [x.track_id for x in results]}
+        for mode in MODES:
+            row[f"rejected_{mode}"] = [bool(judge.carried(x.descriptor_set, r.rejects, mode)) for x in results]
+            row[f"wanted_{mode}"] = [bool(judge.carried(x.descriptor_set, r.wants, mode)) for x in results]
+        row["carried_rejected"] = [judge.carried(x.descriptor_set, r.rejects, "word") for x in results]
+        row["has_rejects"], row["has_wants"] = bool(r.rejects), bool(r.wants)
+        per_request.append(row)
+    splits = {s: summarise([p for p in per_request if p["split"] == s], k) for s in sorted({r.split for r in requests})}
+    splits["all"] = summarise(per_request, k)
+    return {"splits": splits, "requests": per_request}
+
+
+def summarise(rows: Sequence[Mapping[str, Any]], k: int = 10) -> dict[str, float]:
+    """Means of the per-request shares (module doc) over ``rows`` of :func:`evaluate_intent`."""
+    out: dict[str, float] = {"requests": float(len(rows))}
+    rej = [r for r in rows if r["has_rejects"]]
+    want = [r for r in rows if r["has_wants"]]
+    for mode in MODES:
+        out[f"rejected@{k} {mode}"] = _mean([sum(r[f"rejected_{mode}"]) / k for r in rej])
+        out[f"clean@{k} {mode}"] = _mean([float(not any(r[f"rejected_{mode}"])) for r in rej])
+        out[f"wanted@{k} {mode}"] = _mean([sum(r[f"wanted_{mode}"]) / k for r in want])
+    return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+#: Columns of the report tables: (metric key, heading).
+REPORT_COLUMNS = (("rejected@{k} word", "rejected, word"), ("rejected@{k} semantic", "rejected, semantic"),
+                  ("rejected@{k} loose", "rejected, loose"), ("clean@{k} word", "requests clean, word"),
+                  ("wanted@{k} word", "wanted, word"), ("wanted@{k} semantic", "wanted, semantic"))
+
+
+def intent_report(systems: Mapping[str, Callable[[], Any]], requests: Sequence[NegatedRequest], judge: CarryJudge,
+                  *, k: int = 10) -> dict[str, Any]:
+    """Evaluate each system with intent handling off and on. ``systems`` maps a label to a factory of a
+    recommender (called once; a :class:`~melscribe.errors.ModelUnavailableError` or :class:`DataError` skips it
+    with its reason). Returns ``{"rows": {label: {"intent off"|"intent on": evaluation}}, "skipped", ...}``."""
+    from .errors import ModelUnavailableError
+
+    rows: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
+    for label, factory in systems.items():
+        try:
+            rec = factory()
+        except (ModelUnavailableError, DataError, FileNotFoundError) as e:
+            skipped[label] = str(e)
+            continue
+        thresholds[label] = rec.intent_parser.threshold
+        rows[label] = {}
+        for on in (False, True):
+            t0 = time.perf_counter()
+            res = evaluate_intent(rec, requests, judge, intent=on, k=k)
+            res["seconds"] = time.perf_counter() - t0
+            rows[label]["intent on" if on else "intent off"] = res
+    return {"k": k, "rows": rows, "skipped": skipped, "system_thresholds": thresholds,
+            "metric_thresholds": dict(judge.thresholds),
+            "requests": {s: sum(r.split == s for r in requests) for s in sorted({r.split for r in requests})}}
+
+
+def format_report_table(result: Mapping[str, Any], split: str) -> str:
+    """A Markdown table (×100) of one split: a row per system and intent setting."""
+    k = result["k"]
+    cols = [(key.format(k=k), head) for key, head in REPORT_COLUMNS]
+    lines = ["| system | intent | " + " | ".join(h for _, h in cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for label, per in result["rows"].items():
+        for setting, res in per.items():
+            m = res["splits"][split]
+            cells = " | ".join(f"{100 * m[key]:.1f}" for key, _ in cols)
+            lines.append(f"| {label} | {setting.split()[-1]} | {cells} |")
+    return "\n".join(lines)
+
+
+def leaks(evaluation: Mapping[str, Any], requests: Sequence[NegatedRequest], split: str) -> list[str]:
+    """One line per request of ``split`` whose top k still carries a rejected descriptor (word match)."""
+    by_id = {r.id: r for r in requests}
+    out = []
+    for row in evaluation["requests"]:
+        if row["split"] != split or not any(row["rejected_word"]):
+            continue
+        carried = sorted({t for c in row["carried_rejected"] for t in c})
+        out.append(f"{row['id']} \"{by_id[row['id']].request}\": {sum(row['rejected_word'])} of {row['n']} carry "
+                   + ", ".join(carried))
+    return out
