@@ -350,3 +350,12 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
     assert report_on["rejected@3 word"] == 0 and report_off["rejected@3 word"] == pytest.approx(2 / 3)
     assert report_on["clean@3 word"] == 1 and report_on["wanted@3 word"] == pytest.approx(1 / 3)
     assert np.isnan(on["splits"]["calibration"]["rejected@3 word"]) and on["splits"]["all"]["requests"] == 2
+
+
+def test_the_quick_cue_check_lets_every_cue_through() -> None:
+    from melscribe.intent import CUES, _may_reject
+
+    for cue in CUES:
+        assert _may_reject().search(f"calm piano {cue} drums"), cue
+    assert _may_reject().search("a sugar-free pop song") and _may_reject().search("rather calm than loud")
+    assert not _may_reject().search("i know a piano ballad with soft female vocals")
