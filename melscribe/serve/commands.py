@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..encoder import TextEncoder, default_model, display_name
+from ..encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder, default_model, encoder_name
 from .index import KINDS, DescriptorIndex
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
 
@@ -59,6 +59,9 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
                    help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help="encoder backend: torch, onnx (same embeddings, faster), onnx-int8, static or student (the "
+                        f"fast student trained with the model; see the README) (default {DEFAULT_BACKEND})")
     if serving:
         p.add_argument("--fusion", action="store_true", help="fuse the dense ranking with TF-IDF (RRF)")
         p.add_argument("--audio-folder", type=Path, help="add the audio files of this folder as audio-only tracks")
@@ -68,8 +71,8 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
 
 def _encoder(args: argparse.Namespace) -> TextEncoder:
     model = args.model or default_model()
-    print(f"model: {display_name(model)}", file=sys.stderr)
-    return TextEncoder(model)
+    print(f"model: {encoder_name(model, args.backend)} ({args.backend} backend)", file=sys.stderr)
+    return TextEncoder(model, backend=args.backend)
 
 
 def _recommender(args: argparse.Namespace) -> Recommender:
@@ -99,7 +102,8 @@ def cmd_index_info(args: argparse.Namespace) -> None:
     folder = args.index_dir
     if folder is None:
         catalog = load_catalog(args.catalog, args.data_dir)
-        folder = index_cache_dir(display_name(args.model or default_model()), catalog.fingerprint(), args.kind)
+        folder = index_cache_dir(encoder_name(args.model or default_model(), args.backend), catalog.fingerprint(),
+                                 args.kind)
     print(json.dumps(DescriptorIndex.load(folder).info(), indent=2))
 
 

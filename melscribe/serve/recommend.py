@@ -28,7 +28,7 @@ from ..config import home_dir
 from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from ..scorers import TfidfScorer, reciprocal_rank_fusion
 from .catalog import Catalog, Track, set_text
-from ..encoder import TextEncoder
+from ..encoder import DEFAULT_BACKEND, TextEncoder
 from .index import DescriptorIndex
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class _Candidate:
 
 
 def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Path:
-    """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``."""
+    """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``.
+    ``model_name``: the encoder's name (:func:`melscribe.encoder.encoder_name`, which tells apart the
+    backends whose embeddings differ)."""
     key = hashlib.sha256(f"{model_name}\0{fingerprint}\0{kind}".encode()).hexdigest()[:16]
     return home_dir() / "indexes" / key
 
@@ -122,6 +124,7 @@ class Recommender:
 
     ``model``: a model name or path, a loaded ``SentenceTransformer`` or a :class:`TextEncoder`; default the
     trained bi-encoder (``config.trained_model_path()``) if present, else the packaged all-MiniLM-L6-v2.
+    ``backend``: the encoder backend for a model given by name or path (see :mod:`melscribe.encoder`).
     ``catalog``: a :class:`Catalog` or catalog file; default all of MusicCaps from ``data_dir``.
     The index is ``index`` if given, else loaded from ``index_dir`` (default
     :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
@@ -133,8 +136,8 @@ class Recommender:
     def __init__(self, model: Any = None, catalog: Catalog | str | os.PathLike | None = None, *,
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
-                 fusion: bool = False, audio_rerank: bool = True):
-        self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model)
+                 fusion: bool = False, audio_rerank: bool = True, backend: str = DEFAULT_BACKEND):
+        self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model, backend=backend)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
         self.index.check(self.encoder, self.catalog.fingerprint())

@@ -62,12 +62,13 @@ def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: i
             "train_queries": len(qids), "train_documents": len(doc_ids), "train_recall@10": results}
 
 
-def fused_scorer(model_dir: str | os.PathLike, name: str | None = None) -> Scorer:
-    """The fused scorer a trained model folder describes in its ``fusion.json``."""
+def fused_scorer(model_dir: str | os.PathLike, name: str | None = None, backend: str = "torch") -> Scorer:
+    """The fused scorer a trained model folder describes in its ``fusion.json``, its dense side encoded with
+    ``backend`` (the weights were tuned for the bi-encoder, and are kept for its students)."""
     model_dir = Path(model_dir)
     path = model_dir / FUSION_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: train with `melscribe train` or run the fusion stage")
     cfg = json.loads(path.read_text())
-    return FusedScorer([DenseScorer(str(model_dir)), BASELINES[cfg["lexical"]]()], method=cfg["method"],
+    return FusedScorer([DenseScorer(str(model_dir), backend=backend), BASELINES[cfg["lexical"]]()], method=cfg["method"],
                        weights=cfg["weights"], k=cfg["k"], name=name or f"fused:{model_dir}")
