@@ -122,7 +122,10 @@ class OnnxBackend:
 
     def verify(self) -> None:
         """Raise :class:`OnnxCacheError` unless the graph gives the probe embedding recorded at export."""
-        probe = np.asarray(self.meta["probe"], dtype=np.float32)
+        try:
+            probe = np.asarray(self.meta["probe"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as e:
+            raise OnnxCacheError(f"no readable probe embedding ({type(e).__name__})") from None
         got = self.encode([CHECK_TEXTS[0]], batch_size=1, progress=False, single_thread=True)[0]
         if got.shape != probe.shape or float(got @ probe) < 1 - PROBE_TOLERANCE:
             raise OnnxCacheError("its probe embedding differs from the one recorded at export")

@@ -184,6 +184,15 @@ def test_static_student_trains_and_runs_on_the_static_backend(kind: str, tmp_pat
     assert encoder.token_count("steel drums") == 2
     scores = encoder.encode(["tropical steel drums"]) @ encoder.encode(["steel drums, tropical", "heavy metal"]).T
     assert scores[0, 0] > scores[0, 1]
+    if kind == "static-mnrl":
+        return
+    from melscribe.serve.recommend import Recommender, index_cache_dir
+
+    catalog = small_catalog(tmp_path)
+    rec = Recommender(encoder, catalog)  # its own index: the static embeddings are not the bi-encoder's
+    assert rec.index.path == index_cache_dir(f"{model_dir}@static", catalog.fingerprint())
+    assert rec.index.path != index_cache_dir(encoder_name(model_dir, "torch"), catalog.fingerprint())
+    assert rec.recommend("steel drums", 3)[0].track_id.startswith("calypso")
 
 
 def test_static_backend_says_when_there_is_no_student() -> None:
@@ -212,17 +221,21 @@ def test_stage_fast_publishes_the_student_inside_the_model(real_data_dir: Path, 
     assert TextEncoder(final).dim == 384  # the bi-encoder itself still loads
 
 
-def test_layer_student_is_a_smaller_transformer(minilm) -> None:
-    from melscribe.train.static import _cut_layers, parse_kind
+def test_layer_student_is_a_smaller_transformer_trained_on_the_teachers_embeddings(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
 
-    from melscribe.encoder import load_sentence_transformer
+    from melscribe.train.static import parse_kind, train_fast_student
 
     assert parse_kind("layers-3") == ("layers", 3) and parse_kind("static-mnrl") == ("static-mnrl", None)
     with pytest.raises(ValueError, match="unknown fast student"):
         parse_kind("layers-x")
-    model = _cut_layers(load_sentence_transformer("all-MiniLM-L6-v2"), 3)
-    assert len(model[0].auto_model.encoder.layer) == model[0].auto_model.config.num_hidden_layers == 3
-    assert model.encode(["steel drums"]).shape == (1, 384)
+    texts = sorted({t for pair in PAIRS for t in pair})
+    model_dir = train_fast_student("layers-2", "all-MiniLM-L6-v2", tmp_path / "layers", texts=texts, max_steps=2,
+                                   batch_size=8, max_seq_length=64, save_steps=10)
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    assert len(model[0].auto_model.encoder.layer) == model[0].auto_model.config.num_hidden_layers == 2
+    assert model.max_seq_length == 64 and model.encode(["steel drums"]).shape == (1, 384)
+    assert json.loads((model_dir / "fast_student.json").read_text())["kind"] == "layers-2"
 
 
 # ---- the backend everywhere -------------------------------------------------------------------------
