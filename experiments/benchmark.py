@@ -620,8 +620,10 @@ def plot(result: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_xticklabels([f"{n}\n({k})" for n, k in catalogs], fontsize=8)
     ax.set_ylabel("recommend() latency, ms (bar p50, tick p99)")
     ax.set_yscale("log")
+    worst = max([RECOMMEND_P50_MS] + [s["latency"]["end_to_end"]["p99_ms"] for s in result["stages"]])
+    ax.set_ylim(top=worst * 6)  # room for the legend
     ax.set_title("One request at a time")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper right", ncol=2)
     if panels == 2:
         ax = axes[0][1]
         levels = sorted({r["concurrency"] for rows in result["http"].values() for r in rows})
@@ -633,11 +635,13 @@ def plot(result: dict[str, Any], path: str | os.PathLike) -> Path:
                 ax.annotate(f"p95 {by[c]['p95_ms']:.0f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             ha="center", va="bottom", fontsize=7, rotation=90)
         ax.axhline(HTTP_MIN_RPS, color="red", linestyle="--", linewidth=1, label=f"{HTTP_MIN_RPS:g} requests/s target")
+        top = max([HTTP_MIN_RPS] + [r["throughput_rps"] for rows in result["http"].values() for r in rows])
+        ax.set_ylim(0, top * 1.45)  # room for the p95 labels
         ax.set_xticks([i + width * (len(result["http"]) - 1) / 2 for i in range(len(levels))])
         ax.set_xticklabels([f"concurrency {c}" for c in levels], fontsize=8)
         ax.set_ylabel("requests/s (MusicCaps)")
         ax.set_title("HTTP, melscribe serve on loopback")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.suptitle(f"{result['model']} on {result['machine']['machine'].split(',')[0]}, "
                  f"commit {result['machine']['git_commit']}", fontsize=9)
     fig.tight_layout()
