@@ -1,74 +1,92 @@
-"""Benchmark of melscribe's serving path (index build, ``recommend()`` latency, ANN recall).
+"""Benchmark of melscribe's serving path per encoder backend: encoding, index build, ``recommend()`` latency,
+ANN recall, HTTP throughput against a real ``melscribe serve``.
 
-    python experiments/bench_recommend.py [--quick] [--data-dir DIR] [--kinds auto ivf hnsw] [--out PATH]
+    python experiments/bench_recommend.py [--backends torch onnx static] [--sizes 100000 1000000]
+        [--http-levels 1 8 32] [--http-requests 400] [--model PATH] [--quick] [--kinds auto ivf hnsw] [--out PATH]
 
-Writes ``experiments/results/bench_recommend.{md,json}`` (``bench_recommend_quick.*`` with ``--quick``). The
-logic lives in :mod:`melscribe.serve.bench`. Full run: MusicCaps, 100k and 1M descriptor sets (about 10–15
-minutes on 2 CPU cores, plus about 8 for an HNSW index at 1M); ``--quick``: 1,000 MusicCaps clips, 30k and
-100k sets (2–3 minutes).
+Writes ``experiments/results/bench_recommend.{md,json,png}`` (``bench_recommend_quick.*`` with ``--quick``).
+The logic lives in ``experiments/benchmark.py``. Full run: MusicCaps, 100k and 1M descriptor sets, for each
+embedding space (torch and onnx share one; static has its own) about 10–15 minutes on 2 CPU cores, plus the
+HTTP load (3 levels × 400 requests per backend); ``--sizes 100000`` skips 1M, ``--sizes`` alone skips the
+synthetic catalogs, ``--http-levels`` alone the HTTP stage; ``--quick``: 1,000 MusicCaps clips, 30k and
+100k sets, 50 requests.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from melscribe.config import data_dir
-from melscribe.serve.bench import run_benchmark, write_report
-from melscribe.serve.index import KINDS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchmark import HTTP_LEVELS, HTTP_REQUESTS, run_benchmark, write_report  # noqa: E402
+
+from melscribe.config import data_dir, use_offline_mode_without_hub  # noqa: E402
+from melscribe.encoder import BACKENDS  # noqa: E402
+from melscribe.serve.index import KINDS  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
 NOTES = """
 ## Notes
 
+- **Backends.** `torch` is the sentence-transformers model; `onnx` the same transformer exported once with
+  `torch.onnx`, fused by onnxruntime's transformer optimiser and run by onnxruntime with melscribe's own
+  tokenisation, pooling and normalisation (embeddings within 1e-4 cosine of torch's, so both share an index:
+  its build is done once, by the first of the two); `static` the static-embedding student published with
+  the bi-encoder (`melscribe train`, stage `fast`), with its own embeddings and indexes; `student` the
+  published student whichever its kind (a `layers-N` transformer runs on onnx). A single request runs on
+  one thread (torch and onnx).
 - **Synthetic embeddings for 100k and 1M.** Encoding 1M descriptor sets with MiniLM on 2 CPU cores takes
   hours (see the estimate in the build table), so the synthetic sets are not encoded: each draws its
   descriptors from the real MusicCaps vocabulary (set sizes from MusicCaps) and its embedding is a
-  Dirichlet(1)-weighted sum of the real MiniLM embeddings of those descriptors, normalised. The geometry
-  table compares them with really encoded MusicCaps sets. Requests are real (MC_reco) and really encoded.
+  Dirichlet(1)-weighted sum of the real embeddings of those descriptors (by the backend's encoder),
+  normalised. The geometry table compares them with really encoded MusicCaps sets. Requests are real
+  (MC_reco) and really encoded.
 - **Index.** Exact `IndexFlatIP` up to 20,000 sets; above, HNSW (M 32, efConstruction 128, efSearch 512)
   up to 500,000 sets and an inverted file beyond (IVF, about 8√n k-means lists, 160 scanned per request),
   both over 8-bit scalar-quantised vectors whose best 2×k candidates are re-scored exactly
-  (`IndexRefineFlat`). `--kinds auto ivf hnsw` builds both approximate kinds at each size (a kind that
-  `auto` already chose is built once; the targets use `auto`'s). A single query is searched on one OpenMP
-  thread: on a busy 2-core machine OpenMP's thread hand-off alone cost ~8 ms per query.
+  (`IndexRefineFlat`). A single query is searched on one OpenMP thread.
 - **Latency** is per request, one at a time. "search" is `Recommender.search` right after encoding the
   request: faiss with 4×k candidate sets, the mapping of sets to tracks, de-duplication and the
-  descriptor-by-descriptor explanation (about 0.4 ms of Python beyond faiss at 1M sets).
+  descriptor-by-descriptor explanation.
+- **HTTP.** `melscribe serve` (this checkout) runs in a subprocess on 127.0.0.1 over the MusicCaps catalog
+  and index of the run; an asyncio client (httpx) keeps `concurrency` requests in flight until the bounded
+  number of requests is answered, after an untimed warm-up. Client and server share the machine's cores.
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
-  alongside on this 2-core machine) every figure is inflated: on the idle machine, encoding the MusicCaps
-  sets and vocabulary took about a minute (41 s + 16 s), and a single request about 9 ms (two threads).
-- **Search at 1M.** The sweeps show the trade-off of each index kind. Each timed search follows the
-  encoding of its request, as in `recommend()`; searched back to back, without encoding in between, the
-  HNSW walk is about 0.5 ms faster (its graph stays in the CPU caches), which is how the first versions of
-  this report measured the sweep (1.76 ms at efSearch 512 against 2.33 ms inside `recommend()`). The IVF
-  scan reads a few long lists sequentially and suffers less from cold caches. Its k-means (64 vectors per
-  list, 10 iterations, seeded) makes its build at 1M about as long as the graph's.
-- **Towards ≤ 5 ms end to end.** Encoding the request dominates (about 15–20 ms on one core). Export MiniLM
-  to ONNX and quantise it to int8 (sentence-transformers `backend="onnx"` and
-  `export_dynamic_quantized_onnx_model`, needs `optimum[onnxruntime]`), cap `max_seq_length` at 64–128
-  tokens for requests, cache frequent requests; or use a static-embedding encoder (sub-millisecond, less
-  accurate) as a first stage.
+  alongside on this 2-core machine) every figure is inflated.
 """
 
 
 def main() -> None:
     """Parse the arguments, run the benchmark, write the report."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--backends", nargs="+", choices=BACKENDS, default=["torch", "onnx", "static"],
+                   help="encoder backends to measure (default: torch onnx static; one that cannot load is skipped)")
+    p.add_argument("--model", help="model name or folder (default: the trained bi-encoder, else all-MiniLM-L6-v2)")
     p.add_argument("--quick", action="store_true", help="smaller sizes (1k MusicCaps clips, 30k and 100k sets)")
+    p.add_argument("--sizes", nargs="*", type=int, help="synthetic catalog sizes (default 100000 1000000; none: skip)")
+    p.add_argument("--musiccaps-limit", type=int, help="use only the first N MusicCaps clips")
+    p.add_argument("--http-levels", nargs="*", type=int, default=list(HTTP_LEVELS),
+                   help="HTTP concurrency levels (default 1 8 32; none: skip the HTTP stage)")
+    p.add_argument("--http-requests", type=int, default=HTTP_REQUESTS, help="timed requests per HTTP level (default 400)")
     p.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
     p.add_argument("--requests", type=int, default=200, help="requests timed per catalog (default 200)")
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=["auto"],
                    help="index kinds built for the synthetic catalogs; targets use the first (default: auto)")
     p.add_argument("--out", type=Path, help="output path without suffix (default: experiments/results/bench_recommend)")
     args = p.parse_args()
-    result = run_benchmark(data_dir(args.data_dir), quick=args.quick, n_requests=args.requests,
-                           kinds=args.kinds)
+    use_offline_mode_without_hub()
+    result = run_benchmark(data_dir(args.data_dir), model=args.model, backends=args.backends, quick=args.quick,
+                           n_requests=args.requests, kinds=args.kinds, sizes=args.sizes,
+                           musiccaps_limit=args.musiccaps_limit, http_levels=args.http_levels,
+                           http_requests=args.http_requests)
     out = args.out or RESULTS / ("bench_recommend_quick" if args.quick else "bench_recommend")
-    md, js = write_report(result, out, NOTES)
+    md, js, png = write_report(result, out, NOTES)
     print(md.read_text())
-    print(f"wrote {md} and {js}")
+    print(f"wrote {md}, {js} and {png}")
 
 
 if __name__ == "__main__":

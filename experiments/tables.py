@@ -4,6 +4,7 @@
     python experiments/tables.py trained --run DIR --gpl-run DIR2   # bi-encoder, fused, MNRL vs MNRL→GPL
     python experiments/tables.py teacher --gpl-run DIR2 --splits MC --seeds 0   # the teacher as re-ranker
     python experiments/tables.py recommend [--model DIR]   # what recommend() returns: dense-only vs its defaults
+    python experiments/tables.py backends [--model PATH] [--backends torch onnx static]   # quality per encoder backend
 
 Each writes experiments/results/<table>.md and .json with the commit, date and machine.
 """
@@ -22,7 +23,15 @@ from melscribe.config import trained_model_path, use_offline_mode_without_hub  #
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def table_scorers(table: str, run: Path | None, gpl_run: Path | None) -> dict[str, str]:
+def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Path | None = None,
+                  backends: list[str] | None = None) -> dict[str, str]:
+    if table == "backends":
+        model = model or (run / "model" if run else trained_model_path())
+        rows = {}
+        for b in backends or ["torch", "onnx", "static"]:
+            rows[f"bi-encoder, {b} backend"] = f"dense:{model}@{b}"
+            rows[f"fused with TF-IDF, {b} backend"] = f"fused:{model}@{b}"
+        return rows
     if table == "baselines":
         return {"TF-IDF": "tfidf", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
                 "all-MiniLM-L12-v2": "all-MiniLM-L12-v2", "msmarco-bert-base-dot-v5": "msmarco-bert-base-dot-v5",
@@ -45,10 +54,12 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["baselines", "trained", "teacher", "recommend"])
-    parser.add_argument("--model", help="recommend: the model (default: the trained bi-encoder, else MiniLM)")
+    parser.add_argument("table", choices=["baselines", "trained", "teacher", "recommend", "backends"])
     parser.add_argument("--run", type=Path, help="run folder of the offline preset (melscribe train --out DIR)")
     parser.add_argument("--gpl-run", type=Path, help="run folder of `melscribe train --recipe mnrl+gpl --out DIR2`")
+    parser.add_argument("--model", type=Path, help="backends: the trained model folder (default: RUN/model, else the "
+                                                   "published bi-encoder)")
+    parser.add_argument("--backends", nargs="+", help="backends: encoder backends (default: torch onnx static)")
     parser.add_argument("--splits", nargs="+", default=["MC", "MC_reco"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir")
@@ -62,7 +73,8 @@ def main() -> None:
     if args.table == "recommend":
         return recommend_table(args)
 
-    scorers = {label: partial(make_scorer, spec) for label, spec in table_scorers(args.table, args.run, args.gpl_run).items()}
+    specs = table_scorers(args.table, args.run, args.gpl_run, args.model, args.backends)
+    scorers = {label: partial(make_scorer, spec) for label, spec in specs.items()}
     result = evaluate_table(scorers, args.splits, args.seeds, args.data_dir)
     print(format_table(result))
     md, _ = write_results(result, args.out or RESULTS / args.table, f"Recall@10: {args.table}",
@@ -115,6 +127,12 @@ NOTES = {
                "Reference points measured on this kind of machine before (docs/design.md): one epoch of plain "
                "MNRL on MusicCaps train pairs without template requests 87.6 / 76.0, fused with TF-IDF by RRF "
                "92.7 / 82.9. The offline preset's end-to-end time is in train_offline.md.",
+    "backends": "Notes: the same bi-encoder through each encoder backend (melscribe/encoder.py): torch (the "
+                "sentence-transformers model), onnx (its ONNX Runtime export: embeddings within 1e-4 cosine), onnx-int8 "
+                "(int8 weights), static (the static-embedding student published with it by `melscribe train`, stage "
+                "fast), student (the published student whichever its kind). Fused rows use the fusion.json tuned for "
+                "the bi-encoder for every backend. A backend that cannot load (no student) is listed as skipped. "
+                "Latency per backend: bench_recommend.md.",
     "teacher": "Notes: the cross-encoder re-scores (raw logits) the BM25 top 100 of each request; documents below the "
                "cut keep their order below. Costly on CPU (about 236k pairs per split and seed), hence one seed.",
 }

@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="Recall@k table of scorers over test splits and seeds",
                        description="Evaluate scorers on test splits (mean ± std over seeds) and write the table.",
                        epilog="Scorer specs: tfidf, bm25, all-MiniLM-L6-v2, a model folder, dense:NAME, "
-                              "rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE; prefix LABEL= to name a row.")
+                              "fused:FOLDER, rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE; prefix LABEL= to "
+                              "name a row. A model folder, dense: or fused: spec takes a suffix @BACKEND (torch, onnx, "
+                              "onnx-int8, static, student), e.g. dense:FOLDER@onnx or fused:FOLDER@static.")
     p.add_argument("--scorer", action="append", required=True, help="a scorer spec (repeatable)")
     p.add_argument("--splits", nargs="+", default=["MC", "MC_reco"], help="test splits: the paper's MC, MC_reco, MTT, MSD (sampled descriptor sets, "
                         "one run per seed) and the track-level track_MC, track_MC_reco (every MusicCaps clip's full "

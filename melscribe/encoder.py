@@ -5,18 +5,25 @@ similarity) with one of several backends:
 
 * ``torch``: the sentence-transformers model itself (PyTorch);
 * ``onnx``: the same transformer exported once with ``torch.onnx``, graph-optimised and run with
-  onnxruntime, with melscribe's own tokenisation, mean pooling and normalisation (:mod:`melscribe.onnx_backend`);
-* ``static``: a static-embedding student (sentence-transformers ``StaticEmbedding``) published beside the
-  bi-encoder by ``melscribe train`` (stage ``static``).
+  onnxruntime, with melscribe's own tokenisation, pooling and normalisation (:mod:`melscribe.onnx_backend`);
+  embeddings equal to torch's within 1e-4 cosine, so both share an index;
+* ``onnx-int8``: that graph with int8 weights (dynamic quantisation): faster, embeddings a little off;
+* ``static``: the static-embedding student (sentence-transformers ``StaticEmbedding``) published by
+  ``melscribe train`` inside the bi-encoder's folder, in :data:`STUDENT_DIR` (stage ``fast``), or a static
+  model folder itself; run with numpy (:mod:`melscribe.static_backend`);
+* ``student``: whatever fast student is published in :data:`STUDENT_DIR`: a static one as ``static``, a
+  smaller transformer (``fast_student="layers-N"``) on the ``onnx`` backend.
 
 Every evaluation scorer (:class:`melscribe.scorers.DenseScorer`), the index and the recommender go through
-this class, so a backend chosen once applies everywhere.
+this class, so a backend chosen once applies everywhere. Only the ``torch`` backend (and the one-time ONNX
+export) imports PyTorch.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +36,13 @@ from .errors import InvalidRequestError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "static")
+BACKENDS = ("torch", "onnx", "onnx-int8", "static", "student")
+#: The backend used when none is named (``--backend``, ``Recommender(backend=...)``).
+DEFAULT_BACKEND = "torch"
+#: Backends whose embeddings equal the torch backend's (within 1e-4 cosine): they share indexes.
+SAME_EMBEDDINGS = ("torch", "onnx")
+#: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
+STUDENT_DIR = "fast"
 #: The text whose embedding identifies a model's weights (compared with a tolerance by ``same_model``).
 PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
 #: Batches up to this size are encoded on a single thread (see :meth:`TextEncoder.encode`).
@@ -67,6 +80,14 @@ def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_le
     return model
 
 
+def encoder_name(model: str | os.PathLike, backend: str = DEFAULT_BACKEND) -> str:
+    """The name under which an encoder is reported and its indexes are cached: :func:`display_name`, with
+    ``@backend`` appended for backends whose embeddings differ from torch's (``static``, ``student``,
+    ``onnx-int8``)."""
+    name = display_name(model)
+    return name if backend in SAME_EMBEDDINGS else f"{name}@{backend}"
+
+
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device."""
     import torch
@@ -78,16 +99,15 @@ class TextEncoder:
     """Texts to L2-normalised float32 embeddings, safe to share between threads.
 
     ``model``: a model name or folder, a loaded ``SentenceTransformer``, or ``None`` (:func:`default_model`).
-    ``backend``: ``"torch"``, ``"onnx"`` or ``"static"`` (see the module docstring); ``"static"`` reads the
-    static student published beside ``model`` (or ``model`` itself if it is a static model).
+    ``backend``: one of :data:`BACKENDS` (see the module docstring); ``"static"`` and ``"student"`` read the
+    student published inside ``model``'s folder (``"static"`` also accepts a static model folder itself).
     """
 
-    def __init__(self, model: Any = None, *, backend: str = "torch"):
+    def __init__(self, model: Any = None, *, backend: str = DEFAULT_BACKEND):
         if backend not in BACKENDS:
             raise InvalidRequestError(f"unknown encoder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        from sentence_transformers import SentenceTransformer
-
-        if isinstance(model, SentenceTransformer):
+        st = sys.modules.get("sentence_transformers")  # not imported: model cannot be one (and torch stays unloaded)
+        if st is not None and isinstance(model, st.SentenceTransformer):
             if backend != "torch":
                 raise InvalidRequestError(f"a loaded SentenceTransformer runs on the torch backend, not {backend!r}")
             self.model, self.source = model, model.tokenizer.name_or_path
@@ -95,7 +115,7 @@ class TextEncoder:
             self.source = str(default_model() if model is None else model)
             self.model = None
         self.backend = backend
-        self.name = display_name(self.source)
+        self.name = encoder_name(self.source, backend)
         self._lock = threading.Lock()
         self._impl = self._load_backend()
         log.info("text encoder: %s (%s)", self.name, backend)
@@ -105,13 +125,20 @@ class TextEncoder:
             if self.model is None:
                 self.model = load_sentence_transformer(self.source)
             return _TorchBackend(self.model)
-        if self.backend == "onnx":
+        if self.backend in ("onnx", "onnx-int8"):
             from .onnx_backend import OnnxBackend
 
-            return OnnxBackend.for_model(self.source)
-        from .static_backend import StaticBackend
+            return OnnxBackend.for_model(self.source, quantized=self.backend == "onnx-int8")
+        from .static_backend import StaticBackend, find_student, is_static_model
 
-        return StaticBackend.for_model(self.source)
+        if self.backend == "static":
+            return StaticBackend.for_model(self.source)
+        student = find_student(self.source)
+        if is_static_model(student):
+            return StaticBackend(student)
+        from .onnx_backend import OnnxBackend
+
+        return OnnxBackend.for_model(student)
 
     def __repr__(self) -> str:
         return f"TextEncoder({self.name!r}, backend={self.backend!r})"
@@ -173,13 +200,13 @@ class _TorchBackend:
 
 def model_fingerprint(path: str | os.PathLike) -> str:
     """A short hash of a model folder's weight and tokenizer files (names, sizes, modification times), to
-    key caches derived from it (the ONNX export)."""
+    key caches derived from it (the ONNX export). The student in :data:`STUDENT_DIR` is not part of it."""
     import hashlib
 
     root = Path(resolve_model(path))
     h = hashlib.sha256(str(root.resolve()).encode())
     for p in sorted(root.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.relative_to(root).parts[0] != STUDENT_DIR:
             st = p.stat()
             h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]

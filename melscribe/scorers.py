@@ -16,7 +16,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .config import resolve_model
-from .encoder import TextEncoder, cuda_available
+from .encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder, cuda_available
 from .errors import ModelUnavailableError
 from .fusion import FUSION_FILE, METHODS, fuse, load_fusion
 
@@ -89,7 +89,7 @@ class DenseScorer:
     encodes new documents. ``model``: a name or folder, a loaded ``SentenceTransformer`` or a ``TextEncoder``."""
 
     def __init__(self, model, name: str | None = None, batch_size: int = 64, show_progress_bar: bool = False,
-                 backend: str = "torch"):
+                 backend: str = DEFAULT_BACKEND):
         if isinstance(model, TextEncoder):
             self.encoder, self._cache = model, {}
         elif isinstance(model, str) or model is None:
@@ -203,7 +203,9 @@ def make_scorer(spec: str) -> Scorer:
     """Build a scorer from a short spec, as used by the CLI and the table scripts.
 
     * a name of :data:`BASELINES` (``tfidf``, ``bm25``, ``all-MiniLM-L6-v2``, ...);
-    * ``dense:<model name or folder>`` (or just an existing folder): a sentence-transformers model;
+    * ``dense:<model name or folder>`` (or just an existing folder): a sentence-transformers model; a suffix
+      ``@<backend>`` (``dense:PATH@onnx``, ``PATH@static``, ``fused:PATH@student``) picks the encoder backend
+      (:data:`melscribe.encoder.BACKENDS`, default :data:`~melscribe.encoder.DEFAULT_BACKEND`);
     * ``rrf:<spec>+<spec>[+...]``: reciprocal-rank fusion (k = 60);
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
     * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
@@ -214,7 +216,8 @@ def make_scorer(spec: str) -> Scorer:
         return BASELINES[spec]()
     kind, _, rest = spec.partition(":")
     if kind == "dense" and rest:
-        return DenseScorer(rest, name=spec)
+        model, backend = split_backend(rest)
+        return DenseScorer(model, name=spec, backend=backend)
     if kind == "rrf" and rest:
         return FusedScorer([make_scorer(s) for s in rest.split("+")], method="rrf", name=spec)
     if kind == "weighted" and rest:
@@ -222,15 +225,23 @@ def make_scorer(spec: str) -> Scorer:
         return FusedScorer([make_scorer(s) for _, _, s in parts], method="weighted",
                            weights=[float(w) for w, _, _ in parts], name=spec)
     if kind == "fused" and rest:
-        return fused_scorer(rest, name=spec)
+        model, backend = split_backend(rest)
+        return fused_scorer(model, name=spec, backend=backend)
     if kind == "rerank" and "@" in rest:
         ce_path, _, first = rest.partition("@")
         return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)
-    if Path(spec).expanduser().is_dir():
-        return DenseScorer(str(Path(spec).expanduser()), name=spec)
+    model, backend = split_backend(spec)
+    if Path(model).expanduser().is_dir():
+        return DenseScorer(str(Path(model).expanduser()), name=spec, backend=backend)
     raise ModelUnavailableError(
         f"unknown scorer {spec!r}: use one of {', '.join(BASELINES)}, a model folder, dense:NAME, "
-        "rrf:A+B, weighted:W*A+W*B or rerank:CROSS_ENCODER@FIRST_STAGE")
+        "rrf:A+B, weighted:W*A+W*B or rerank:CROSS_ENCODER@FIRST_STAGE (dense specs take a suffix @BACKEND)")
+
+
+def split_backend(spec: str) -> tuple[str, str]:
+    """``"PATH@onnx"`` → ``("PATH", "onnx")``; without a known backend suffix, ``(spec, DEFAULT_BACKEND)``."""
+    model, sep, backend = spec.rpartition("@")
+    return (model, backend) if sep and model and backend in BACKENDS else (spec, DEFAULT_BACKEND)
 
 
 def load_cross_encoder(name_or_path: str, max_length: int | None = None):

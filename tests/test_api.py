@@ -104,7 +104,7 @@ def run_cli(*argv: str) -> None:
 @pytest.fixture
 def shared_model(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
     """Let the sub-commands use the session's MiniLM instead of loading it again."""
-    monkeypatch.setattr(commands, "TextEncoder", lambda model: encoder)
+    monkeypatch.setattr(commands, "TextEncoder", lambda model, backend="torch": encoder)
 
 
 def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tmp_path: Path,

@@ -301,7 +301,7 @@ def test_cli_no_intent(encoder: TextEncoder, catalog: Catalog, tmp_path: Path, m
 
     from melscribe.serve import commands
 
-    monkeypatch.setattr(commands, "TextEncoder", lambda model: encoder)
+    monkeypatch.setattr(commands, "TextEncoder", lambda model, backend="torch": encoder)
     path = write_catalog(tmp_path / "catalog.csv")
 
     def run(*argv: str) -> list[str]:

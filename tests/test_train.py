@@ -16,7 +16,8 @@ from melscribe.train.checkpoints import last_checkpoint
 from melscribe.train.presets import get_preset
 
 TINY = dict(recipe="mnrl+gpl", mine_depth=8, negatives_per_query=4, teacher_max_pairs=96, teacher_batch_size=16, mnrl_batch_size=16,
-            batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=2, heldout_tracks=12, bf16=False)
+            batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=2, heldout_tracks=12, bf16=False,
+            fast_student="none")  # stage fast: tests/test_encoder.py
 
 
 @pytest.fixture(scope="module")

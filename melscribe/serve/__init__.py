@@ -4,6 +4,7 @@
 * :mod:`.index`: the sentence encoder and the faiss index of descriptor-set embeddings (flat, HNSW or IVF);
 * :mod:`.recommend`: :class:`~.recommend.Recommender` and ``recommend()``;
 * :mod:`.audio`: the joint audio–text model for tracks known only by their audio;
-* :mod:`.api`: the FastAPI app; :mod:`.commands`: the ``index``, ``recommend`` and ``serve`` sub-commands;
-* :mod:`.bench`: the benchmark behind ``experiments/bench_recommend.py``.
+* :mod:`.api`: the FastAPI app; :mod:`.commands`: the ``index``, ``recommend`` and ``serve`` sub-commands.
+
+The benchmark of this path is experiment code: ``experiments/benchmark.py`` (``experiments/bench_recommend.py``).
 """

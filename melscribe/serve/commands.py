@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..encoder import TextEncoder, default_model, display_name
+from ..encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder, default_model, encoder_name
 from .index import KINDS, DescriptorIndex
 from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
@@ -66,6 +66,9 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
                    help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help="encoder backend: torch, onnx (same embeddings, faster), onnx-int8, static or student (the "
+                        f"fast student trained with the model; see the README) (default {DEFAULT_BACKEND})")
     if serving:
         p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                        help="fuse the dense ranking with a lexical one (default: the fusion tuned by training when "
@@ -79,8 +82,8 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
 
 def _encoder(args: argparse.Namespace) -> TextEncoder:
     model = args.model or default_model()
-    print(f"model: {display_name(model)}", file=sys.stderr)
-    return TextEncoder(model)
+    print(f"model: {encoder_name(model, args.backend)} ({args.backend} backend)", file=sys.stderr)
+    return TextEncoder(model, backend=args.backend)
 
 
 def _recommender(args: argparse.Namespace) -> Recommender:
@@ -110,7 +113,8 @@ def cmd_index_info(args: argparse.Namespace) -> None:
     folder = args.index_dir
     if folder is None:
         catalog = load_catalog(args.catalog, args.data_dir)
-        folder = index_cache_dir(display_name(args.model or default_model()), catalog.fingerprint(), args.kind)
+        folder = index_cache_dir(encoder_name(args.model or default_model(), args.backend), catalog.fingerprint(),
+                                 args.kind)
     print(json.dumps(DescriptorIndex.load(folder).info(), indent=2))
 
 

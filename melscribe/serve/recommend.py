@@ -38,7 +38,7 @@ from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from ..fusion import FusionConfig, load_fusion
 from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
-from ..encoder import TextEncoder
+from ..encoder import DEFAULT_BACKEND, TextEncoder
 from ..intent import Intent, IntentParser
 from .index import DescriptorIndex
 
@@ -124,7 +124,9 @@ class _Candidate:
 
 
 def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Path:
-    """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``."""
+    """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``.
+    ``model_name``: the encoder's name (:func:`melscribe.encoder.encoder_name`, which tells apart the
+    backends whose embeddings differ)."""
     key = hashlib.sha256(f"{model_name}\0{fingerprint}\0{kind}".encode()).hexdigest()[:16]
     return home_dir() / "indexes" / key
 
@@ -150,6 +152,7 @@ class Recommender:
 
     ``model``: a model name or path, a loaded ``SentenceTransformer`` or a :class:`TextEncoder`; default the
     trained bi-encoder (``config.trained_model_path()``) if present, else the packaged all-MiniLM-L6-v2.
+    ``backend``: the encoder backend for a model given by name or path (see :mod:`melscribe.encoder`).
     ``catalog``: a :class:`Catalog` or catalog file; default all of MusicCaps from ``data_dir``.
     The index is ``index`` if given, else loaded from ``index_dir`` (default
     :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
@@ -168,8 +171,8 @@ class Recommender:
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
                  fusion: bool | FusionConfig | None = None, audio_rerank: bool = True, intent: bool = True,
-                 intent_threshold: float | None = None):
-        self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model)
+                 intent_threshold: float | None = None, backend: str = DEFAULT_BACKEND):
+        self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model, backend=backend)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
         self.index.check(self.encoder, self.catalog.fingerprint())

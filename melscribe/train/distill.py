@@ -1,5 +1,6 @@
 """GPL step 4: train the bi-encoder. ``distil_margin_mse`` is the GPL student (MarginMSE on the teacher's
-margins); ``train_mnrl`` is the plain in-batch-negatives recipe (MultipleNegativesRankingLoss). Both go
+margins); ``train_mnrl`` is the plain in-batch-negatives recipe (MultipleNegativesRankingLoss);
+``distil_mse`` regresses a teacher's embeddings (MSELoss, for the fast students of :mod:`.static`). All go
 through ``SentenceTransformerTrainer``, checkpoint every ``save_steps``, resume from the last checkpoint
 of a killed run, and publish a plain sentence-transformers folder atomically.
 """
@@ -140,3 +141,19 @@ def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir:
             for i, (p, tr) in enumerate(zip(pairs, tracks))]
     return _train(columns, MultipleNegativesRankingLoss, Path(out_dir), base, max_seq_length, batch_size, epochs,
                   max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks, bf16)
+
+
+def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, base: str, batch_size: int = 64,
+               epochs: float = 1.0, max_steps: int = -1, lr: float = 1e-4, warmup_ratio: float = 0.1, seed: int = 0,
+               save_steps: int = 100, max_seq_length: int | None = None, callbacks: Sequence = (),
+               bf16: bool = False) -> Path:
+    """Embedding distillation (MSELoss): the model ``base`` learns to embed each of ``texts`` as the matching
+    row of ``targets`` (a teacher's embeddings, same dimension). Returns ``out_dir/model``."""
+    from sentence_transformers.sentence_transformer.losses import MSELoss
+
+    if len(texts) != len(targets):
+        raise ValueError(f"{len(texts)} texts and {len(targets)} target embeddings: lengths differ")
+    columns = {"anchor": list(texts), "label": [list(map(float, t)) for t in targets]}
+    keys = [frozenset((i,)) for i in range(len(texts))]  # no constraint on batches
+    return _train(columns, MSELoss, Path(out_dir), base, max_seq_length or 0, batch_size, epochs, max_steps, lr,
+                  warmup_ratio, seed, save_steps, keys, callbacks, bf16)

@@ -11,9 +11,15 @@ teacher           ``teacher/model``             :func:`melscribe.train.teacher.t
 label             ``margins.tsv``               :func:`melscribe.train.teacher.margin_labels`
 distil            ``student/model``             :func:`melscribe.train.distill.distil_margin_mse`
 fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion` (held-out clips)
+fast              ``fast/<kind>/model``         :func:`melscribe.train.static.train_fast_student`
 ================  ============================  ==============================================
 
-The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it).
+The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it). Stage ``fast`` trains the
+fast student that ``TrainConfig.fast_student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
+with ``none``) from the final bi-encoder; its output folder is named after the kind, so students of several
+kinds can be trained in one run folder for comparison. :func:`train` publishes it inside the bi-encoder's
+folder, as ``model/fast/`` (:data:`melscribe.encoder.STUDENT_DIR`), where the ``static`` and ``student``
+encoder backends find it.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from ..encoder import STUDENT_DIR
 from ..fileio import replace_dir, temp_sibling, write_text_atomic
+from ..static_backend import STUDENT_INFO
 from ..data import Record, load_lp_musiccaps, load_musiccaps
 from ..pairs import PairDataset, build_pairs, read_beir, write_beir
 from .presets import TrainConfig
 
-STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion")
+STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion", "fast")
 
 
 def load_training_records(sources, data_dir=None) -> list[Record]:
@@ -111,6 +119,7 @@ class TrainingRun:
             "label": (self.out / "margins.tsv").is_file(),
             "distil": (self.out / "student" / "model" / "modules.json").is_file(),
             "fusion": (self.out / "fusion.json").is_file(),
+            "fast": (self.fast_dir() / "model" / STUDENT_INFO).is_file(),
         }[stage]
 
     def run(self, stage: str) -> None:
@@ -234,16 +243,38 @@ class TrainingRun:
         _write_json_atomic(self.out / "fusion.json", result.to_dict())
 
 
+    def fast_dir(self) -> Path:
+        """The folder of stage ``fast`` for the configured kind of student: ``fast/<kind>``."""
+        return self.out / "fast" / self.config.fast_student
+
+    def _stage_fast(self) -> None:
+        from .static import distillation_texts, parse_kind, train_fast_student
+
+        c = self.config
+        if parse_kind(c.fast_student)[0] == "none":
+            raise ValueError("stage fast: the configuration's fast_student is 'none'")
+        self.run(self.final_stage())
+        ds = self.pairs()
+        rows = ds.pairs()
+        texts = distillation_texts(list(ds.queries.values()), list(ds.corpus.values()), c.fast_max_texts, seed=c.seed)
+        train_fast_student(c.fast_student, str(self.model_dir()), self.fast_dir(), texts=texts,
+                           pairs=[(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], tracks=[t for *_, t in rows],
+                           epochs=c.fast_epochs, lr=c.fast_lr, batch_size=c.fast_batch_size, max_steps=c.fast_max_steps,
+                           max_seq_length=c.max_seq_length, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+
+
 def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, records: list[Record] | None = None,
           publish_to: str | os.PathLike | None = None, progress: Callable[[str], None] = tqdm.write) -> Path:
-    """Run every stage of ``config.recipe`` and copy the bi-encoder (and ``fusion.json``) to ``out_dir/model``
-    and, if given, to ``publish_to``. Returns ``out_dir/model``."""
+    """Run every stage of ``config.recipe`` (and stage ``fast`` unless ``config.fast_student`` is ``none``)
+    and copy the bi-encoder (with ``fusion.json``, and its fast student as ``fast/``) to ``out_dir/model`` and,
+    if given, to ``publish_to``. Returns ``out_dir/model``."""
     run = TrainingRun(out_dir, config, data_dir, records)
     if config.recipe == "mnrl":
         needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
     else:
         needed = ["pairs", "mine", "teacher", "label", "distil", "fusion"]
-    for stage in needed:
+    student = config.fast_student != "none"
+    for stage in needed + (["fast"] if student else []):
         run.run(stage)
     final = run.out / "model"
     for target in [final] + ([Path(publish_to)] if publish_to else []):
@@ -251,6 +282,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         tmp = temp_sibling(target)
         shutil.copytree(run.model_dir(), tmp)
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
+        if student:
+            shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
         replace_dir(tmp, target)
-    progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else ""))
+    progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else "")
+             + (f", with its {config.fast_student} student in {STUDENT_DIR}/" if student else ""))
     return final

@@ -61,6 +61,13 @@ class TrainConfig:
     # 7. fusion, tuned on the clips of `heldout_tracks` training tracks that no stage above sees
     fusion_lexical: str = "tfidf"
     heldout_tracks: int = 300
+    # 6. fast student (stage fast, melscribe.train.static): static-distill, static-mnrl, layers-N or none
+    fast_student: str = "static-distill"
+    fast_max_texts: int | None = 50000  # texts whose bi-encoder embeddings are learnt (a seeded sample)
+    fast_epochs: float | None = None  # None: the kind's default (melscribe.train.static.DEFAULTS)
+    fast_lr: float | None = None
+    fast_batch_size: int | None = None
+    fast_max_steps: int = -1
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes`` applied (unknown names raise ``TypeError``)."""
@@ -102,4 +109,7 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     cfg = PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
+    from .static import parse_kind
+
+    parse_kind(cfg.fast_student)
     return cfg
