@@ -8,21 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-sf = pytest.importorskip("soundfile")
-pytest.importorskip("scipy")
-pytest.importorskip("transformers")
-
-from melscribe.errors import DataError, InvalidRequestError  # noqa: E402
-from melscribe.serve.audio import (  # noqa: E402
+from melscribe.errors import DataError, InvalidRequestError
+from melscribe.serve.audio import (
     AudioEmbeddings,
     ClapAudioTextModel,
     embed_audio_files,
     load_audio,
     rerank_by_audio,
     tag_audio,
-    tiny_clap,
 )
+
+from tiny_fixtures import tiny_clap
 
 VOCABULARY = ["steel drums", "upbeat", "tropical", "calm piano", "noise", "rock guitar", "sad violin"]
 
