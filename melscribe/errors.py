@@ -19,3 +19,7 @@ class IndexCorruptError(MelscribeError):
 
 class StaleIndexError(MelscribeError):
     """An index was built with another model or another catalog than the one asked for."""
+
+
+class IndexBusyError(MelscribeError):
+    """Another process held the lock of an index folder for longer than a save waits."""

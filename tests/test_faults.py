@@ -5,6 +5,12 @@ lose what was already saved."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +19,10 @@ import pytest
 from melscribe.errors import IndexCorruptError, InvalidRequestError
 from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex
 
-DIM = 32
+from tiny_fixtures import STUB_DIM as DIM
+from tiny_fixtures import check_stub_index, stub_index, unit_vectors
 
-
-class StubEncoder:
-    """What ``DescriptorIndex.from_embeddings`` needs of an encoder, without a model."""
-
-    name = "stub-model"
-    dim = DIM
-    probe = np.eye(DIM, dtype=np.float32)[0]
-
-
-def unit_vectors(n: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def stub_index(n: int = 300, seed: int = 0, kind: str = "flat") -> DescriptorIndex:
-    """An index of ``n`` random unit vectors, ``texts[i] = f"set {i:04d}"``, and a 20-descriptor vocabulary."""
-    vocabulary = [f"descriptor {i:02d}" for i in range(20)]
-    return DescriptorIndex.from_embeddings(unit_vectors(n, seed), [f"set {i:04d}" for i in range(n)], StubEncoder(),
-                                           fingerprint=f"fingerprint-{seed}", vocabulary=vocabulary,
-                                           vocabulary_embeddings=unit_vectors(20, seed + 100), kind=kind)
+TESTS = Path(__file__).parent
 
 
 # --- 1. bytes overwritten in place (same length) are detected ------------------------------------------
@@ -109,3 +97,130 @@ def test_search_refuses_non_finite_vectors(bad: float) -> None:
         index.search(query, 3)
     with pytest.raises(InvalidRequestError, match="dimension"):
         index.search(unit_vectors(1, dim=DIM + 1), 3)
+
+
+# --- 6, 7. concurrent writers and readers; writers killed midway -------------------------------------------
+
+WORKER = textwrap.dedent("""
+    import json, os, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from tiny_fixtures import check_stub_index, stub_index
+    from melscribe.serve.index import DescriptorIndex
+
+    role, folder, seed, go, seconds = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+    index = stub_index(seed=seed) if role == "save" else None
+    done, errors = 0, []
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if role == "save":
+                index.save(folder)
+            else:
+                check_stub_index(DescriptorIndex.load(folder))
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+        done += 1
+    print(json.dumps({"done": done, "failed": len(errors), "errors": errors[:3]}))
+""")
+
+SAVER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from tiny_fixtures import stub_index
+
+    index = stub_index(n=20_000, seed=int(sys.argv[3]))
+    print("ready", flush=True)
+    while True:
+        index.save(sys.argv[2])
+""")
+
+LOCK_HOLDER = textwrap.dedent("""
+    import sys, time
+    from melscribe.serve.index import writer_lock
+
+    with writer_lock(sys.argv[1]):
+        print("locked", flush=True)
+        time.sleep(120)
+""")
+
+
+def leftovers(folder: Path) -> list[str]:
+    """What is beside the index folder, apart from its lock file."""
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.")
+                  and p.name != f".{folder.name}.lock")
+
+
+def python(script: str, *args: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:
+    folder = stub_index(seed=1).save(tmp_path / "idx")
+    go = tmp_path / "go"
+    procs = [python(WORKER, TESTS, role, folder, seed, go, 2.0) for role, seed in
+             [("save", 1), ("save", 2), ("load", 0)]]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    go.touch()  # all start together
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.splitlines()[-1]))
+    writer_1, writer_2, reader = results
+    assert writer_1["failed"] == writer_2["failed"] == 0, (writer_1, writer_2)
+    assert reader["failed"] == 0, reader  # every load saw one complete version
+    assert min(writer_1["done"], writer_2["done"], reader["done"]) >= 10, results
+    assert check_stub_index(DescriptorIndex.load(folder)) in (1, 2)
+    assert leftovers(folder) == []
+
+
+def test_saves_killed_midway_lose_nothing_and_their_leftovers_are_removed(tmp_path: Path) -> None:
+    folder = stub_index(n=20_000, seed=1).save(tmp_path / "idx")
+    rng = np.random.default_rng(0)
+    left = 0
+    for attempt in range(6):
+        proc = python(SAVER, TESTS, folder, 2 + attempt % 2)
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        left += bool(leftovers(folder))
+        assert check_stub_index(DescriptorIndex.load(folder)) in (1, 2, 3)  # a complete version, old or new
+        assert leftovers(folder) == []  # the load removed what the killed save left
+    assert left, "no kill landed inside a save"
+
+
+def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path: Path) -> None:
+    folder = stub_index(seed=1).save(tmp_path / "idx")
+    os.replace(folder, tmp_path / ".idx.old-0123abcd")  # the previous version, moved aside
+    staged = stub_index(seed=2).save(tmp_path / "staging")
+    os.replace(staged, tmp_path / ".idx.abcd_123.tmp")  # the new version, complete but not yet renamed
+    partial = tmp_path / ".idx.zzzzzzzz.tmp"
+    partial.mkdir()
+    (partial / FAISS_FILE).write_bytes(b"half of a faiss file")
+    assert check_stub_index(DescriptorIndex.load(folder)) == 2
+    assert leftovers(folder) == []
+    stub_index(seed=3).save(folder)  # a later save also finds nothing to trip on
+    assert check_stub_index(DescriptorIndex.load(folder)) == 3
+
+
+def test_leftovers_of_a_live_writer_are_left_alone(tmp_path: Path) -> None:
+    folder = stub_index().save(tmp_path / "idx")
+    live = tmp_path / ".idx.live_123.tmp"
+    live.mkdir()
+    (live / FAISS_FILE).write_bytes(b"being written")
+    holder = python(LOCK_HOLDER, folder)
+    try:
+        assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+        check_stub_index(DescriptorIndex.load(folder))
+        assert live.is_dir()  # the writer holding the lock may still be writing it
+    finally:
+        holder.kill()
+        holder.communicate()
+    check_stub_index(DescriptorIndex.load(folder))
+    assert not live.exists()  # its writer is gone: stale

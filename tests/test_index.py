@@ -104,7 +104,7 @@ def test_hnsw_kind_finds_the_exact_neighbours(encoder: TextEncoder) -> None:
 def test_save_load_round_trip_is_atomic(built: DescriptorIndex, encoder: TextEncoder, tmp_path: Path) -> None:
     folder = built.save(tmp_path / "idx")
     built.save(folder)  # replacing an existing index
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no temporary or old folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".idx.lock", "idx"]  # no temporary or old folders left
     assert sorted(p.name for p in folder.iterdir()) == sorted([FAISS_FILE, META_FILE, VOCAB_FILE])
     loaded = DescriptorIndex.load(folder)
     assert loaded.texts == built.texts and loaded.vocabulary == built.vocabulary

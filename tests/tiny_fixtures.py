@@ -1,6 +1,10 @@
-"""Tiny models and data for tests that must run without a model hub or the real data.
+"""Tiny models, indexes and data for tests that must run without a model hub or the real data.
 
+* :func:`stub_index`: a small index of random vectors, built without a model (:class:`StubEncoder`), whose
+  content :func:`check_stub_index` verifies;
 * :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``serve.audio.ClapAudioTextModel``) on disk.
+
+Light to import (no torch): subprocesses of the fault-injection tests import it.
 """
 
 from __future__ import annotations
@@ -8,7 +12,46 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from melscribe.serve.audio import ClapAudioTextModel
+from melscribe.serve.index import DescriptorIndex
+
+STUB_DIM = 32
+
+
+class StubEncoder:
+    """What ``DescriptorIndex.from_embeddings`` needs of an encoder, without a model."""
+
+    name = "stub-model"
+    dim = STUB_DIM
+    probe = np.eye(STUB_DIM, dtype=np.float32)[0]
+
+
+def unit_vectors(n: int, seed: int = 0, dim: int = STUB_DIM) -> np.ndarray:
+    """``n`` seeded random unit vectors."""
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def stub_index(n: int = 300, seed: int = 0, kind: str = "flat") -> DescriptorIndex:
+    """An index of ``n`` random unit vectors (``unit_vectors(n, seed)``), texts ``"set 0000"``…, a vocabulary
+    of 20 descriptors, and ``seed`` in its fingerprint: indexes of different seeds differ in every file."""
+    vocabulary = [f"descriptor {i:02d}" for i in range(20)]
+    return DescriptorIndex.from_embeddings(unit_vectors(n, seed), [f"set {i:04d}" for i in range(n)], StubEncoder(),
+                                           fingerprint=f"stub-{seed}", vocabulary=vocabulary,
+                                           vocabulary_embeddings=unit_vectors(20, seed + 100), kind=kind)
+
+
+def check_stub_index(index: DescriptorIndex) -> int:
+    """Assert that a loaded :func:`stub_index` is one complete version (every file from the same seed);
+    returns its seed."""
+    seed = int(index.fingerprint.removeprefix("stub-"))
+    n = len(index.texts)
+    assert len(index) == n and index.texts == [f"set {i:04d}" for i in range(n)]
+    np.testing.assert_array_equal(index.index.reconstruct_n(0, n), unit_vectors(n, seed))
+    np.testing.assert_array_equal(index.vocabulary_embeddings, unit_vectors(20, seed + 100))
+    return seed
 
 #: Words of the tiny test tokenizer; any other word is spelt out with single-letter word pieces.
 TINY_VOCABULARY = (
