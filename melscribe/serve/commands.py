@@ -72,8 +72,8 @@ def _encoder(args: argparse.Namespace) -> TextEncoder:
 
 
 def _recommender(args: argparse.Namespace) -> Recommender:
+    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
     encoder = _encoder(args)
-    catalog = load_catalog(args.catalog, args.data_dir)
     if getattr(args, "audio_folder", None):
         from ..config import DEFAULT_CLAP
         from .audio import ClapAudioTextModel
@@ -86,8 +86,8 @@ def _recommender(args: argparse.Namespace) -> Recommender:
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
+    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
     encoder = _encoder(args)
-    catalog = load_catalog(args.catalog, args.data_dir)
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
     index = build_index(catalog, encoder, folder, args.kind)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")
