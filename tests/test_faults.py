@@ -304,3 +304,107 @@ def test_the_command_line_reports_a_bad_catalog_in_one_line(tmp_path: Path, comm
     assert err.startswith(f"melscribe: error: catalog {bad}, row 2: descriptors") and "Traceback" not in err
     assert main([*command, "--catalog", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+# --- 4, 8. requests that are not text, too long, too large, or ask too much --------------------------------
+
+
+@pytest.fixture(scope="module")
+def rec(minilm, tmp_path_factory: pytest.TempPathFactory):
+    from serve_support import recommender_in, small_catalog, text_encoder
+
+    folder = tmp_path_factory.mktemp("rec")
+    return recommender_in(folder / "home", text_encoder(minilm), small_catalog(folder))
+
+
+class Untouchable:
+    """Stands for the encoder where a request must be refused before reaching it."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the encoder was reached ({name})")
+
+
+@pytest.mark.parametrize("request_, match", [
+    ("calm \ud800 piano", "not valid Unicode"),
+    ("\udfff", "not valid Unicode"),
+    ("calm piano " * 100_000, "has 1,100,000 characters; at most 10,000"),
+])
+def test_requests_that_are_not_text_or_too_long_are_refused_before_the_encoder(
+        rec, monkeypatch: pytest.MonkeyPatch, request_: str, match: str) -> None:
+    monkeypatch.setattr(rec, "encoder", Untouchable())
+    with pytest.raises(InvalidRequestError, match=match):
+        rec.recommend(request_)
+
+
+def test_check_request_text() -> None:
+    from melscribe.serve.recommend import check_request_text
+
+    assert check_request_text("  calm piano \n", 100) == "calm piano"
+    with pytest.raises(InvalidRequestError, match="at most 10"):
+        check_request_text("calm piano!", 10)
+    with pytest.raises(InvalidRequestError, match="must be a string"):
+        check_request_text(b"calm piano", 100)
+
+
+@pytest.fixture(scope="module")
+def client(rec):
+    from fastapi.testclient import TestClient
+
+    from melscribe.serve.api import create_app
+
+    with TestClient(create_app(rec, max_body_bytes=4096, max_k=50)) as c:
+        yield c
+
+
+def post_raw(client, body: str | bytes, **kwargs):
+    return client.post("/recommend", content=body, headers={"content-type": "application/json"}, **kwargs)
+
+
+def test_a_lone_surrogate_is_a_400_not_a_500(client) -> None:
+    r = post_raw(client, '{"request": "calm \\ud800 piano"}')
+    assert r.status_code == 400 and "not valid Unicode" in r.json()["detail"]
+    r = post_raw(client, '{"request": ["\\ud800"]}')
+    assert r.status_code == 422
+
+
+def test_bodies_over_the_limit_are_413(client) -> None:
+    big = json.dumps({"request": "calm piano " * 1000})
+    r = post_raw(client, big)
+    assert r.status_code == 413 and "4096 bytes" in r.json()["detail"]
+    chunks = (big[i:i + 1000].encode() for i in range(0, len(big), 1000))  # no Content-Length: counted as read
+    r = post_raw(client, chunks)
+    assert r.status_code == 413
+    assert client.post("/recommend", json={"request": "calm piano"}).status_code == 200
+
+
+def test_k_is_bounded(client) -> None:
+    for k in (51, 2**70):
+        r = client.post("/recommend", json={"request": "calm piano", "k": k})
+        assert r.status_code == 400 and "at most 50" in r.json()["detail"], r.text
+    assert len(client.post("/recommend", json={"request": "calm piano", "k": 50}).json()["results"]) == 12
+
+
+def test_long_inputs_are_not_echoed(client) -> None:
+    long = "calm piano " * 300  # 3,300 characters, under the body limit
+    with pytest.warns(UserWarning, match="reads the first 256"):
+        r = client.post("/recommend", json={"request": long, "k": 1})
+    assert r.status_code == 200 and len(r.text) < 2000 and r.json()["request"].startswith("calm piano")
+    r = client.post("/recommend", json={"request": "calm piano", "junk": long})
+    assert r.status_code == 422 and long not in r.text and len(r.text) < 1000
+    assert r.json()["detail"][0]["loc"] == ["body", "junk"]
+    r = client.post("/recommend", json={"request": "calm piano", "filters": {"exclude_tracks": [long]}})
+    assert r.status_code == 400 and long not in r.text and "unknown track id" in r.json()["detail"]
+
+
+def test_serve_takes_the_limits_from_the_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import uvicorn
+
+    from melscribe.cli import main
+    from melscribe.serve import commands
+
+    seen = {}
+    monkeypatch.setattr(commands, "_recommender", lambda args: object())
+    monkeypatch.setattr("melscribe.serve.api.create_app", lambda rec, **limits: seen.update(limits) or "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(app=app))
+    assert main(["serve", "--max-body-bytes", "1000", "--max-k", "20"]) == 0
+    assert seen == {"max_body_bytes": 1000, "max_k": 20, "app": "app"}

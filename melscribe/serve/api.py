@@ -5,21 +5,33 @@
   "require_descriptors": [...], "exclude_descriptors": [...]}}`` → ``{"request", "k", "results": [...]}``,
   each result as :meth:`Recommendation.to_dict`.
 
-A body of the wrong shape or types is answered 422; a request the recommender refuses (empty request,
-``k`` ≤ 0, unknown track id or descriptor in a filter) 400. Both carry the reason in ``detail``.
+A body of the wrong shape or types is answered 422; a request the recommender refuses (empty, too long or
+not valid Unicode request, ``k`` ≤ 0 or above ``max_k``, unknown track id or descriptor in a filter) 400;
+a body over ``max_body_bytes`` 413. Each carries the reason in ``detail``. Inputs are not echoed whole:
+the ``request`` of an answer and the inputs quoted in an error are cut to :data:`MAX_ECHO_CHARS`
+characters.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from .. import __version__
-from ..errors import MelscribeError
+from ..errors import InvalidRequestError, MelscribeError
 from .recommend import Recommender
+
+#: Largest request body accepted, in bytes (larger: 413).
+MAX_BODY_BYTES = 256 * 1024
+#: Largest ``k`` accepted (larger: 400).
+MAX_K = 1000
+#: Longest input quoted back in an answer or an error, in characters.
+MAX_ECHO_CHARS = 200
 
 
 class Filters(BaseModel):
@@ -40,14 +52,76 @@ class RecommendBody(BaseModel):
     filters: Filters = Field(default_factory=Filters)
 
 
-def create_app(recommender: Recommender) -> FastAPI:
-    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``."""
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped: an error quoting a lone surrogate still renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+class _BodyLimit:
+    """ASGI middleware answering 413 to a request whose body exceeds ``max_bytes``, whether it declares its
+    length (``Content-Length``) or not (the body is counted as it arrives, and passed on once complete)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        response = JSONResponse(status_code=413, content={
+            "detail": f"the request body is larger than {self.max_bytes} bytes, the most this server accepts"})
+        await response(scope, receive, send)
+
+
+def _clip(value: Any, limit: int = MAX_ECHO_CHARS) -> Any:
+    """``value`` if short, else its text cut to ``limit`` characters and marked with "…"."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if len(text) <= limit else text[:limit] + "…"
+
+
+def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES, max_k: int = MAX_K) -> FastAPI:
+    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``; bodies over
+    ``max_body_bytes`` bytes are refused (413), and ``k`` above ``max_k`` (400)."""
     app = FastAPI(title="melscribe", version=__version__,
                   description="Natural-language music recommendation through song descriptors.")
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"detail": str(exc)})
+        return _AsciiJSONResponse(status_code=400, content={"detail": _clip(str(exc), 5 * MAX_ECHO_CHARS)})
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"type": e.get("type"), "loc": [_clip(part) for part in e.get("loc", ())], "msg": e.get("msg"),
+                   "input": _clip(e.get("input"))} for e in exc.errors()]
+        return _AsciiJSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -57,7 +131,9 @@ def create_app(recommender: Recommender) -> FastAPI:
 
     @app.post("/recommend")
     def recommend(body: RecommendBody) -> dict[str, Any]:
+        if body.k > max_k:
+            raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
         results = recommender.recommend(body.request, body.k, **body.filters.model_dump())
-        return {"request": body.request, "k": body.k, "results": [r.to_dict() for r in results]}
+        return {"request": _clip(body.request), "k": body.k, "results": [r.to_dict() for r in results]}
 
     return app

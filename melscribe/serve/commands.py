@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Serve GET /health and POST /recommend over HTTP (uvicorn).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                   help="refuse request bodies over N bytes with 413 (default 262144)")
+    p.add_argument("--max-k", type=int, default=None, metavar="N", help="refuse k over N with 400 (default 1000)")
     _add_source_arguments(p, serving=True)
     p.set_defaults(func=cmd_serve)
 
@@ -113,9 +116,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """``melscribe serve``: serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from .api import create_app
+    from . import api
 
-    uvicorn.run(create_app(_recommender(args)), host=args.host, port=args.port)
+    limits = {"max_body_bytes": args.max_body_bytes or api.MAX_BODY_BYTES, "max_k": args.max_k or api.MAX_K}
+    uvicorn.run(api.create_app(_recommender(args), **limits), host=args.host, port=args.port)
 
 
 def format_table(results: list[Recommendation]) -> str:

@@ -42,6 +42,9 @@ MIN_CANDIDATES = 32
 #: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
 #: the sets whose tracks pass the filters.
 MAX_CANDIDATES = 10_000
+#: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
+#: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
+MAX_REQUEST_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -171,20 +174,19 @@ class Recommender:
 
         Filters: never return ``exclude_tracks`` (ids, each must be in the catalog); return only tracks having
         every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
-        ``exclude_descriptors``. A request longer than the model reads is truncated, with a warning.
+        ``exclude_descriptors``. A request longer than the model reads is truncated, with a warning; one that is
+        not a string, is empty, is longer than :data:`MAX_REQUEST_CHARS` characters or is not valid Unicode (a
+        lone surrogate) is refused (:func:`check_request_text`).
         """
-        if not isinstance(request, str):
-            raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
-        if not request.strip():
-            raise InvalidRequestError("the request is empty")
+        text = check_request_text(request, MAX_REQUEST_CHARS)
         k = _check_k(k)
         filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
         tokens = self.encoder.token_count(request)
         if tokens > self.encoder.max_seq_length:
             warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
                           f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=2)
-        query = self.encoder.encode([request.strip()])[0]
-        return self._rank(query, k, filt, request.strip())
+        query = self.encoder.encode([text])[0]
+        return self._rank(query, k, filt, text)
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
@@ -294,6 +296,24 @@ class Recommender:
         return Recommendation(rank, c.track.id, round(float(c.score), 6), descriptors, matched,
                               dict(c.track.metadata), c.track.inferred,
                               None if c.audio_score is None else round(c.audio_score, 6))
+
+
+def check_request_text(request: Any, max_chars: int = MAX_REQUEST_CHARS) -> str:
+    """``request`` without surrounding white space; :class:`InvalidRequestError` if it is not a string, is
+    empty, has more than ``max_chars`` characters, or cannot be encoded as UTF-8 (a lone surrogate, which
+    the tokenizer cannot read). Cheap: nothing is tokenised."""
+    if not isinstance(request, str):
+        raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
+    if len(request) > max_chars:
+        raise InvalidRequestError(f"the request has {len(request):,} characters; at most {max_chars:,} are accepted")
+    text = request.strip()
+    if not text:
+        raise InvalidRequestError("the request is empty")
+    try:
+        request.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRequestError(f"the request is not valid Unicode text ({e.reason} at character {e.start})") from None
+    return text
 
 
 def _check_k(k: Any) -> int:
