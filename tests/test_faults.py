@@ -408,3 +408,121 @@ def test_serve_takes_the_limits_from_the_command_line(monkeypatch: pytest.Monkey
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(app=app))
     assert main(["serve", "--max-body-bytes", "1000", "--max-k", "20"]) == 0
     assert seen == {"max_body_bytes": 1000, "max_k": 20, "app": "app"}
+
+
+# --- training killed with SIGKILL resumes from its last checkpoint; finished stages are not redone ----------
+
+TRAIN_CONFIG = dict(recipe="mnrl", synthetic_per_track=1, miners=("bm25",), mine_depth=8, negatives_per_query=2,
+                    mnrl_hard_negatives=True, mnrl_batch_size=8, mnrl_max_steps=4, save_steps=1, fusion_tracks=8,
+                    bf16=False)
+
+TRAINER = textwrap.dedent("""
+    import json, os, sys
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    sys.path.insert(0, sys.argv[1])
+    from tiny_fixtures import tiny_records
+    from melscribe.train.pipeline import train
+    from melscribe.train.presets import get_preset
+
+    train(get_preset("offline", **json.loads(sys.argv[3])), sys.argv[2], records=tiny_records(24))
+""")
+
+
+def test_training_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentence_transformers import SentenceTransformerTrainer
+    from transformers import TrainerCallback
+
+    from melscribe.train.checkpoints import last_checkpoint
+    from melscribe.train.pipeline import TrainingRun, train
+    from melscribe.train.presets import get_preset
+
+    from tiny_fixtures import tiny_records
+
+    run, checkpoints = tmp_path / "run", tmp_path / "run" / "mnrl" / "checkpoints"
+    proc = python(TRAINER, TESTS, run, json.dumps(TRAIN_CONFIG))
+    deadline = time.monotonic() + 180
+    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint in 180 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    resume_from = last_checkpoint(checkpoints)
+    assert resume_from is not None and not (run / "mnrl" / "model").exists(), "the kill came too late"
+    step = int(resume_from.rsplit("-", 1)[1])
+    assert step < TRAIN_CONFIG["mnrl_max_steps"]
+    finished = {f: (run / f).stat().st_mtime_ns for f in ("pairs/qrels/train.tsv", "negatives.jsonl")}
+
+    def not_again(self):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.setattr(TrainingRun, "_stage_pairs", not_again)
+    monkeypatch.setattr(TrainingRun, "_stage_mine", not_again)
+    seen = {"steps": []}
+
+    class FirstSteps(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            seen["steps"].append(state.global_step)
+
+    original = SentenceTransformerTrainer.train
+
+    def recording_train(self, *args, **kwargs):
+        seen["resume_from"] = kwargs.get("resume_from_checkpoint")
+        self.add_callback(FirstSteps())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", recording_train)
+    final = train(get_preset("offline", **TRAIN_CONFIG), run, records=tiny_records(24))
+    assert seen["resume_from"] == resume_from
+    assert seen["steps"] == list(range(step, TRAIN_CONFIG["mnrl_max_steps"]))  # only the steps not yet done
+    assert {f: (run / f).stat().st_mtime_ns for f in finished} == finished
+    assert (final / "modules.json").is_file() and (final / "fusion.json").is_file()
+
+
+def test_a_checkpoint_whose_state_was_cut_short_is_not_resumed_from(tmp_path: Path) -> None:
+    from melscribe.train.checkpoints import last_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st')):  # a kill while writing checkpoint-4
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+
+
+# --- 9. requests that resemble nothing in the catalog are flagged low-confidence ----------------------------
+
+MUSIC_REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
+                  "aggressive metal with distorted guitars", "smooth jazz for a lounge", "old school rap",
+                  "dark techno for the warehouse", "an epic orchestral piece with violins", "country banjo"]
+NOT_MUSIC_REQUESTS = ["xkqjv bnwe plorf", "🎶🎶🎶", "😂", "asdfgh jkl", "眠るための静かな音楽", "the invoice is overdue"]
+
+
+def test_requests_that_resemble_nothing_are_flagged_low_confidence(rec) -> None:
+    from melscribe.serve.recommend import RecommendationList
+
+    for request in MUSIC_REQUESTS:
+        results = rec.recommend(request, k=3)
+        assert isinstance(results, RecommendationList) and not results.low_confidence, request
+    for request in NOT_MUSIC_REQUESTS:
+        results = rec.recommend(request, k=3)
+        assert results.low_confidence and len(results) == 3, request  # still answered, but flagged
+    query = rec.encoder.encode([NOT_MUSIC_REQUESTS[0]])[0]
+    assert rec.search(query, k=3).low_confidence
+    filtered = rec.recommend(MUSIC_REQUESTS[0], k=3, exclude_tracks=["calypso-1", "calypso-2", "reggae"])
+    assert not filtered.low_confidence  # about the request, not about what the filters leave
+    assert filtered == list(filtered) and "low_confidence=False" in repr(filtered)
+
+
+def test_low_confidence_over_http_and_on_the_command_line(rec, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from melscribe.cli import main
+    from melscribe.serve import commands
+
+    assert client.post("/recommend", json={"request": "xkqjv bnwe plorf"}).json()["low_confidence"] is True
+    assert client.post("/recommend", json={"request": MUSIC_REQUESTS[1]}).json()["low_confidence"] is False
+    monkeypatch.setattr(commands, "_recommender", lambda args: rec)
+    for request, flagged in ((NOT_MUSIC_REQUESTS[0], True), (MUSIC_REQUESTS[1], False)):
+        for output in ([], ["--json"]):
+            assert main(["recommend", request, "-k", "2", *output]) == 0
+            out, err = capsys.readouterr()
+            assert ("warning: low confidence" in err) == flagged
+            assert "low confidence" not in out

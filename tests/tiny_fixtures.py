@@ -2,6 +2,7 @@
 
 * :func:`stub_index`: a small index of random vectors, built without a model (:class:`StubEncoder`), whose
   content :func:`check_stub_index` verifies;
+* :func:`tiny_records`: a few dozen captioned tracks, for the training pipeline without the real data;
 * :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``serve.audio.ClapAudioTextModel``) on disk.
 
 Light to import (no torch): subprocesses of the fault-injection tests import it.
@@ -10,14 +11,35 @@ Light to import (no torch): subprocesses of the fault-injection tests import it.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import numpy as np
 
+from melscribe.data import Record
 from melscribe.serve.audio import ClapAudioTextModel
 from melscribe.serve.index import DescriptorIndex
 
 STUB_DIM = 32
+
+GENRES = ["rock", "jazz", "pop", "techno", "folk", "metal", "reggae", "classical", "hip hop", "blues"]
+INSTRUMENTS = ["piano", "acoustic guitar", "electric guitar", "violin", "saxophone", "drums", "synth", "bass",
+               "flute", "trumpet"]
+MOODS = ["sad", "happy", "calm", "energetic", "dark", "romantic", "epic", "relaxing"]
+VOICES = ["female vocal", "male vocal", "choir", "whistling"]
+
+
+def tiny_records(n: int = 40, seed: int = 0) -> list[Record]:
+    """``n`` MusicCaps-like training records: five descriptors (genre, two instruments, mood, voice) and a
+    two-sentence caption naming them verbatim, as the pair builder expects."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        genre, mood, voice = rng.choice(GENRES), rng.choice(MOODS), rng.choice(VOICES)
+        first, second = rng.sample(INSTRUMENTS, 2)
+        caption = f"A {mood} {genre} song with {first} and {second}. You can hear {voice} over the {second}."
+        out.append(Record(f"track-{i:03d}", caption, (genre, first, second, mood, voice), "train", "musiccaps"))
+    return out
 
 
 class StubEncoder:

@@ -2,8 +2,9 @@
 
 * ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index"}``
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
-  "require_descriptors": [...], "exclude_descriptors": [...]}}`` → ``{"request", "k", "results": [...]}``,
-  each result as :meth:`Recommendation.to_dict`.
+  "require_descriptors": [...], "exclude_descriptors": [...]}}`` → ``{"request", "k", "low_confidence",
+  "results": [...]}``, each result as :meth:`Recommendation.to_dict`; ``low_confidence`` is true when the
+  request resembles nothing in the catalog (:class:`~melscribe.serve.recommend.RecommendationList`).
 
 A body of the wrong shape or types is answered 422; a request the recommender refuses (empty, too long or
 not valid Unicode request, ``k`` ≤ 0 or above ``max_k``, unknown track id or descriptor in a filter) 400;
@@ -134,6 +135,7 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
         if body.k > max_k:
             raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
         results = recommender.recommend(body.request, body.k, **body.filters.model_dump())
-        return {"request": _clip(body.request), "k": body.k, "results": [r.to_dict() for r in results]}
+        return {"request": _clip(body.request), "k": body.k, "low_confidence": results.low_confidence,
+                "results": [r.to_dict() for r in results]}
 
     return app

@@ -109,6 +109,9 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     """``melscribe recommend``: print the top tracks for a request as a table or JSON."""
     results = _recommender(args).recommend(args.request, args.k, exclude_tracks=args.exclude_track,
                                            require_descriptors=args.require, exclude_descriptors=args.exclude)
+    if getattr(results, "low_confidence", False):
+        print("warning: low confidence: the request resembles nothing in the catalog (another language, emoji or "
+              "gibberish?); these results are likely poor", file=sys.stderr)
     print(json.dumps([r.to_dict() for r in results], indent=2) if args.json else format_table(results))
 
 

@@ -5,6 +5,10 @@ The request is embedded by the bi-encoder, the closest descriptor sets are found
 ranked by their best set, de-duplicated and filtered; each result says which set matched and which of its
 descriptors are closest to the request (the explanation).
 
+Each result set says whether it is *low-confidence* (:class:`RecommendationList`): the request resembles no
+descriptor set of the catalog much more than gibberish does (see :func:`low_confidence_threshold`), as with
+requests in another language than the model's, emoji-only or meaningless requests.
+
 Options: lexical + dense fusion (``fusion=True``: reciprocal-rank fusion, :mod:`melscribe.scorers`, of the
 dense ranking and TF-IDF over the descriptor-set texts, on the union of the best sets of each), and, for catalogs with audio-only tracks
 (:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
@@ -19,6 +23,7 @@ import os
 import threading
 import warnings
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -42,6 +47,18 @@ MIN_CANDIDATES = 32
 #: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
 #: the sets whose tracks pass the filters.
 MAX_CANDIDATES = 10_000
+#: Requests no catalog matches (keyboard mashing, an emoji, filler) and plain music requests: their best
+#: scores on an index anchor its low-confidence threshold (:func:`low_confidence_threshold`). Disjoint from
+#: the requests of the calibration (``experiments/confidence_requests.py``).
+NULL_PROBES = ("qwzx vbnm", "lorem ipsum dolor", "zzzz zzzz", "jkl poiuy trewq", "🙈", "xyzzy plugh",
+               "aaa bbb ccc", "hjkl")
+MUSIC_PROBES = ("rock music with electric guitar", "a calm piano piece", "upbeat dance music with drums",
+                "a sad song with a female singer", "jazz with saxophone", "orchestral music with strings",
+                "acoustic guitar and male vocals", "electronic music with synthesizers")
+#: Where the low-confidence threshold lies between the mean best score of :data:`NULL_PROBES` (0) and of
+#: :data:`MUSIC_PROBES` (1). Calibrated with the packaged MiniLM on MusicCaps by
+#: ``experiments/calibrate_confidence.py`` (figures in ``experiments/results/confidence.md``).
+LOW_CONFIDENCE_POSITION = 0.4
 #: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
 #: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
 MAX_REQUEST_CHARS = 10_000
@@ -72,6 +89,31 @@ class Recommendation:
         d["descriptor_set"], d["matched_descriptors"] = list(self.descriptor_set), list(self.matched_descriptors)
         d["metadata"] = dict(self.metadata)
         return d
+
+
+class RecommendationList(list):
+    """The recommendations for one request (a ``list`` of :class:`Recommendation`, best first) and
+    ``low_confidence``: whether the request's best score on the whole index (its cosine similarity to the
+    closest descriptor set) fell below the index's :func:`low_confidence_threshold`, i.e. the request
+    resembles nothing in the catalog and the results are likely poor."""
+
+    def __init__(self, recommendations: Iterable[Recommendation] = (), *, low_confidence: bool = False):
+        super().__init__(recommendations)
+        self.low_confidence = low_confidence
+
+    def __repr__(self) -> str:
+        return f"RecommendationList({list.__repr__(self)}, low_confidence={self.low_confidence})"
+
+
+def low_confidence_threshold(index: DescriptorIndex, null_probes: np.ndarray, music_probes: np.ndarray,
+                             position: float = LOW_CONFIDENCE_POSITION) -> float:
+    """The best score under which a request is low-confidence on ``index``: ``position`` of the way from the
+    mean best score of the embedded :data:`NULL_PROBES` (``null_probes``) to that of the embedded
+    :data:`MUSIC_PROBES` (``music_probes``). Anchored on the index's own scores, the threshold follows the
+    score scale of the model and the catalog, where a fixed cosine would not."""
+    null = float(index.search(null_probes, 1)[0][:, 0].mean())
+    music = float(index.search(music_probes, 1)[0][:, 0].mean())
+    return null + position * (music - null)
 
 
 @dataclass(frozen=True)
@@ -169,8 +211,10 @@ class Recommender:
         return build_index(self.catalog, self.encoder, folder, kind)
 
     def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
-                  require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
-        """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched.
+                  require_descriptors: Iterable[str] = (),
+                  exclude_descriptors: Iterable[str] = ()) -> RecommendationList:
+        """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched, as a
+        :class:`RecommendationList` (a list that also says whether it is ``low_confidence``).
 
         Filters: never return ``exclude_tracks`` (ids, each must be in the catalog); return only tracks having
         every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
@@ -186,16 +230,28 @@ class Recommender:
             warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
                           f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=2)
         query = self.encoder.encode([text])[0]
-        return self._rank(query, k, filt, text)
+        return self._flagged(self._rank(query, k, filt, text), query)
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
-               require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
+               require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> RecommendationList:
         """Like :meth:`recommend` for a request already embedded by ``self.encoder`` (shape ``(dim,)``).
         Without the request's text there is no TF-IDF fusion."""
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape != (self.index.dim,):
             raise InvalidRequestError(f"the query embedding has shape {query.shape}, expected ({self.index.dim},)")
-        return self._rank(query, _check_k(k), self._filter(exclude_tracks, require_descriptors, exclude_descriptors))
+        filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
+        return self._flagged(self._rank(query, _check_k(k), filt), query)
+
+    @cached_property
+    def confidence_threshold(self) -> float:
+        """The best score under which a request's results are low-confidence on this index
+        (:func:`low_confidence_threshold`, computed on first use)."""
+        return low_confidence_threshold(self.index, self.encoder.encode(NULL_PROBES),
+                                        self.encoder.encode(MUSIC_PROBES))
+
+    def _flagged(self, results: list[Recommendation], query: np.ndarray) -> RecommendationList:
+        best = float(self.index.search(query, 1)[0][0, 0])  # over the whole index, whatever the filters
+        return RecommendationList(results, low_confidence=best < self.confidence_threshold)
 
     def _filter(self, exclude_tracks: Iterable[str], require: Iterable[str], exclude: Iterable[str]) -> _Filter:
         ids = frozenset(self.catalog.track(t).id for t in _as_list(exclude_tracks, "exclude_tracks"))
@@ -350,6 +406,6 @@ def default_recommender() -> Recommender:
         return _default
 
 
-def recommend(request: str, k: int = 10, **filters: Sequence[str]) -> list[Recommendation]:
+def recommend(request: str, k: int = 10, **filters: Sequence[str]) -> RecommendationList:
     """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps)."""
     return default_recommender().recommend(request, k, **filters)
