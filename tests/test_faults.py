@@ -413,7 +413,7 @@ def test_serve_takes_the_limits_from_the_command_line(monkeypatch: pytest.Monkey
 # --- training killed with SIGKILL resumes from its last checkpoint; finished stages are not redone ----------
 
 TRAIN_CONFIG = dict(recipe="mnrl", synthetic_per_track=1, miners=("bm25",), mine_depth=8, negatives_per_query=2,
-                    mnrl_hard_negatives=True, mnrl_batch_size=8, mnrl_max_steps=4, save_steps=1, fusion_tracks=8,
+                    mnrl_hard_negatives=True, mnrl_batch_size=8, mnrl_max_steps=3, save_steps=1, fusion_tracks=8,
                     bf16=False)
 
 TRAINER = textwrap.dedent("""

@@ -14,8 +14,9 @@ from melscribe.train.presets import get_preset
 
 from tiny_fixtures import tiny_records
 
-TINY = dict(recipe="mnrl+gpl", mine_depth=8, negatives_per_query=4, teacher_max_pairs=96, teacher_batch_size=16, mnrl_batch_size=16,
-            batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=2, fusion_tracks=12, bf16=False)
+TINY = dict(recipe="mnrl+gpl", synthetic_per_track=1, mine_depth=8, negatives_per_query=4, teacher_max_pairs=64,
+            teacher_batch_size=16, mnrl_batch_size=16, batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=3,
+            fusion_tracks=12, bf16=False)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def tiny_run(tmp_path_factory):
     from melscribe.train.pipeline import train
 
     out = tmp_path_factory.mktemp("run")
-    records = tiny_records(40)
+    records = tiny_records(30)
     cfg = get_preset("offline", **TINY)
     final = train(cfg, out, records=records, publish_to=out / "published")
     return out, final, cfg
