@@ -336,6 +336,14 @@ def test_requests_that_are_not_text_or_too_long_are_refused_before_the_encoder(
         rec.recommend(request_)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_recommender_search_refuses_non_finite_vectors(rec, bad: float) -> None:
+    query = rec.encoder.encode(["calm piano"])[0]
+    query[7] = bad
+    with pytest.raises(InvalidRequestError, match="finite"):
+        rec.search(query, k=3)
+
+
 def test_check_request_text() -> None:
     from melscribe.serve.recommend import check_request_text
 
