@@ -23,3 +23,7 @@ class StaleIndexError(MelscribeError):
 
 class ModelUnavailableError(MelscribeError):
     """A model named by the user cannot be loaded here (no hub, missing folder)."""
+
+
+class IndexBusyError(MelscribeError):
+    """Another process held the lock of an index folder for longer than a save waits."""

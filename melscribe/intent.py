@@ -615,7 +615,7 @@ class IntentParser:
         """The :class:`Intent` of ``request``."""
         found = find_rejections(request)
         text = _remove_spans(request, [(r.start, r.end) for r in found])
-        positive = self.matcher.descriptors_in(text, generic=GENERIC_WORDS)
+        positive = list(dict.fromkeys(self.matcher.descriptors_in(text, generic=GENERIC_WORDS)))
         if not found:
             return Intent(request, request.strip(), tuple(positive))
         phrases = [r.phrase for r in found]

@@ -8,21 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-sf = pytest.importorskip("soundfile")
-pytest.importorskip("scipy")
-pytest.importorskip("transformers")
-
-from melscribe.errors import DataError, InvalidRequestError  # noqa: E402
-from melscribe.serve.audio import (  # noqa: E402
+from melscribe.errors import DataError, InvalidRequestError
+from melscribe.serve.audio import (
     AudioEmbeddings,
     ClapAudioTextModel,
     embed_audio_files,
     load_audio,
     rerank_by_audio,
     tag_audio,
-    tiny_clap,
 )
+
+from tiny_fixtures import tiny_clap
 
 VOCABULARY = ["steel drums", "upbeat", "tropical", "calm piano", "noise", "rock guitar", "sad violin"]
 
@@ -307,9 +305,7 @@ def test_tag_audio_returns_the_best_descriptors_in_score_order(
     for row, tagged in zip(scores, tags):
         assert len(tagged) == 3
         assert [t for t, _ in tagged] == [VOCABULARY[j] for j in np.argsort(-row, kind="stable")[:3]]
-        values = [s for _, s in tagged]
-        assert values == sorted(values, reverse=True)
-        np.testing.assert_allclose(values, np.sort(row)[::-1][:3], atol=1e-5)
+        np.testing.assert_allclose([s for _, s in tagged], np.sort(row)[::-1][:3], atol=1e-5)
     assert tag_audio(model, embedded.embeddings, VOCABULARY, top_k=3) == tags
 
 
@@ -334,7 +330,6 @@ def test_rerank_by_audio_is_the_cosine_to_the_mean_descriptor(
     audio = embedded.embeddings
     manual = audio @ mean / (np.linalg.norm(audio, axis=1) * np.linalg.norm(mean))
     np.testing.assert_allclose(scores, manual, atol=1e-5)
-    assert list(np.argsort(-scores)) == list(np.argsort(-manual))
     single = rerank_by_audio(model, ["calm piano"], embedded.embeddings)
     np.testing.assert_allclose(single, audio @ model.embed_text(["calm piano"])[0], atol=1e-5)
 

@@ -11,6 +11,7 @@ from melscribe.errors import DataError, InvalidRequestError
 from melscribe.serve.catalog import Catalog, Track
 
 from serve_support import ROWS, small_catalog, write_audio, write_catalog
+from tiny_fixtures import tiny_clap
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
@@ -89,8 +90,7 @@ def test_musiccaps_catalog(real_data_dir: Path) -> None:
 
 
 def test_audio_folder_tracks_are_tagged_and_undecodable_files_reported(tmp_path: Path) -> None:
-    audio = pytest.importorskip("melscribe.serve.audio")
-    model = audio.tiny_clap(tmp_path / "clap")
+    model = tiny_clap(tmp_path / "clap")
     write_audio(tmp_path / "music")
     catalog = small_catalog(tmp_path)
     with pytest.warns(UserWarning, match=r"skipped 1 undecodable audio file.*broken\.wav"):

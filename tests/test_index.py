@@ -13,7 +13,8 @@ import torch
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import index as index_mod
 from melscribe.encoder import TextEncoder, default_model
-from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, default_nprobe, ivf_lists
+from melscribe.serve.index import (CHECKSUM, FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, default_nprobe,
+                                   file_checksum, ivf_lists, read_meta, write_meta)
 
 from serve_support import small_catalog, text_encoder
 
@@ -104,7 +105,7 @@ def test_hnsw_kind_finds_the_exact_neighbours(encoder: TextEncoder) -> None:
 def test_save_load_round_trip_is_atomic(built: DescriptorIndex, encoder: TextEncoder, tmp_path: Path) -> None:
     folder = built.save(tmp_path / "idx")
     built.save(folder)  # replacing an existing index
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no temporary or old folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".idx.lock", "idx"]  # no temporary or old folders left
     assert sorted(p.name for p in folder.iterdir()) == sorted([FAISS_FILE, META_FILE, VOCAB_FILE])
     loaded = DescriptorIndex.load(folder)
     assert loaded.texts == built.texts and loaded.vocabulary == built.vocabulary
@@ -146,18 +147,26 @@ def test_damaged_index_names_the_file(built: DescriptorIndex, tmp_path: Path, da
 def test_unreadable_faiss_file_of_the_recorded_size(built: DescriptorIndex, tmp_path: Path) -> None:
     folder = built.save(tmp_path / "idx")
     (folder / FAISS_FILE).write_bytes(b"\0" * (folder / FAISS_FILE).stat().st_size)
+    with pytest.raises(IndexCorruptError, match=f"{FAISS_FILE} fails its checksum"):
+        DescriptorIndex.load(folder)
+    meta = read_meta(folder / META_FILE)  # a checksum forged to match: faiss itself refuses the file
+    meta["files"][FAISS_FILE][CHECKSUM] = file_checksum(folder / FAISS_FILE)
+    write_meta(folder / META_FILE, meta)
     with pytest.raises(IndexCorruptError, match=f"{FAISS_FILE} is unreadable"):
         DescriptorIndex.load(folder)
 
 
 def test_inconsistent_files_and_other_versions(built: DescriptorIndex, tmp_path: Path) -> None:
     folder = built.save(tmp_path / "idx")
-    meta = json.loads((folder / META_FILE).read_text())
-    (folder / META_FILE).write_text(json.dumps(dict(meta, texts=meta["texts"][:-1])))
+    meta = read_meta(folder / META_FILE)
+    write_meta(folder / META_FILE, dict(meta, texts=meta["texts"][:-1]))  # consistent checksum, wrong content
     with pytest.raises(IndexCorruptError, match="disagree"):
         DescriptorIndex.load(folder)
-    (folder / META_FILE).write_text(json.dumps(dict(meta, version=99)))
+    write_meta(folder / META_FILE, dict(meta, version=99))
     with pytest.raises(StaleIndexError, match="format version 99"):
+        DescriptorIndex.load(folder)
+    (folder / META_FILE).write_text(json.dumps(dict(meta, version=1)))  # the format before checksums
+    with pytest.raises(StaleIndexError, match="format version 1"):
         DescriptorIndex.load(folder)
 
 

@@ -32,12 +32,14 @@ def test_verbatim_case_insensitive():
 
 def test_sample_bounds():
     rng = random.Random(0)
+    seen = set()
     for _ in range(200):
         doc = sample_descriptor_set(rng, ["a", "b", "c"], ["x", "y"])
         items = doc.split(", ")
-        k1 = sum(i in "abc" for i in items)
-        k2 = sum(i in "xy" for i in items)
-        assert 1 <= k1 <= 3 and 0 <= k2 <= min(3, 2) and len(set(items)) == len(items)
+        assert len(set(items)) == len(items)
+        seen.add((sum(i in "abc" for i in items), sum(i in "xy" for i in items)))
+    # every k1 in [1, 3] and k2 in [0, min(3, 2)] is drawn, and nothing else
+    assert seen == {(k1, k2) for k1 in (1, 2, 3) for k2 in (0, 1, 2)}
     assert sample_descriptor_set(rng, [], ["x"]) == ""
 
 

@@ -18,6 +18,7 @@ from melscribe.serve.index import FAISS_FILE, DescriptorIndex
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
 from serve_support import recommender_in, small_catalog, text_encoder, write_audio
+from tiny_fixtures import tiny_clap
 
 REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
             "aggressive metal with distorted guitars", "smooth jazz for a lounge", "relaxing ambient synths",
@@ -163,7 +164,6 @@ def test_index_of_another_model_is_refused_or_rebuilt(rec: Recommender, catalog:
 
 
 def test_fusion_adds_lexical_matches(rec: Recommender, catalog: Catalog) -> None:
-    pytest.importorskip("sklearn")
     fused = Recommender(rec.encoder, catalog, fusion=True)
     results = fused.recommend("something with zorblax in it", k=3)
     assert results[0].track_id == "zorblax"
@@ -210,8 +210,9 @@ def test_musiccaps_sample_captions_find_their_own_clips(encoder: TextEncoder, re
 
 
 def test_audio_only_tracks_are_reranked_by_audio(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
-    audio = pytest.importorskip("melscribe.serve.audio")
-    clap = audio.tiny_clap(tmp_path / "clap")
+    from melscribe.serve import audio
+
+    clap = tiny_clap(tmp_path / "clap")
     write_audio(tmp_path / "music")
     with pytest.warns(UserWarning, match="broken.wav"):
         mixed = catalog.with_audio_folder(tmp_path / "music", clap, top_k=3, cache_dir=tmp_path / "cache")

@@ -3,13 +3,17 @@
 * ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
   "require_descriptors": [...], "exclude_descriptors": [...]}, "intent": bool | null}`` → ``{"request", "k",
-  "intent", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in the body turns
-  intent handling on or off for this request (default: the server's, on unless ``--no-intent``); in the answer
-  it is what the request wants and avoids (:meth:`melscribe.intent.Intent.to_dict`), ``null`` when off.
+  "intent", "low_confidence", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in
+  the body turns intent handling on or off for this request (default: the server's, on unless ``--no-intent``);
+  in the answer it is what the request wants and avoids (:meth:`melscribe.intent.Intent.to_dict`), ``null``
+  when off. ``low_confidence`` is true when the request resembles nothing in the catalog
+  (:class:`~melscribe.serve.recommend.RecommendationList`).
 
-A body of the wrong shape or types is answered 422; a request the recommender refuses (empty request,
-``k`` ≤ 0, unknown track id or descriptor in a filter) 400; a request that finds the queue full
-(``max_queue`` requests waiting to be encoded) 503. Each carries the reason in ``detail``.
+A body of the wrong shape or types is answered 422; a request the recommender refuses (empty, too long or
+not valid Unicode request, ``k`` ≤ 0 or above ``max_k``, unknown track id or descriptor in a filter) 400;
+a body over ``max_body_bytes`` 413; a request that finds the queue full (``max_queue`` requests waiting to be
+encoded) 503. Each carries the reason in ``detail``. Inputs are not echoed whole: the ``request`` of an
+answer and the inputs quoted in an error are cut to :data:`MAX_ECHO_CHARS` characters.
 
 Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each is checked on the event
 loop, then waits at most ``max_wait_ms`` for others to share its batch of at most ``max_batch``.
@@ -17,18 +21,27 @@ loop, then waits at most ``max_wait_ms`` for others to share its batch of at mos
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .. import __version__
-from ..errors import MelscribeError
+from ..errors import InvalidRequestError, MelscribeError
 from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
 from .recommend import Recommender
+
+#: Largest request body accepted, in bytes (larger: 413).
+MAX_BODY_BYTES = 256 * 1024
+#: Largest ``k`` accepted (larger: 400).
+MAX_K = 1000
+#: Longest input quoted back in an answer or an error, in characters.
+MAX_ECHO_CHARS = 200
 
 
 class Filters(BaseModel):
@@ -50,10 +63,65 @@ class RecommendBody(BaseModel):
     intent: StrictBool | None = None
 
 
-def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS,
-               max_queue: int = MAX_QUEUE) -> FastAPI:
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped: an error quoting a lone surrogate still renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+class _BodyLimit:
+    """ASGI middleware answering 413 to a request whose body exceeds ``max_bytes``, whether it declares its
+    length (``Content-Length``) or not (the body is counted as it arrives, and passed on once complete)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        response = JSONResponse(status_code=413, content={
+            "detail": f"the request body is larger than {self.max_bytes} bytes, the most this server accepts"})
+        await response(scope, receive, send)
+
+
+def _clip(value: Any, limit: int = MAX_ECHO_CHARS) -> Any:
+    """``value`` if short, else its text cut to ``limit`` characters and marked with "…"."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if len(text) <= limit else text[:limit] + "…"
+
+
+def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES, max_k: int = MAX_K,
+               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS, max_queue: int = MAX_QUEUE) -> FastAPI:
     """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
-    requests (see the module docstring)."""
+    requests (see the module docstring); bodies over ``max_body_bytes`` bytes are refused (413), and ``k``
+    above ``max_k`` (400)."""
     batcher = RequestBatcher(recommender, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     @asynccontextmanager
@@ -65,10 +133,18 @@ def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait
     app = FastAPI(title="melscribe", version=__version__, lifespan=lifespan,
                   description="Natural-language music recommendation through song descriptors.")
     app.state.batcher = batcher
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:
-        return JSONResponse(status_code=503 if isinstance(exc, ServerBusyError) else 400, content={"detail": str(exc)})
+        return _AsciiJSONResponse(status_code=503 if isinstance(exc, ServerBusyError) else 400,
+                                  content={"detail": _clip(str(exc), 5 * MAX_ECHO_CHARS)})
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"type": e.get("type"), "loc": [_clip(part) for part in e.get("loc", ())], "msg": e.get("msg"),
+                   "input": _clip(e.get("input"))} for e in exc.errors()]
+        return _AsciiJSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -79,11 +155,15 @@ def create_app(recommender: Recommender, *, max_batch: int = MAX_BATCH, max_wait
 
     @app.post("/recommend")
     async def recommend(body: RecommendBody) -> dict[str, Any]:
+        if body.k > max_k:
+            raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
         prepared = recommender.prepare(body.request, body.k, intent=body.intent, **body.filters.model_dump())
         results = await batcher.submit(prepared)
         on = recommender.intent if body.intent is None else body.intent
-        return {"request": body.request, "k": body.k,
-                "intent": recommender.parse_intent(body.request).to_dict() if on else None,
-                "results": [r.to_dict() for r in results]}
+        intent = recommender.parse_intent(body.request).to_dict() if on else None
+        if intent is not None:
+            intent["text"] = _clip(intent["text"])
+        return {"request": _clip(body.request), "k": body.k, "intent": intent,
+                "low_confidence": results.low_confidence, "results": [r.to_dict() for r in results]}
 
     return app

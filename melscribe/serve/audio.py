@@ -6,7 +6,6 @@
 * :func:`embed_audio_files` decodes, embeds and caches a list of audio files; :func:`tag_audio` names the
   closest descriptors of a vocabulary for each track; :func:`rerank_by_audio` scores tracks against a
   set of descriptors.
-* :func:`tiny_clap` builds a tiny random-weight CLAP checkpoint on disk, for tests without a hub.
 
 Other joint models that could sit behind the same interface: LAION-CLAP's own package
 (``laion-clap``, ``CLAP_Module.get_text_embedding`` / ``get_audio_embedding_from_data``), Microsoft's
@@ -402,77 +401,3 @@ def rerank_by_audio(
     _check_dims(audio, text)
     query = _l2_normalise(text.mean(axis=0))
     return (audio @ query).astype(np.float32) if audio.shape[0] else np.zeros(0, dtype=np.float32)
-
-
-#: Words of the tiny test tokenizer; any other word is spelt out with single-letter word pieces.
-TINY_VOCABULARY = (
-    "steel drums upbeat tropical calm energetic sad happy rock jazz pop ambient electronic acoustic "
-    "guitar piano bass vocals violin synth slow fast loud soft dark bright noise tone sine music"
-).split()
-
-
-def tiny_clap(folder: str | os.PathLike, *, fusion: bool = False) -> ClapAudioTextModel:
-    """A tiny random-weight CLAP checkpoint written to ``folder`` and loaded back with ``from_pretrained``.
-
-    Two-layer text and audio towers with 16-dimensional embeddings, 16 kHz audio in 1 s windows with 16
-    mel bands, a WordPiece tokenizer over :data:`TINY_VOCABULARY` plus single letters. ``fusion=True``
-    gives the feature-fusion variant (like ``laion/clap-htsat-fused``: 64 mel bands, long clips seen as a
-    whole plus three crops). Weights are seeded (the global torch generator is left untouched), so two
-    calls give the same model. For tests.
-    """
-    import torch
-    from transformers import BertTokenizerFast, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters), *TINY_VOCABULARY]
-    # A vocab.txt read back by from_pretrained builds the tokenizer the same way in transformers 4 and 5.
-    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(tokens)) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast.from_pretrained(folder, model_max_length=64)
-    # Without fusion, spec_size 64 with 16 mel bands: the 101 frames are resized to a 256 x 16 image folded
-    # into 64 x 64. With fusion, the extractor needs 64 bands (it resizes to 64 itself), so 51 frames of
-    # 64 bands are resized to 64 x 64. Either way 4 x 4 patches and windows of 4 cover it in two stages.
-    mel_bands = 64 if fusion else 16
-    extractor = ClapFeatureExtractor(
-        feature_size=mel_bands,
-        sampling_rate=16_000,
-        hop_length=320 if fusion else 160,
-        max_length_s=1,
-        fft_window_size=512,
-        frequency_max=8_000,
-        truncation="fusion" if fusion else "rand_trunc",
-        padding="repeatpad",
-    )
-    config = ClapConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=tokenizer.model_max_length + tokenizer.pad_token_id + 1,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.sep_token_id,
-        ),
-        audio_config=dict(
-            num_mel_bins=mel_bands,
-            spec_size=64,
-            enable_fusion=fusion,
-            fusion_type="aff_2d" if fusion else None,
-            window_size=4,
-            patch_embeds_hidden_size=16,
-            hidden_size=32,
-            depths=[1, 1],
-            num_attention_heads=[2, 2],
-            num_hidden_layers=2,
-        ),
-        projection_dim=16,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = ClapModel(config)
-    model.save_pretrained(folder)
-    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
-    return ClapAudioTextModel.from_pretrained(folder, device="cpu")

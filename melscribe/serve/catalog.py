@@ -18,6 +18,21 @@ any other         no        kept as metadata
 A descriptor set's *text* is its descriptors joined by ``", "``: the text the bi-encoder embeds, shared by
 every track with that set. Tracks that have only audio join a catalog through
 :meth:`Catalog.with_audio_folder`, which tags them zero-shot with the catalog's vocabulary.
+
+Rules, checked when a file is read (rows are counted from 1, the header not counted: in a CSV file row
+*n* is line *n* + 1); a broken rule raises :class:`~melscribe.errors.DataError` naming the file, the row
+and the reason:
+
+- ``track_id`` is not empty;
+- ``descriptors`` is empty, a string, or a list of strings (not a number, a mapping or nested lists);
+- rows with one ``track_id`` are one track with several descriptor sets, and must agree on its metadata
+  and ``audio_path``: a column filled in both rows must hold the same value (a column filled in only one
+  row fills it in).
+
+A track left without any descriptor set could never be recommended: it is dropped, with a warning giving
+the number dropped (and how many of them had an ``audio_path``, which only
+:meth:`Catalog.with_audio_folder` turns into descriptors). A catalog with no descriptor set at all is a
+``DataError``.
 """
 
 from __future__ import annotations
@@ -80,24 +95,34 @@ class AudioTracks:
 
 
 class Catalog:
-    """An ordered collection of :class:`Track` with unique ids and at least one descriptor set.
+    """An ordered collection of :class:`Track` with unique ids, each with at least one descriptor set:
+    tracks without any are dropped, with a warning giving their number.
 
     ``audio`` holds the audio embeddings of tracks added by :meth:`with_audio_folder`, used to re-rank
     them by audio–text similarity.
     """
 
     def __init__(self, tracks: Iterable[Track], *, source: str = "catalog", audio: AudioTracks | None = None):
-        self.tracks: tuple[Track, ...] = tuple(tracks)
+        tracks = tuple(tracks)
         self.source = source
         self.audio = audio
         self._by_id: dict[str, Track] = {}
-        for t in self.tracks:
+        for t in tracks:
             if t.id in self._by_id:
                 raise DataError(f"{source}: track id {t.id!r} appears twice")
             self._by_id[t.id] = t
-        if not any(t.descriptor_sets for t in self.tracks):
-            raise DataError(f"{source} has no descriptors: {len(self.tracks)} track(s), none with a descriptor "
+        self.tracks: tuple[Track, ...] = tuple(t for t in tracks if t.descriptor_sets)
+        if not self.tracks:
+            raise DataError(f"{source} has no descriptors: {len(tracks)} track(s), none with a descriptor "
                             "set; a recommender needs descriptor sets to match requests against")
+        dropped = [t for t in tracks if not t.descriptor_sets]
+        if dropped:
+            self._by_id = {t.id: t for t in self.tracks}
+            with_audio = sum(t.audio_path is not None for t in dropped)
+            warnings.warn(f"{source}: dropped {len(dropped)} of {len(tracks)} tracks that have no descriptor set and "
+                          f"so could never be recommended ({with_audio} with an audio_path; tag audio with "
+                          f"Catalog.with_audio_folder): {', '.join(repr(t.id) for t in dropped[:5])}"
+                          + (", …" if len(dropped) > 5 else ""), stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -154,20 +179,31 @@ class Catalog:
             raise DataError(f"catalog {path} lacks required column(s) {', '.join(missing)}; "
                             f"it has {', '.join(map(str, df.columns))}")
         rows: dict[str, dict[str, Any]] = {}
-        for rec in df.to_dict("records"):
-            tid = str(rec.pop("track_id")).strip()
+        for i, rec in enumerate(df.to_dict("records"), 1):
+            where = f"catalog {path}, row {i}"
+            tid = rec.pop("track_id")
+            tid = str(_plain(tid)).strip() if _present(tid) else ""
             if not tid:
-                raise DataError(f"catalog {path} has a row with an empty track_id")
-            descriptors = parse_descriptors(rec.pop("descriptors"))
-            entry = rows.setdefault(tid, {"sets": [], "meta": {}, "audio": None})
+                raise DataError(f"{where}: empty track_id")
+            descriptors = _descriptors(rec.pop("descriptors"), where)
+            audio = rec.pop("audio_path", None)
+            fields = {k: _plain(v) for k, v in rec.items() if _present(v)}
+            if _present(audio):
+                fields["audio_path"] = str(path.parent / Path(str(audio)).expanduser())
+            entry = rows.setdefault(tid, {"sets": [], "fields": {}, "row": i})
+            for k, v in fields.items():
+                if k in entry["fields"] and entry["fields"][k] != v:
+                    raise DataError(f"{where}: track_id {tid!r} repeats row {entry['row']} with another {k} "
+                                    f"({entry['fields'][k]!r} there, {v!r} here); the rows of one track must "
+                                    "agree on its metadata")
+            entry["fields"].update(fields)
             if descriptors and descriptors not in entry["sets"]:
                 entry["sets"].append(descriptors)
-            audio = rec.pop("audio_path", None)
-            if _present(audio):
-                entry["audio"] = str(path.parent / Path(str(audio)).expanduser())
-            entry["meta"].update({k: _plain(v) for k, v in rec.items() if _present(v)})
-        return cls((Track(tid, tuple(e["sets"]), e["meta"], e["audio"]) for tid, e in rows.items()),
-                   source=str(path))
+        tracks = []
+        for tid, e in rows.items():
+            audio = e["fields"].pop("audio_path", None)
+            tracks.append(Track(tid, tuple(e["sets"]), e["fields"], audio))
+        return cls(tracks, source=str(path))
 
     @classmethod
     def from_musiccaps(cls, data_dir: str | os.PathLike | None = None) -> "Catalog":
@@ -223,6 +259,8 @@ class Catalog:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataError(f"catalog {path} is a directory, expected a CSV/JSONL/Parquet file")
     if not path.is_file():
         raise DataError(f"catalog file {path} does not exist")
     suffix = path.suffix.lower()
@@ -238,12 +276,41 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise DataError(f"catalog {path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
 
 
+def _descriptors(value: Any, where: str) -> tuple[str, ...]:
+    """The descriptors of a ``descriptors`` cell: empty, a string (a list literal or comma-separated), or a
+    list of strings; :class:`DataError` saying ``where`` for anything else."""
+    if not _present(value):
+        return ()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        bad = [v for v in value if not isinstance(v, str)]
+        if bad:
+            raise DataError(f"{where}: descriptors must be strings, not {type(bad[0]).__name__} ({_short(bad[0])})")
+    elif not isinstance(value, str):
+        raise DataError(f"{where}: descriptors must be a list of strings or a string, not {type(value).__name__} "
+                        f"({_short(value)})")
+    try:
+        return parse_descriptors(value)
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(_plain(v))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _present(v: Any) -> bool:
+    """Whether a cell holds a value: not missing (None, NaN, NA) and not a blank string."""
     if v is None:
         return False
-    if isinstance(v, float) and np.isnan(v):
-        return False
-    return not (isinstance(v, str) and not v.strip())
+    if isinstance(v, str):
+        return bool(v.strip())
+    if np.ndim(v) == 0:
+        try:
+            return not pd.isna(v)
+        except (TypeError, ValueError):
+            return True
+    return True
 
 
 def _plain(v: Any) -> Any:

@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"how long a request waits for others to share its batch (default {MAX_WAIT_MS} ms)")
     p.add_argument("--max-queue", type=int, default=MAX_QUEUE,
                    help=f"requests allowed to wait; beyond, the server answers 503 (default {MAX_QUEUE})")
+    p.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                   help="refuse request bodies over N bytes with 413 (default 262144)")
+    p.add_argument("--max-k", type=int, default=None, metavar="N", help="refuse k over N with 400 (default 1000)")
     _add_source_arguments(p, serving=True)
     p.set_defaults(func=cmd_serve)
 
@@ -87,8 +90,8 @@ def _encoder(args: argparse.Namespace) -> TextEncoder:
 
 
 def _recommender(args: argparse.Namespace) -> Recommender:
+    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
     encoder = _encoder(args)
-    catalog = load_catalog(args.catalog, args.data_dir)
     if getattr(args, "audio_folder", None):
         from ..config import DEFAULT_CLAP
         from .audio import ClapAudioTextModel
@@ -101,8 +104,8 @@ def _recommender(args: argparse.Namespace) -> Recommender:
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
+    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
     encoder = _encoder(args)
-    catalog = load_catalog(args.catalog, args.data_dir)
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
     index = build_index(catalog, encoder, folder, args.kind)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")
@@ -123,6 +126,9 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     rec = _recommender(args)
     results = rec.recommend(args.request, args.k, exclude_tracks=args.exclude_track,
                             require_descriptors=args.require, exclude_descriptors=args.exclude)
+    if results.low_confidence:
+        print("warning: low confidence: the request resembles nothing in the catalog (another language, emoji or "
+              "gibberish?); these results are likely poor", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return
@@ -135,10 +141,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """``melscribe serve``: serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from .api import create_app
+    from . import api
 
-    app = create_app(_recommender(args), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                     max_queue=args.max_queue)
+    app = api.create_app(_recommender(args), max_body_bytes=args.max_body_bytes or api.MAX_BODY_BYTES,
+                         max_k=args.max_k or api.MAX_K, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                         max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port)
 
 

@@ -5,6 +5,10 @@ The request is embedded by the bi-encoder, the closest descriptor sets are found
 ranked by their best set, de-duplicated and filtered; each result says which set matched and which of its
 descriptors are closest to the request (the explanation).
 
+Each result set says whether it is *low-confidence* (:class:`RecommendationList`): the request resembles no
+descriptor set of the catalog much more than gibberish does (see :func:`low_confidence_threshold`), as with
+requests in another language than the model's, emoji-only or meaningless requests.
+
 Options: lexical + dense fusion (:mod:`melscribe.fusion`: the fusion tuned by training and stored beside the
 model, by default, of the dense ranking and a lexical scorer over the descriptor-set texts, on the union of the
 best sets of each), and, for catalogs with audio-only tracks
@@ -28,6 +32,7 @@ import os
 import threading
 import warnings
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -54,6 +59,21 @@ MIN_CANDIDATES = 32
 #: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
 #: the sets whose tracks pass the filters.
 MAX_CANDIDATES = 10_000
+#: Requests no catalog matches (keyboard mashing, an emoji, filler) and plain music requests: their best
+#: scores on an index anchor its low-confidence threshold (:func:`low_confidence_threshold`). Disjoint from
+#: the requests of the calibration (``experiments/confidence_requests.py``).
+NULL_PROBES = ("qwzx vbnm", "lorem ipsum dolor", "zzzz zzzz", "jkl poiuy trewq", "🙈", "xyzzy plugh",
+               "aaa bbb ccc", "hjkl")
+MUSIC_PROBES = ("rock music with electric guitar", "a calm piano piece", "upbeat dance music with drums",
+                "a sad song with a female singer", "jazz with saxophone", "orchestral music with strings",
+                "acoustic guitar and male vocals", "electronic music with synthesizers")
+#: Where the low-confidence threshold lies between the mean best score of :data:`NULL_PROBES` (0) and of
+#: :data:`MUSIC_PROBES` (1). Calibrated with the packaged MiniLM on MusicCaps by
+#: ``experiments/calibrate_confidence.py`` (figures in ``experiments/results/confidence.md``).
+LOW_CONFIDENCE_POSITION = 0.4
+#: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
+#: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
+MAX_REQUEST_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,31 @@ class Recommendation:
         d["intent"] = None if self.intent is None else {k: list(v) if isinstance(v, (tuple, list)) else v
                                                          for k, v in self.intent.items()}
         return d
+
+
+class RecommendationList(list):
+    """The recommendations for one request (a ``list`` of :class:`Recommendation`, best first) and
+    ``low_confidence``: whether the request's best score on the whole index (its cosine similarity to the
+    closest descriptor set) fell below the index's :func:`low_confidence_threshold`, i.e. the request
+    resembles nothing in the catalog and the results are likely poor."""
+
+    def __init__(self, recommendations: Iterable[Recommendation] = (), *, low_confidence: bool = False):
+        super().__init__(recommendations)
+        self.low_confidence = low_confidence
+
+    def __repr__(self) -> str:
+        return f"RecommendationList({list.__repr__(self)}, low_confidence={self.low_confidence})"
+
+
+def low_confidence_threshold(index: DescriptorIndex, null_probes: np.ndarray, music_probes: np.ndarray,
+                             position: float = LOW_CONFIDENCE_POSITION) -> float:
+    """The best score under which a request is low-confidence on ``index``: ``position`` of the way from the
+    mean best score of the embedded :data:`NULL_PROBES` (``null_probes``) to that of the embedded
+    :data:`MUSIC_PROBES` (``music_probes``). Anchored on the index's own scores, the threshold follows the
+    score scale of the model and the catalog, where a fixed cosine would not."""
+    null = float(index.search(null_probes, 1)[0][:, 0].mean())
+    music = float(index.search(music_probes, 1)[0][:, 0].mean())
+    return null + position * (music - null)
 
 
 @dataclass(frozen=True)
@@ -234,21 +279,24 @@ class Recommender:
 
     def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                   require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = (),
-                  intent: bool | None = None) -> list[Recommendation]:
-        """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched.
+                  intent: bool | None = None) -> RecommendationList:
+        """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched, as a
+        :class:`RecommendationList` (a list that also says whether it is ``low_confidence``).
 
         Filters: never return ``exclude_tracks`` (ids, each must be in the catalog); return only tracks having
         every one of ``require_descriptors`` (each must be in the catalog's vocabulary) and none of
         ``exclude_descriptors`` nor of the descriptors they name (:meth:`IntentParser`'s matching: "piano" also
         excludes "piano ballad"; one that names nothing in the vocabulary is an error, as for
         ``require_descriptors``). ``intent`` (default: the recommender's): read what the request rejects and
-        keep it out (module doc). A request longer than the model reads is truncated, with a warning.
+        keep it out (module doc). A request longer than the model reads is truncated, with a warning; one that
+        is not a string, is empty, is longer than :data:`MAX_REQUEST_CHARS` characters or is not valid Unicode
+        (a lone surrogate) is refused (:func:`check_request_text`).
         """
         prepared = self.prepare(request, k, exclude_tracks=exclude_tracks, require_descriptors=require_descriptors,
                                 exclude_descriptors=exclude_descriptors, intent=intent)
         return self.answer([prepared])[0]
 
-    def recommend_many(self, requests: Sequence[str], k: int = 10, **options: Any) -> list[list[Recommendation]]:
+    def recommend_many(self, requests: Sequence[str], k: int = 10, **options: Any) -> list[RecommendationList]:
         """:meth:`recommend` for several requests at once (same ``k``, filters and ``intent``), encoded as one batch:
         faster per request than one call each. Every request is checked before any is encoded."""
         if isinstance(requests, str):
@@ -260,28 +308,25 @@ class Recommender:
                 intent: bool | None = None) -> PreparedRequest:
         """Check a request and its options (:class:`InvalidRequestError` naming the problem) without encoding
         it; :meth:`answer` then answers a batch of prepared requests."""
-        if not isinstance(request, str):
-            raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
-        if not request.strip():
-            raise InvalidRequestError("the request is empty")
+        text = check_request_text(request, MAX_REQUEST_CHARS)
         k = _check_k(k)
         filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
         tokens = self.encoder.token_count(request)
         if tokens > self.encoder.max_seq_length:
             warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
                           f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=3)
-        parsed = self.parse_intent(request) if (self.intent if intent is None else intent) else None
+        parsed = self.parse_intent(text) if (self.intent if intent is None else intent) else None
         if parsed is None or parsed.empty:  # nothing rejected: exactly the results without intent handling
-            return PreparedRequest(request.strip(), k, filt)
+            return PreparedRequest(text, k, filt)
         return PreparedRequest(parsed.text, k, filt, parsed)
 
-    def answer(self, prepared: Sequence[PreparedRequest]) -> list[list[Recommendation]]:
+    def answer(self, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
         """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
         queries = self.encoder.encode([p.text for p in prepared])
         return [self._rank(q, p.k, p.filter, p.text) if p.intent is None else self._rank_with_intent(q, p)
                 for q, p in zip(queries, prepared)]
 
-    def _rank_with_intent(self, query: np.ndarray, p: PreparedRequest) -> list[Recommendation]:
+    def _rank_with_intent(self, query: np.ndarray, p: PreparedRequest) -> RecommendationList:
         """Rank without the sets carrying a descriptor ``p.intent`` rejects; if fewer than ``k`` tracks remain,
         fill up with the best of the others, each saying what it carries."""
         rejected = frozenset(p.intent.rejected)
@@ -291,18 +336,25 @@ class Recommender:
             more = [r for r in self._rank(query, p.k, p.filter, p.text) if r.track_id not in have]
             results += more[:p.k - len(results)]
         base = {"wanted": p.intent.wanted, "avoided": p.intent.rejected_phrases}
-        return [dataclasses.replace(r, rank=rank, intent={
-                    **base, "carries_avoided": tuple(d for d in r.descriptor_set if d in rejected)})
-                for rank, r in enumerate(results, 1)]
+        return RecommendationList((dataclasses.replace(r, rank=rank, intent={
+                                       **base, "carries_avoided": tuple(d for d in r.descriptor_set if d in rejected)})
+                                   for rank, r in enumerate(results, 1)), low_confidence=results.low_confidence)
 
     def search(self, query: np.ndarray, k: int = 10, *, exclude_tracks: Iterable[str] = (),
-               require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> list[Recommendation]:
+               require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = ()) -> RecommendationList:
         """Like :meth:`recommend` for a request already embedded by ``self.encoder`` (shape ``(dim,)``).
         Without the request's text there is no lexical fusion."""
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape != (self.index.dim,):
             raise InvalidRequestError(f"the query embedding has shape {query.shape}, expected ({self.index.dim},)")
         return self._rank(query, _check_k(k), self._filter(exclude_tracks, require_descriptors, exclude_descriptors))
+
+    @cached_property
+    def confidence_threshold(self) -> float:
+        """The best score under which a request's results are low-confidence on this index
+        (:func:`low_confidence_threshold`, computed on first use)."""
+        return low_confidence_threshold(self.index, self.encoder.encode(NULL_PROBES),
+                                        self.encoder.encode(MUSIC_PROBES))
 
     def _filter(self, exclude_tracks: Iterable[str], require: Iterable[str], exclude: Iterable[str]) -> _Filter:
         ids = frozenset(self.catalog.track(t).id for t in _as_list(exclude_tracks, "exclude_tracks"))
@@ -325,14 +377,17 @@ class Recommender:
                                       f"{self.catalog.source}, nor close to a descriptor)")
         return frozenset(exclude).union(*named)
 
-    def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> list[Recommendation]:
+    def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> RecommendationList:
         """Fetch ever more of the best descriptor sets until ``k`` tracks pass the filter; past
-        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass."""
+        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass. The request's best
+        dense score over the whole index, whatever the filters, says whether the results are low-confidence."""
         total = len(self.index)
         n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k))
+        best = None
         while True:
             allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES else None
-            scores, rows = self._ranked_rows(query, n, request, allowed)
+            scores, rows, best_dense = self._ranked_rows(query, n, request, allowed)
+            best = best_dense if best is None else best
             # audio re-ranking may promote any candidate; otherwise the first k are all that is needed
             candidates = self._collect(scores, rows, filt, None if self._audio is not None else k)
             if len(candidates) >= k or n >= total or allowed is not None:
@@ -343,8 +398,11 @@ class Recommender:
         candidates = candidates[:k]
         sets = [self._rows[c.row][0] for c in candidates]
         sims = iter(self.index.descriptor_scores(query, [d for ds in sets for d in ds]))  # one product for all
-        return [self._result(rank, c, ds, [next(sims) for _ in ds])
-                for rank, (c, ds) in enumerate(zip(candidates, sets), 1)]
+        if best is None:  # only the sets of allowed tracks were scored
+            best = float(self.index.search(query, 1)[0][0, 0])
+        return RecommendationList((self._result(rank, c, ds, [next(sims) for _ in ds])
+                                   for rank, (c, ds) in enumerate(zip(candidates, sets), 1)),
+                                  low_confidence=best < self.confidence_threshold)
 
     def _allowed_rows(self, filt: _Filter) -> np.ndarray:
         """Index rows with at least one track that passes the filter."""
@@ -353,19 +411,22 @@ class Recommender:
                         dtype=np.int64)
 
     def _ranked_rows(self, query: np.ndarray, n: int, request: str | None,
-                     allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
         """The ``n`` best index rows (scores, rows), best first, among ``allowed`` rows if given (scored
-        exactly) else among all (by the index): dense, or fused with the lexical scorer."""
+        exactly) else among all (by the index): dense, or fused with the lexical scorer; and the best dense
+        score over the whole index (``None`` when only ``allowed`` rows were scored)."""
+        best = None
         if allowed is None:
             scores, rows = (a[0] for a in self.index.search(query, n))
             keep = rows >= 0
             scores, rows = scores[keep], rows[keep]
+            best = float(scores[0]) if len(scores) else None
         else:
             dense = self.index.index.reconstruct_batch(allowed) @ query if len(allowed) else np.zeros(0, np.float32)
             order = np.argsort(-dense, kind="stable")
             scores, rows = dense[order], allowed[order]
         if self._lexical is None or request is None or not len(rows):
-            return scores, rows
+            return scores, rows, best
         lexical = self._lexical.score([request])[0]
         among = np.arange(len(lexical)) if allowed is None else allowed
         top_lexical = among[np.argpartition(-lexical[among], min(n, len(among)) - 1)[:n]]
@@ -373,7 +434,7 @@ class Recommender:
         dense = self.index.index.reconstruct_batch(pool) @ query
         fused = self.fusion.fuse([dense[None, :], lexical[pool][None, :]])[0]
         order = np.argsort(-fused, kind="stable")[:n]
-        return fused[order], pool[order]
+        return fused[order], pool[order], best
 
     def _collect(self, scores: np.ndarray, rows: np.ndarray, filt: _Filter, limit: int | None = None) -> list[_Candidate]:
         """Tracks of the ranked rows in order, each once (by its best row), that pass the filter; the first
@@ -430,6 +491,24 @@ def resolve_fusion(fusion: bool | FusionConfig | None, model_source: str) -> Fus
     return tuned or (FusionConfig() if fusion else None)
 
 
+def check_request_text(request: Any, max_chars: int = MAX_REQUEST_CHARS) -> str:
+    """``request`` without surrounding white space; :class:`InvalidRequestError` if it is not a string, is
+    empty, has more than ``max_chars`` characters, or cannot be encoded as UTF-8 (a lone surrogate, which
+    the tokenizer cannot read). Cheap: nothing is tokenised."""
+    if not isinstance(request, str):
+        raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
+    if len(request) > max_chars:
+        raise InvalidRequestError(f"the request has {len(request):,} characters; at most {max_chars:,} are accepted")
+    text = request.strip()
+    if not text:
+        raise InvalidRequestError("the request is empty")
+    try:
+        request.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRequestError(f"the request is not valid Unicode text ({e.reason} at character {e.start})") from None
+    return text
+
+
 def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InvalidRequestError(f"k must be an integer, not {type(k).__name__}")
@@ -468,7 +547,7 @@ def default_recommender(fusion: bool | FusionConfig | None = None) -> Recommende
 
 
 def recommend(request: str, k: int = 10, *, fusion: bool | FusionConfig | None = None,
-              **filters: Sequence[str]) -> list[Recommendation]:
+              **filters: Any) -> RecommendationList:
     """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps);
     ``fusion`` as for :class:`Recommender` (default: the model's tuned fusion if it has one)."""
     return default_recommender(fusion).recommend(request, k, **filters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,13 +10,20 @@ from ..fileio import replace_dir, temp_sibling
 
 
 def last_checkpoint(folder: str | os.PathLike) -> str | None:
-    """The newest complete ``checkpoint-N`` folder under ``folder`` (one with a trainer state), or ``None``."""
+    """The newest complete ``checkpoint-N`` folder under ``folder``, or ``None``. The trainer writes a
+    checkpoint's ``trainer_state.json`` last: a checkpoint is complete when that file reads as JSON (a run
+    killed while writing it leaves it cut short)."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-            and (p / "trainer_state.json").is_file()]
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+    steps = sorted((int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit())
+    for _, p in reversed(steps):
+        try:
+            json.loads((p / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return str(p)
+    return None
 
 
 def publish_model(model, target: str | os.PathLike) -> Path:
