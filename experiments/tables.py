@@ -23,6 +23,19 @@ from melscribe.config import trained_model_path, use_offline_mode_without_hub  #
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def fused_spec(model: Path, dense_spec: str) -> str:
+    """A scorer spec fusing ``dense_spec`` with the lexical scorer as ``model``'s tuned fusion says."""
+    from melscribe.fusion import FusionConfig, load_fusion
+
+    cfg = load_fusion(model) or FusionConfig()
+    w = cfg.weights[1]
+    if cfg.method == "weighted":
+        return f"weighted:1*{dense_spec}+{w}*{cfg.lexical}"
+    if w != 1.0 or cfg.k != 60:
+        raise SystemExit(f"{model}: RRF with k={cfg.k}, weights {cfg.weights} has no scorer spec")
+    return f"rrf:{dense_spec}+{cfg.lexical}"
+
+
 def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Path | None = None,
                   backends: list[str] | None = None) -> dict[str, str]:
     if table == "backends":
@@ -31,6 +44,11 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
         for b in backends or ["torch", "onnx", "static"]:
             rows[f"bi-encoder, {b} backend"] = f"dense:{model}@{b}"
             rows[f"fused with TF-IDF, {b} backend"] = f"fused:{model}@{b}"
+        for student in sorted(run.glob("fast/*/model")) if run else []:  # every fast student trained in the run
+            kind = student.parent.name
+            spec = f"{student}@{'static' if kind.startswith('static') else 'onnx'}"
+            rows[f"student {kind}"] = f"dense:{spec}"
+            rows[f"student {kind} fused with TF-IDF"] = fused_spec(model, spec)
         return rows
     if table == "baselines":
         return {"TF-IDF": "tfidf", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
