@@ -245,6 +245,8 @@ def make_scorer(spec: str) -> Scorer:
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
     * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
     * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
+    * ``clap:<name, folder or LAION .pt>`` / ``ttmr:<checkpoint>``: a joint audio–text model's text tower
+      (:mod:`melscribe.text_towers`).
     """
     from pathlib import Path
 
@@ -270,11 +272,15 @@ def make_scorer(spec: str) -> Scorer:
     if kind == "rerank" and "@" in rest:
         ce_path, _, first = rest.partition("@")
         return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)
+    if kind in ("clap", "ttmr"):  # text towers of joint audio–text models (CLAP_text, TTMR_text)
+        from . import text_towers
+
+        return (text_towers.clap_scorer if kind == "clap" else text_towers.ttmr_scorer)(rest, name=spec)
     if Path(spec).expanduser().is_dir():
         return DenseScorer(str(Path(spec).expanduser()), name=spec)
     raise ModelUnavailableError(
         f"unknown scorer {spec!r}: use one of {', '.join(BASELINES)}, a model folder, dense:NAME, "
-        "rrf:A+B, weighted:W*A+W*B or rerank:CROSS_ENCODER@FIRST_STAGE")
+        "rrf:A+B, weighted:W*A+W*B, rerank:CROSS_ENCODER@FIRST_STAGE, clap:NAME or ttmr:PATH")
 
 
 def load_cross_encoder(name_or_path: str, max_length: int | None = None):
