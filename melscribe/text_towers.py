@@ -98,12 +98,13 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower() or "invalid load key" in str(e).lower():
-            raise ModelUnavailableError(f"cannot read checkpoint {path}: {_one_line(e)}") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if not found:  # not a pickle torch can read at all
+            raise ModelUnavailableError(f"cannot read checkpoint {path}: not a torch checkpoint") from None
         if os.environ.get(TRUST_ENV) != "1":
             raise ModelUnavailableError(
-                f"{path} pickles Python objects besides tensors ({str(e).splitlines()[0][:80]}); if you trust "
-                f"the file, set {TRUST_ENV}=1") from None
+                f"{path} pickles Python objects besides tensors ({found.group(1)}); if you trust the file, "
+                f"set {TRUST_ENV}=1") from None
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise ModelUnavailableError(f"cannot read checkpoint {path}: {_one_line(e)}") from None
@@ -266,7 +267,8 @@ def load_laion_clap(path: str | os.PathLike, tokenizer: str | None = None, devic
     if bad:
         raise ModelUnavailableError(f"{path.name}: {len(bad)} tensors do not fit ClapModel, e.g. {bad[0]}")
     result = model.load_state_dict({k: v for k, v in converted.items() if k in expected}, strict=False)
-    missing_text = [k for k in result.missing_keys if k.startswith(("text_model.", "text_projection."))]
+    missing_text = [k for k in result.missing_keys if k.startswith(("text_model.", "text_projection."))
+                    and not k.endswith("position_ids")]  # an arange the model builds itself
     if missing_text:
         raise ModelUnavailableError(f"{path.name}: the text tower lacks {len(missing_text)} tensors, e.g. "
                                     f"{missing_text[0]}")

@@ -217,7 +217,7 @@ def test_laion_clap_checkpoint_maps_onto_transformers_clap(tmp_path):
             a.patch_embeds_hidden_size) == (list(b.depths), list(b.num_attention_heads), b.window_size, b.spec_size,
                                             b.num_mel_bins, b.hidden_size, b.patch_embeds_hidden_size)
     converted = laion_clap_to_transformers(laion)
-    assert set(converted) == set(hf.state_dict())
+    assert set(converted) == {k for k in hf.state_dict() if not k.endswith("position_ids")}  # an arange, rebuilt
 
     path = tmp_path / "ckpt" / "music_audioset_epoch_15_esc_90.14.pt"
     path.parent.mkdir()
