@@ -169,9 +169,9 @@ def test_500_until_the_retries_run_out_fails_the_row_only(server, tmp_path, caps
 
 
 def test_timeouts_are_retried(server, tmp_path):
-    done, report = rephrase_captions(rows("ambient [slow-once:1.5]"), settings(server, timeout=0.4),
+    done, report = rephrase_captions(rows("ambient [slow-once:3]"), settings(server, timeout=1.0),
                                      tmp_path / "c.jsonl", progress=False)
-    assert done and report.retries == 1 and server.requests_for()["ambient [slow-once:1.5]"] == 2
+    assert done and report.retries >= 1 and server.requests_for()["ambient [slow-once:3]"] == report.attempts >= 2
 
 
 @pytest.mark.parametrize("marker", ["badjson", "nochoices", "empty"])
@@ -219,7 +219,7 @@ def test_404_unknown_model_aborts_the_run(tmp_path, capsys):
 # ---- a killed run resumes without asking twice -----------------------------------------------------------
 
 def test_killed_run_resumes_without_asking_twice(server, tmp_path):
-    captions = [f"track {i:02d} [slow:0.1]" for i in range(24)]
+    captions = [f"track {i:02d} [slow:0.2]" for i in range(16)]
     inp, out, cache = write_captions(tmp_path / "in.csv", captions), tmp_path / "out.csv", tmp_path / "cache.jsonl"
     cmd = [sys.executable, "-m", "melscribe.cli", "rephrase", "rephrase", "--input", str(inp), "--out", str(out),
            "--cache", str(cache), "--base-url", server.base_url, "--model", "fake", "--concurrency", "2",
@@ -228,7 +228,7 @@ def test_killed_run_resumes_without_asking_twice(server, tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if cache.is_file() and len(cache.read_bytes().splitlines()) >= 6:
+        if cache.is_file() and len(cache.read_bytes().splitlines()) >= 4:
             break
         time.sleep(0.02)
     assert proc.poll() is None, proc.stderr.read().decode()
@@ -244,7 +244,7 @@ def test_killed_run_resumes_without_asking_twice(server, tmp_path):
             pass  # a line torn by the kill
 
     first = server.requests_for(phase=1)
-    assert 6 <= len(cached_before) < len(captions)
+    assert 4 <= len(cached_before) < len(captions)
 
     server.phase = 2
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
