@@ -5,7 +5,7 @@ The behaviour of a request is set by markers in its last user message:
 * ``[slow:S]``: sleep S seconds before answering, every time; ``[slow-once:S]`` the first time only;
 * ``[429xN]``, ``[500xN]``, ``[badjsonxN]``, ``[nochoicesxN]``: answer HTTP 429 / HTTP 500 / a body that is
   not JSON / JSON without ``choices`` the first N times this message is seen, then normally;
-* ``[emptyxN]``: an empty message N times.
+* ``[emptyxN]``: an empty message N times; ``[400]``: HTTP 400 every time.
 
 Server-wide: ``api_key`` (other keys get 401), ``models`` (other model names get 404). A normal answer
 wraps the input in a preamble and quotes, as chatty models do: ``Sure! Here's the request: "I'm looking
@@ -107,6 +107,9 @@ class FakeChatServer:
                     time.sleep(float(slow.group(1)))
                 elif once and n == 1:
                     time.sleep(float(once.group(1)))
+                if "[400]" in text:
+                    entry["status"] = 400
+                    return self._error(400, "This model's maximum context length is 8 tokens")
                 if n <= times("429"):
                     entry["status"] = 429
                     return self._error(429, "Rate limit reached", headers=[("retry-after", "0")])

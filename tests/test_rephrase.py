@@ -187,6 +187,13 @@ def test_malformed_replies_fail_the_row_when_retries_run_out(server, tmp_path):
     assert not done and "malformed reply" in report.failures["0"]
 
 
+def test_400_fails_the_row_without_retrying(server, tmp_path):
+    done, report = rephrase_captions(rows("a very long caption [400]", "jazz"), settings(server), tmp_path / "c.jsonl",
+                                     progress=False)
+    assert [d[1] for d in done] == ["jazz"] and "HTTP 400 (not retried)" in report.failures["0"]
+    assert server.requests_for()["a very long caption [400]"] == 1 and report.retries == 0
+
+
 def test_401_aborts_the_run_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", "wrong-key")
     captions = [f"song {i}" for i in range(20)]

@@ -8,7 +8,8 @@
 * :func:`complete_all`: asks the model for every item not in the cache, with at most ``concurrency``
   requests in flight (threads over one ``openai.OpenAI`` client), retrying 429, 5xx, timeouts, connection
   errors and malformed replies with exponential backoff (our own loop, so retries are counted; the client's
-  own ``max_retries`` is 0). 401, 403 and 404 abort the run at once with :class:`LLMFatalError`.
+  own ``max_retries`` is 0). 401, 403 and 404 abort the run at once with :class:`LLMFatalError`; another 4xx
+  (e.g. 400, a prompt too long for the model) fails its row without retrying.
 """
 
 from __future__ import annotations
@@ -217,7 +218,8 @@ def _ask(client, settings: LLMSettings, messages: list[dict]) -> str:
     except openai.APIStatusError as e:
         if e.status_code >= 500 or e.status_code in (408, 409):
             raise _Retryable(f"HTTP {e.status_code}: {_one_line(e.message, 100)}", _retry_after(e)) from None
-        raise _Retryable(f"HTTP {e.status_code}: {_one_line(e.message, 100)}") from None
+        # another 4xx (400 too long a prompt, 422 ...): this row's request is wrong, asking again will not help
+        raise LLMError(f"HTTP {e.status_code} (not retried): {_one_line(e.message, 100)}") from None
     except openai.APIResponseValidationError as e:
         raise _Retryable(f"malformed reply: {_one_line(e.message, 100)}") from None
     except (ValueError, TypeError) as e:  # JSON that does not parse
