@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
+from ..errors import InvalidRequestError
 
 RECIPES = ("gpl", "mnrl", "mnrl+gpl")
 QUERY_GENERATION = ("templates", "llm")
@@ -115,8 +116,8 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
     if cfg.query_generation not in QUERY_GENERATION:
-        raise ValueError(f"unknown query_generation {cfg.query_generation!r}; choose one of {', '.join(QUERY_GENERATION)}")
+        raise InvalidRequestError(f"unknown query_generation {cfg.query_generation!r}; choose one of {', '.join(QUERY_GENERATION)}")
     if cfg.query_generation == "llm" and cfg.synthetic_per_track and not cfg.llm_model:
-        raise ValueError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
+        raise InvalidRequestError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
                          "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
     return cfg
