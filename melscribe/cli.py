@@ -1,4 +1,5 @@
-"""The ``melscribe`` command line: ``prepare``, ``evaluate``, ``train``, ``index``, ``recommend``, ``serve``."""
+"""The ``melscribe`` command line: ``prepare``, ``evaluate``, ``train``, ``index``, ``recommend``, ``serve``,
+``rephrase``."""
 
 from __future__ import annotations
 
@@ -63,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="Recall@k table of scorers over test splits and seeds",
                        description="Evaluate scorers on test splits (mean ± std over seeds) and write the table.",
                        epilog="Scorer specs: tfidf, bm25, all-MiniLM-L6-v2, a model folder, dense:NAME, "
-                              "fused:FOLDER, rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE; prefix LABEL= to "
-                              "name a row. A model folder, dense: or fused: spec takes a suffix @BACKEND (torch, onnx, "
-                              "onnx-int8, static, student), e.g. dense:FOLDER@onnx or fused:FOLDER@static.")
+                              "fused:FOLDER, rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE, "
+                              "clap:NAME|FOLDER|FILE.pt (CLAP's text tower), ttmr:CHECKPOINT (TTMR/TTMR++ text tower); "
+                              "prefix LABEL= to name a row. A model folder, dense: or fused: spec takes a suffix "
+                              "@BACKEND (torch, onnx, onnx-int8, static, student), e.g. dense:FOLDER@onnx or "
+                              "fused:FOLDER@static.")
     p.add_argument("--scorer", action="append", required=True, help="a scorer spec (repeatable)")
     p.add_argument("--splits", nargs="+", default=["MC", "MC_reco"], help="test splits: the paper's MC, MC_reco, MTT, MSD (sampled descriptor sets, "
                         "one run per seed) and the track-level track_MC, track_MC_reco (every MusicCaps clip's full "
@@ -77,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.set_defaults(func=cmd_evaluate)
 
-    for module in ("melscribe.train.commands", "melscribe.serve.commands"):
+    for module in ("melscribe.train.commands", "melscribe.serve.commands", "melscribe.llm.commands"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:
@@ -98,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "docs_per_query", 0) is None:
         args.docs_per_query = 3 if args.split == "train" else 1
     try:
-        args.func(args)
+        rc = args.func(args)  # a command may return an exit status (rephrase: 1 when some rows failed)
     except MelscribeError as e:
         print(f"melscribe: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import load_musiccaps, load_test_split
+from .data import Record, load_musiccaps, load_test_split
 from .fileio import write_text_atomic
 from .metrics import DEFAULT_METRICS, aggregate, evaluate_run
 from .pairs import PairDataset, build_pairs, track_level_pairs
@@ -31,6 +31,8 @@ PAPER_RECALL_AT_10 = {
     "TF-IDF": {"MC": 89.4, "MC_reco": 77.7},
     "all-MiniLM-L6-v2": {"MC": 59.9, "MC_reco": 48.3},
     "paper GPL bi-encoder": {"MTT": 62.8, "MSD": 47.9, "MC": 84.8, "MC_reco": 70.1},
+    "CLAP_text": {"MC": 36.5},
+    "TTMR_text": {"MC": 19.9},
 }
 
 
@@ -78,8 +80,27 @@ def evaluate_table(scorers: Mapping[str, Callable[[], Scorer]], splits: Sequence
     Returns ``{"rows": {scorer: {split: {metric: {mean, std}, "seconds": s}}}, "skipped": {scorer: reason}}``.
     A scorer whose model cannot be loaded is skipped with a one-line reason.
     """
-    datasets = {(split, seed): test_dataset(split, seed, data_dir, drop_empty)
-                for split in splits for seed in split_seeds(split, seeds)}
+    return evaluate_datasets(scorers, {(split, seed): test_dataset(split, seed, data_dir, drop_empty)
+                                       for split in splits for seed in split_seeds(split, seeds)},
+                             drop_empty=drop_empty, metrics=metrics)
+
+
+def evaluate_record_sets(scorers: Mapping[str, Callable[[], Scorer]], record_sets: Mapping[str, Sequence[Record]],
+                         seeds: Sequence[int] = SEEDS, drop_empty: bool = False,
+                         metrics: Sequence[str] = DEFAULT_METRICS) -> dict:
+    """:func:`evaluate_table` over named record sets instead of test splits by name (e.g. the MC test clips with
+    requests written by another model); each set's pairs are built by :func:`build_pairs` per seed, as in the paper."""
+    return evaluate_datasets(scorers, {(split, seed): build_pairs(records, seed=seed, drop_empty=drop_empty)
+                                       for split, records in record_sets.items() for seed in seeds},
+                             drop_empty=drop_empty, metrics=metrics)
+
+
+def evaluate_datasets(scorers: Mapping[str, Callable[[], Scorer]], datasets: Mapping[tuple[str, int], PairDataset],
+                      drop_empty: bool = False, metrics: Sequence[str] = DEFAULT_METRICS) -> dict:
+    """Evaluate every scorer on pair datasets keyed by (split, seed); metrics are aggregated over the seeds of
+    each split (see :func:`evaluate_table` for the result)."""
+    splits = list(dict.fromkeys(split for split, _ in datasets))
+    seeds = list(dict.fromkeys(seed for _, seed in datasets))
     rows: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     for label, factory in scorers.items():
@@ -158,7 +179,9 @@ def format_table(result: Mapping, metric: str = "recall@10", paper: Mapping = PA
             cells.append(f"{ref:.1f}" if ref is not None else "—")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for label, reason in result.get("skipped", {}).items():
-        lines.append(f"| {label} | " + " | ".join(["skipped", "—"] * len(splits)) + " |")
+        ref = paper.get(label, {})
+        lines.append(f"| {label} | " + " | ".join(c for s in splits for c in
+                                                  ["skipped", f"{ref[s]:.1f}" if s in ref else "—"]) + " |")
     for label, figures in paper.items():  # the paper's rows we have no counterpart of, for reference
         if label not in result["rows"] and label not in result.get("skipped", {}) and \
                 any(s in figures for s in splits) and metric == "recall@10":

@@ -210,6 +210,8 @@ def make_scorer(spec: str) -> Scorer:
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
     * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
     * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
+    * ``clap:<name, folder or LAION .pt>`` / ``ttmr:<checkpoint>``: a joint audio–text model's text tower
+      (:mod:`melscribe.text_towers`).
     """
     spec = spec.strip()
     if spec in BASELINES:
@@ -230,12 +232,17 @@ def make_scorer(spec: str) -> Scorer:
     if kind == "rerank" and "@" in rest:
         ce_path, _, first = rest.partition("@")
         return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)
+    if kind in ("clap", "ttmr"):  # text towers of joint audio–text models (CLAP_text, TTMR_text)
+        from . import text_towers
+
+        return (text_towers.clap_scorer if kind == "clap" else text_towers.ttmr_scorer)(rest, name=spec)
     model, backend = split_backend(spec)
     if Path(model).expanduser().is_dir():
         return DenseScorer(str(Path(model).expanduser()), name=spec, backend=backend)
     raise ModelUnavailableError(
         f"unknown scorer {spec!r}: use one of {', '.join(BASELINES)}, a model folder, dense:NAME, "
-        "rrf:A+B, weighted:W*A+W*B or rerank:CROSS_ENCODER@FIRST_STAGE (dense specs take a suffix @BACKEND)")
+        "rrf:A+B, weighted:W*A+W*B, rerank:CROSS_ENCODER@FIRST_STAGE, clap:NAME or ttmr:PATH (dense specs take a "
+        "suffix @BACKEND)")
 
 
 def split_backend(spec: str) -> tuple[str, str]:

@@ -59,7 +59,8 @@ def register(sub) -> None:
                     "(mnrl+gpl). Each stage caches its output in the run folder; a rerun resumes.",
         epilog="Example: melscribe train --preset offline --data-dir ../shared/data")
     p.add_argument("--preset", choices=sorted(PRESETS), default="offline",
-                   help="hyper-parameters: offline (2 CPU cores, no hub) or paper (GPU + hub)")
+                   help="hyper-parameters: offline (2 CPU cores, no hub), offline-llm (the same with requests "
+                        "written by an LLM endpoint, see `melscribe rephrase`) or paper (GPU + hub)")
     p.add_argument("--recipe", choices=RECIPES, help="override the preset's recipe")
     p.add_argument("--seed", type=int, help="override the preset's seed")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override any preset field (repeatable)")

@@ -146,12 +146,29 @@ class TrainingRun:
     def _stage_pairs(self) -> None:
         c = self.config
         records, _ = self.records()
-        if c.synthetic_per_track:
+        if c.synthetic_per_track and c.query_generation == "llm":
+            records = records + self._llm_requests(records)
+        elif c.synthetic_per_track:
             from .queries import template_requests
 
             records = records + template_requests(records, c.synthetic_per_track, seed=c.seed)
         ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
         write_beir(ds, self.pairs_dir, split="train")
+
+    def _llm_requests(self, records: list[Record]) -> list[Record]:
+        """GPL query generation by a language model (``query_generation="llm"``). Answers are cached in
+        ``llm-cache.jsonl`` of the run folder, so a rerun after a failure asks only what is missing."""
+        from ..llm.client import LLMError, LLMSettings
+        from ..llm.jobs import llm_requests
+
+        c = self.config
+        settings = LLMSettings(model=c.llm_model, base_url=c.llm_base_url, concurrency=c.llm_concurrency)
+        out, report = llm_requests(records, c.synthetic_per_track, settings, self.out / "llm-cache.jsonl", seed=c.seed)
+        tqdm.write(f"[melscribe train] LLM requests: {report.summary()}")
+        if report.failures:
+            raise LLMError(f"{len(report.failures)} LLM requests failed (rerun to retry them):\n"
+                           + "\n".join(report.failure_lines(5)))
+        return out
 
     def _stage_mine(self) -> None:
         from .mining import mine_negatives

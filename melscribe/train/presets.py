@@ -1,6 +1,8 @@
 """Training presets: every hyper-parameter of a run, in one dataclass.
 
 ``offline`` runs end to end on 2 CPU cores without a model hub, from the packaged all-MiniLM-L6-v2.
+``offline-llm`` is the same with GPL's query generation done by a language model behind an
+OpenAI-compatible endpoint (default: a local llama.cpp server on port 8011 serving SmolLM2-135M-Instruct).
 ``paper`` records the setting of Epure et al. (GPU and hub needed).
 """
 
@@ -10,8 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
+from ..errors import InvalidRequestError
 
 RECIPES = ("gpl", "mnrl", "mnrl+gpl")
+QUERY_GENERATION = ("templates", "llm")
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,11 @@ class TrainConfig:
     train_sources: tuple[str, ...] = ("musiccaps",)
     docs_per_query: int = 3
     drop_empty: bool = True
-    synthetic_per_track: int = 3  # GPL query generation: template requests per training track (0: none)
+    synthetic_per_track: int = 3  # GPL query generation: synthetic requests per training track (0: none)
+    query_generation: str = "templates"  # "templates" (train/queries.py) or "llm" (melscribe.llm, an endpoint)
+    llm_base_url: str = ""  # OpenAI-compatible endpoint of query_generation="llm" ("": $OPENAI_BASE_URL)
+    llm_model: str = ""  # its model name (required with "llm"); the key comes from $OPENAI_API_KEY
+    llm_concurrency: int = 4
     # 2. mining
     miners: tuple[str, ...] = (PACKAGED_MINILM, "bm25")
     mine_depth: int = 50
@@ -78,8 +86,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+#: Where the README's local llama.cpp server listens (``python -m llama_cpp.server ... --port 8011``).
+LOCAL_LLM_URL = "http://127.0.0.1:8011/v1"
+
 PRESETS: dict[str, TrainConfig] = {
     "offline": TrainConfig(),
+    # the offline preset with requests written by a local LLM instead of templates (see `melscribe rephrase`)
+    "offline-llm": TrainConfig(query_generation="llm", llm_base_url=LOCAL_LLM_URL, llm_model="smollm2",
+                               llm_concurrency=1),
     "paper": TrainConfig(
         recipe="gpl",
         train_sources=("lp-musiccaps-mtt", "lp-musiccaps-msd"),
@@ -112,4 +126,9 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     from .static import parse_kind
 
     parse_kind(cfg.fast_student)
+    if cfg.query_generation not in QUERY_GENERATION:
+        raise InvalidRequestError(f"unknown query_generation {cfg.query_generation!r}; choose one of {', '.join(QUERY_GENERATION)}")
+    if cfg.query_generation == "llm" and cfg.synthetic_per_track and not cfg.llm_model:
+        raise InvalidRequestError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
+                         "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
     return cfg
