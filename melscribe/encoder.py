@@ -37,8 +37,13 @@ from .errors import InvalidRequestError, ModelUnavailableError
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8", "static", "student")
-#: The backend used when none is named (``--backend``, ``Recommender(backend=...)``).
+#: The backend of evaluation and training when none is named (``DenseScorer``, ``TextEncoder``).
 DEFAULT_BACKEND = "torch"
+#: The backend of serving when none is named (``Recommender``, ``melscribe recommend|serve|index``): the
+#: fastest that loses at most 0.3 point of Recall@10 against torch on MC, MC_reco and the track-level
+#: splits, fused rankings included (``experiments/results/backends.md``: onnx loses nothing; onnx-int8
+#: 1.0–1.8 points, the 3-layer and static students 1.6–4 points).
+SERVING_BACKEND = "onnx"
 #: Backends whose embeddings equal the torch backend's (within 1e-4 cosine): they share indexes.
 SAME_EMBEDDINGS = ("torch", "onnx")
 #: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).

@@ -274,9 +274,9 @@ def test_backend_option_of_the_commands() -> None:
     from melscribe.cli import build_parser
 
     parser = build_parser()
-    for argv in (["recommend", "hi", "--backend", "onnx"], ["serve", "--backend", "static"],
+    for argv in (["recommend", "hi", "--backend", "torch"], ["serve", "--backend", "static"],
                  ["index", "build", "--backend", "student"], ["index", "info", "--backend", "onnx-int8"]):
         assert parser.parse_args(argv).backend == argv[-1]
-    assert parser.parse_args(["recommend", "hi"]).backend == "torch"
+    assert parser.parse_args(["recommend", "hi"]).backend == "onnx"  # SERVING_BACKEND
     with pytest.raises(SystemExit):
         parser.parse_args(["recommend", "hi", "--backend", "tensorflow"])

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder, default_model, encoder_name
+from ..encoder import BACKENDS, SERVING_BACKEND, TextEncoder, default_model, encoder_name
 from .index import KINDS, DescriptorIndex
 from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
 from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
@@ -69,9 +69,9 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
                    help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
-    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+    p.add_argument("--backend", choices=BACKENDS, default=SERVING_BACKEND,
                    help="encoder backend: torch, onnx (same embeddings, faster), onnx-int8, static or student (the "
-                        f"fast student trained with the model; see the README) (default {DEFAULT_BACKEND})")
+                        f"fast student trained with the model; see the README) (default {SERVING_BACKEND})")
     if serving:
         p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                        help="fuse the dense ranking with a lexical one (default: the fusion tuned by training when "

@@ -43,7 +43,7 @@ from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from ..fusion import FusionConfig, load_fusion
 from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
-from ..encoder import DEFAULT_BACKEND, TextEncoder
+from ..encoder import SERVING_BACKEND, TextEncoder
 from ..intent import Intent, IntentParser
 from .index import DescriptorIndex
 
@@ -216,7 +216,7 @@ class Recommender:
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
                  fusion: bool | FusionConfig | None = None, audio_rerank: bool = True, intent: bool = True,
-                 intent_threshold: float | None = None, backend: str = DEFAULT_BACKEND):
+                 intent_threshold: float | None = None, backend: str = SERVING_BACKEND):
         self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model, backend=backend)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
