@@ -120,18 +120,21 @@ def recommend_table(args: argparse.Namespace) -> None:
     from melscribe.fileio import write_text_atomic
     from melscribe.serve.recommend import Recommender
 
-    base = Recommender(args.model, data_dir=args.data_dir, fusion=False)
-    configs = {"dense only (fusion=False)": dict(fusion=False),
-               "default (tuned fusion if the model has one)": dict(fusion=None)}
+    base = Recommender(args.model, data_dir=args.data_dir, fusion=False, intent=False)
+    configs = {"dense only (fusion=False, intent=False: recommend() before these defaults)": dict(fusion=False, intent=False),
+               "tuned fusion, no intent": dict(fusion=None, intent=False),
+               "intent, no fusion": dict(fusion=False, intent=True),
+               "**defaults** (tuned fusion and intent)": dict(fusion=None, intent=True)}
     rows = {}
     for label, options in configs.items():
         rec = Recommender(base.encoder, base.catalog, index=base.index, **options)
-        rows[label] = {"fusion": rec.fusion.to_dict() if rec.fusion else None,
+        rows[label] = {"fusion": rec.fusion.to_dict() if rec.fusion else None, "intent": rec.intent,
                        **{split: evaluate_recommender(rec, split, args.data_dir) for split in TRACK_SPLITS}}
         print(label, {s: round(100 * rows[label][s]["recall@10"], 1) for s in TRACK_SPLITS})
     prov = provenance()
     md = ["# recommend() on the track-level splits", "", f"Command: `python {' '.join(sys.argv)}`", "",
-          f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Model `{base.encoder.name}`. Every "
+          f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Model `{base.encoder.name}` "
+          f"({base.encoder.backend} backend). Every "
           "MusicCaps clip is a track; the 2,361 MC test rows, whole, are the requests (track_MC: their LP-MusicCaps "
           "caption; track_MC_reco: their rephrased request); the relevant track is the row's own clip.", "",
           "| recommend() | " + " | ".join(f"{s} R@1 | {s} R@10 | {s} MRR@10" for s in TRACK_SPLITS) + " |",

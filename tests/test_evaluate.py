@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from melscribe.evaluate import evaluate_scorer, evaluate_table, format_table, retrieve, write_results
 from melscribe.pairs import PairDataset
 from melscribe.scorers import BM25Scorer, ModelUnavailableError, TfidfScorer
@@ -34,3 +36,54 @@ def test_table_on_real_mc_matches_paper(real_data_dir, tmp_path):
     md_path, js_path = write_results(result, tmp_path / "t", "title", "cmd")
     assert json.loads(js_path.read_text())["rows"]["BM25"]["MC"]["queries"] == 2361
     assert "Commit" in md_path.read_text()
+
+
+CLIPS = [("a1", ["steel drums", "tropical", "upbeat"], "Steel drums play a tropical tune.", True),
+         ("a2", ["sad", "piano", "ballad"], "A sad piano ballad.", True),
+         ("a3", ["heavy metal", "distorted guitar"], "Loud heavy metal.", True),
+         ("a4", ["sad", "piano", "ballad"], "Another sad piano ballad.", False),  # same list as a2: one document
+         ("a5", ["jazz", "saxophone"], "Smooth jazz with saxophone.", False)]
+REPHRASED = [(0, "upbeat tropical steel drums", "I'd like something tropical with steel drums"),
+             (1, "a sad piano ballad", "play me a sad piano ballad"),
+             (2, "heavy metal, distorted guitar", "something loud with distorted guitars")]
+
+
+def tiny_data_dir(root):
+    import csv
+
+    from conftest import write_musiccaps
+
+    write_musiccaps(root, CLIPS)
+    path = root / "lp-musiccaps-mc" / "mc_rephrased.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([("caption_id", "caption", "caption_rephrased"), *REPHRASED])
+    return root
+
+
+def test_track_level_pairs_one_document_per_distinct_list(tmp_path):
+    from melscribe.evaluate import test_dataset
+    from melscribe.pairs import doc_id
+
+    ds = test_dataset("track_MC_reco", data_dir=tiny_data_dir(tmp_path))
+    assert sorted(ds.corpus.values()) == ["heavy metal, distorted guitar", "jazz, saxophone", "sad, piano, ballad",
+                                          "steel drums, tropical, upbeat"]
+    assert list(ds.queries.values()) == [r[2] for r in REPHRASED]
+    assert [list(rel) for rel in ds.qrels.values()] == [[doc_id(", ".join(c[1]))] for c in CLIPS[:3]]
+    assert list(test_dataset("track_MC", data_dir=tmp_path).queries.values()) == [r[1] for r in REPHRASED]
+
+
+def test_recommend_is_evaluated_like_the_dense_scorer_over_distinct_lists(tmp_path, minilm):
+    from melscribe.evaluate import TRACK_SPLITS, evaluate_recommender, test_dataset
+    from melscribe.scorers import DenseScorer
+    from melscribe.serve.catalog import Catalog
+    from melscribe.serve.recommend import Recommender
+
+    root = tiny_data_dir(tmp_path)
+    rec = Recommender(minilm, Catalog.from_musiccaps(root), index_dir=tmp_path / "index", fusion=False, intent=False)
+    metrics = ["recall@1", "recall@3", "mrr@10"]
+    for split in TRACK_SPLITS:
+        expected = evaluate_scorer(DenseScorer(minilm), test_dataset(split, data_dir=root), metrics)
+        assert evaluate_recommender(rec, split, root, metrics) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="track-level"):
+        evaluate_recommender(rec, "MC", root)

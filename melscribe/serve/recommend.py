@@ -197,7 +197,8 @@ class Recommender:
 
     ``model``: a model name or path, a loaded ``SentenceTransformer`` or a :class:`TextEncoder`; default the
     trained bi-encoder (``config.trained_model_path()``) if present, else the packaged all-MiniLM-L6-v2.
-    ``backend``: the encoder backend for a model given by name or path (see :mod:`melscribe.encoder`).
+    ``backend``: the encoder backend (see :mod:`melscribe.encoder`); default ``SERVING_BACKEND`` for a model given by
+    name or path, torch for a loaded ``SentenceTransformer``.
     ``catalog``: a :class:`Catalog` or catalog file; default all of MusicCaps from ``data_dir``.
     The index is ``index`` if given, else loaded from ``index_dir`` (default
     :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
@@ -216,7 +217,9 @@ class Recommender:
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
                  fusion: bool | FusionConfig | None = None, audio_rerank: bool = True, intent: bool = True,
-                 intent_threshold: float | None = None, backend: str = SERVING_BACKEND):
+                 intent_threshold: float | None = None, backend: str | None = None):
+        if backend is None:  # a model already loaded in PyTorch stays there
+            backend = SERVING_BACKEND if model is None or isinstance(model, (str, os.PathLike)) else "torch"
         self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model, backend=backend)
         self.catalog = load_catalog(catalog, data_dir)
         self.index = index if index is not None else self._open_index(index_dir, index_kind, auto_rebuild)
