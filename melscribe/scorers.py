@@ -43,11 +43,17 @@ class TfidfScorer:
 
         self.vectorizer = TfidfVectorizer(**self.vectorizer_kwargs)
         self.doc_matrix = self.vectorizer.fit_transform(list(corpus))
+        self._term_matrix = self.doc_matrix.T.tocsr()  # terms × documents, once: a query reads its terms' rows
         return self
 
     def score(self, queries: Sequence[str]) -> np.ndarray:
         q = self.vectorizer.transform(list(queries))
-        return (q @ self.doc_matrix.T).toarray().astype(np.float32)
+        return (q @ self._term_matrix).toarray().astype(np.float32)
+
+    def score_rows(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """The scores of ``query`` for the documents ``rows`` only (cheap whatever the corpus size)."""
+        q = self.vectorizer.transform([query])
+        return (self.doc_matrix[rows] @ q.T).toarray().ravel().astype(np.float32)
 
 
 class BM25Scorer:
@@ -76,6 +82,10 @@ class BM25Scorer:
             if toks:
                 out[i] = self.retriever.get_scores(toks)
         return out
+
+    def score_rows(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """The scores of ``query`` for the documents ``rows`` (bm25s scores the whole corpus first)."""
+        return self.score([query])[0][rows]
 
 
 #: Encoders and text embeddings loaded by name, shared by every DenseScorer of the process (a fused row

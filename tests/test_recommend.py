@@ -171,6 +171,22 @@ def test_fusion_adds_lexical_matches(rec: Recommender, catalog: Catalog) -> None
     assert fused.recommend(REQUESTS[0], k=2)[0].track_id.startswith("calypso")
 
 
+def test_fusion_on_a_large_catalog_re_ranks_the_dense_candidates(rec: Recommender, catalog: Catalog,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from melscribe.fusion import FusionConfig
+
+    monkeypatch.setattr(recommend_mod, "LEXICAL_UNION_MAX", 0)  # every catalog counts as large
+    weighted = FusionConfig(method="weighted", weights=(1.0, 0.5))
+    fused = Recommender(rec.encoder, catalog, index=rec.index, fusion=weighted)
+    request = "upbeat music with a piano"
+    candidates = min(len(rec.index), recommend_mod.MIN_CANDIDATES)
+    dense, rows = (a[0] for a in rec.index.search(rec.encoder.encode([request])[0], candidates))
+    lexical = fused._lexical.score([request])[0][rows]
+    expected = rows[np.argsort(-weighted.fuse([dense[None, :], lexical[None, :]])[0], kind="stable")]
+    got = list(dict.fromkeys(r.descriptor_set for r in fused.recommend(request, k=6, intent=False)))  # a set per row
+    assert len(got) >= 4 and got == [fused._rows[i][0] for i in expected[:len(got)]]
+
+
 def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder,
                                                                catalog: Catalog) -> None:
     built = []

@@ -45,3 +45,10 @@ def test_make_scorer_specs_and_unavailable_model(tmp_path):
         make_scorer("nonsense-model")
     with pytest.raises(ModelUnavailableError, match="cannot load"):
         make_scorer(f"dense:{tmp_path}/not-a-model")
+
+
+def test_lexical_scores_of_some_rows_equal_the_full_scores():
+    rows = np.array([2, 0])
+    for scorer in (TfidfScorer().fit(CORPUS), BM25Scorer().fit(CORPUS)):
+        full = scorer.score([QUERIES[0]])[0]
+        assert np.allclose(scorer.score_rows(QUERIES[0], rows), full[rows])

@@ -59,6 +59,9 @@ MIN_CANDIDATES = 32
 #: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
 #: the sets whose tracks pass the filters.
 MAX_CANDIDATES = 10_000
+#: Up to this many descriptor sets, fusion ranks the union of the dense and the lexical best sets; above, the
+#: lexical scores re-rank the dense candidates (scoring every set lexically grows with the catalog).
+LEXICAL_UNION_MAX = 20_000
 #: Requests no catalog matches (keyboard mashing, an emoji, filler) and plain music requests: their best
 #: scores on an index anchor its low-confidence threshold (:func:`low_confidence_threshold`). Disjoint from
 #: the requests of the calibration (``experiments/confidence_requests.py``).
@@ -430,6 +433,12 @@ class Recommender:
             scores, rows = dense[order], allowed[order]
         if self._lexical is None or request is None or not len(rows):
             return scores, rows, best
+        if len(self.index) > LEXICAL_UNION_MAX:
+            # a large catalog: the lexical side re-ranks the dense candidates instead of adding its own (scoring
+            # every set of a 1M-set index took ~170 ms a request)
+            fused = self.fusion.fuse([scores[None, :], self._lexical.score_rows(request, rows)[None, :]])[0]
+            order = np.argsort(-fused, kind="stable")
+            return fused[order], rows[order], best
         lexical = self._lexical.score([request])[0]
         among = np.arange(len(lexical)) if allowed is None else allowed
         top_lexical = among[np.argpartition(-lexical[among], min(n, len(among)) - 1)[:n]]
