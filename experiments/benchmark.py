@@ -48,7 +48,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from melscribe.data import load_mc_test
-from melscribe.encoder import DEFAULT_BACKEND, TextEncoder
+from melscribe.encoder import SERVING_BACKEND, TextEncoder
 from melscribe.errors import ModelUnavailableError
 from melscribe.serve.catalog import Catalog, Track, set_text
 from melscribe.serve.index import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, REFINE_K_FACTOR, DescriptorIndex,
@@ -452,7 +452,7 @@ def run_benchmark(data_dir: str | os.PathLike | None = None, *, model: Any = Non
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     first = next(iter(encoders.values()))
     return {"machine": info, "model": first.name.split("@")[0], "source": source, "backends": list(encoders),
-            "skipped_backends": skipped, "default_backend": DEFAULT_BACKEND, "quick": quick, "kinds": list(kinds),
+            "skipped_backends": skipped, "default_backend": SERVING_BACKEND, "quick": quick, "kinds": list(kinds),
             "sizes": list(sizes), "encoding": encoding, "stages": stages, "http": http}
 
 
