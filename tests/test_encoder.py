@@ -280,3 +280,14 @@ def test_backend_option_of_the_commands() -> None:
     assert parser.parse_args(["recommend", "hi"]).backend == "onnx"  # SERVING_BACKEND
     with pytest.raises(SystemExit):
         parser.parse_args(["recommend", "hi", "--backend", "tensorflow"])
+
+
+def test_onnx_session_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from melscribe import onnx_backend
+
+    monkeypatch.delenv(onnx_backend.THREADS_ENV, raising=False)
+    monkeypatch.delenv(onnx_backend.SPIN_ENV, raising=False)
+    assert onnx_backend.session_settings() == (onnx_backend._cores(), True)
+    monkeypatch.setenv(onnx_backend.THREADS_ENV, "1")
+    monkeypatch.setenv(onnx_backend.SPIN_ENV, "0")
+    assert onnx_backend.session_settings() == (1, False)
