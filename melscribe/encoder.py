@@ -26,13 +26,13 @@ import os
 import sys
 import threading
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .config import PACKAGED_MINILM, resolve_model, trained_model_path
-from .errors import InvalidRequestError, ModelUnavailableError
+from .errors import InvalidRequestError
+from .models import load_sentence_transformer
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ DEFAULT_BACKEND = "torch"
 SERVING_BACKEND = "onnx"
 #: Backends whose embeddings equal the torch backend's (within 1e-4 cosine): they share indexes.
 SAME_EMBEDDINGS = ("torch", "onnx")
-#: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
-STUDENT_DIR = "fast"
 #: The text whose embedding identifies a model's weights (compared with a tolerance by ``same_model``).
 PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
 #: Batches up to this size are encoded on a single thread (see :meth:`TextEncoder.encode`).
@@ -67,37 +65,12 @@ def display_name(model: str | os.PathLike) -> str:
     return PACKAGED_MINILM if resolve_model(model) == resolve_model(None) else str(model)
 
 
-def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_length: int | None = None):
-    """Load a ``SentenceTransformer`` by name or path (the packaged MiniLM for ``all-MiniLM-L6-v2``).
-
-    Raises :class:`ModelUnavailableError` with a one-line reason when it cannot be loaded offline.
-    """
-    from sentence_transformers import SentenceTransformer
-
-    path = resolve_model(name_or_path)
-    try:
-        model = SentenceTransformer(path, device=None if cuda_available() else "cpu")
-    except Exception as e:  # OSError, HF hub errors, ValueError...
-        raise ModelUnavailableError(f"cannot load {name_or_path!r}: {type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:160]}") from None
-    if max_seq_length:
-        model.max_seq_length = max_seq_length
-    return model
-
-
 def encoder_name(model: str | os.PathLike, backend: str = DEFAULT_BACKEND) -> str:
     """The name under which an encoder is reported and its indexes are cached: :func:`display_name`, with
     ``@backend`` appended for backends whose embeddings differ from torch's (``static``, ``student``,
     ``onnx-int8``)."""
     name = display_name(model)
     return name if backend in SAME_EMBEDDINGS else f"{name}@{backend}"
-
-
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device."""
-    import torch
-
-    return torch.cuda.is_available()
 
 
 class TextEncoder:
@@ -201,17 +174,3 @@ class _TorchBackend:
                                      normalize_embeddings=True, convert_to_numpy=True)
         finally:
             torch.set_num_threads(threads)
-
-
-def model_fingerprint(path: str | os.PathLike) -> str:
-    """A short hash of a model folder's weight and tokenizer files (names, sizes, modification times), to
-    key caches derived from it (the ONNX export). The student in :data:`STUDENT_DIR` is not part of it."""
-    import hashlib
-
-    root = Path(resolve_model(path))
-    h = hashlib.sha256(str(root.resolve()).encode())
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.relative_to(root).parts[0] != STUDENT_DIR:
-            st = p.stat()
-            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]

@@ -1,6 +1,6 @@
 """The ``onnx`` backend of :class:`~melscribe.encoder.TextEncoder`: the transformer run by ONNX Runtime.
 
-Once per model (keyed by :func:`~melscribe.encoder.model_fingerprint`), the sentence-transformers model is
+Once per model (keyed by :func:`~melscribe.models.model_fingerprint`), the sentence-transformers model is
 loaded with PyTorch and its transformer exported with ``torch.onnx`` (inputs ``input_ids``,
 ``attention_mask`` and, if the model reads them, ``token_type_ids``, with dynamic batch and sequence axes;
 output ``last_hidden_state``), then graph-optimised by ``onnxruntime.transformers`` (attention, embedding and
@@ -60,7 +60,7 @@ class OnnxCacheError(Exception):
 
 def cache_dir(model: str | os.PathLike, quantized: bool = False) -> Path:
     """Where the export of ``model`` is cached: ``$MELSCRIBE_HOME/onnx/<model fingerprint>[-int8]``."""
-    from .encoder import model_fingerprint
+    from .models import model_fingerprint
 
     return home_dir() / "onnx" / (model_fingerprint(resolve_model(model)) + ("-int8" if quantized else ""))
 
@@ -248,7 +248,7 @@ def export(model: str | os.PathLike, folder: str | os.PathLike, *, quantized: bo
     :data:`PROBE_TOLERANCE`, else the unfused graph is tried; int8: the agreement is recorded)."""
     import torch
 
-    from .encoder import load_sentence_transformer
+    from .models import load_sentence_transformer
 
     folder = Path(folder)
     st = load_sentence_transformer(model)

@@ -16,7 +16,8 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .config import resolve_model
-from .encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder, cuda_available
+from .encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder
+from .models import cuda_available
 from .errors import ModelUnavailableError
 from .fusion import FUSION_FILE, METHODS, fuse, load_fusion
 

@@ -6,7 +6,7 @@ library tokenises (no special tokens, as ``StaticEmbedding`` does), the token ve
 model's ``model.safetensors`` and averaged with numpy, and the mean is L2-normalised: the same embeddings as
 sentence-transformers (within float rounding) without PyTorch, in well under a millisecond per request.
 
-The student of a trained bi-encoder lives in its folder, in :data:`~melscribe.encoder.STUDENT_DIR`
+The student of a trained bi-encoder lives in its folder, in :data:`~melscribe.models.STUDENT_DIR`
 (``melscribe train`` publishes it there); :func:`find_student` finds it.
 """
 
@@ -44,7 +44,7 @@ def is_static_model(folder: str | os.PathLike) -> bool:
 def find_student(model: str | os.PathLike) -> Path:
     """The fast student published inside the folder of the bi-encoder ``model``;
     :class:`ModelUnavailableError` (saying how to make one) if there is none."""
-    from .encoder import STUDENT_DIR
+    from .models import STUDENT_DIR
 
     folder = Path(resolve_model(model)) / STUDENT_DIR
     if not (folder / "modules.json").is_file():

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .config import DEFAULT_CLAP
-from .scorers import ModelUnavailableError
+from .errors import ModelUnavailableError
 
 CLAP_TOKENIZER_ENV = "MELSCRIBE_CLAP_TOKENIZER"
 TTMR_TOKENIZER_ENV = "MELSCRIBE_TTMR_TOKENIZER"

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melscribe.encoder import STUDENT_DIR, TextEncoder, encoder_name
+from melscribe.encoder import TextEncoder, encoder_name
+from melscribe.models import STUDENT_DIR
 from melscribe.errors import ModelUnavailableError
 from melscribe.serve.index import same_model
 

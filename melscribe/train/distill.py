@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from ..encoder import load_sentence_transformer
+from ..models import load_sentence_transformer
 from .checkpoints import last_checkpoint, publish_model
 
 

@@ -18,7 +18,7 @@ The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it). S
 fast student that ``TrainConfig.fast_student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
 with ``none``) from the final bi-encoder; its output folder is named after the kind, so students of several
 kinds can be trained in one run folder for comparison. :func:`train` publishes it inside the bi-encoder's
-folder, as ``model/fast/`` (:data:`melscribe.encoder.STUDENT_DIR`), where the ``static`` and ``student``
+folder, as ``model/fast/`` (:data:`melscribe.models.STUDENT_DIR`), where the ``static`` and ``student``
 encoder backends find it.
 """
 
@@ -34,7 +34,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from ..encoder import STUDENT_DIR
+from ..models import STUDENT_DIR
 from ..fileio import replace_dir, temp_sibling, write_text_atomic
 from ..static_backend import STUDENT_INFO
 from ..data import Record, load_lp_musiccaps, load_musiccaps

@@ -86,7 +86,7 @@ def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.
     kind; the initial static model also counts its token frequencies there); ``pairs`` and ``tracks``
     (their source tracks: no batch holds two pairs of one track): the ``static-mnrl`` training data.
     ``epochs``, ``lr`` and ``batch_size`` default to :data:`DEFAULTS`. Returns ``out_dir/model``."""
-    from ..encoder import load_sentence_transformer, model_fingerprint
+    from ..models import load_sentence_transformer, model_fingerprint
     from ..static_backend import STUDENT_INFO
     from .checkpoints import publish_model
     from .distill import distil_mse, train_mnrl
@@ -133,7 +133,8 @@ def teacher_targets(teacher: str | os.PathLike, texts: Sequence[str], out: Path,
     the teacher are the same). From :data:`ONNX_MIN_TEXTS` texts on, encoded with the onnx backend (same
     embeddings, faster, after a one-time export of about 20 s) when it can export the model; else with
     ``loaded`` (the teacher's ``SentenceTransformer``) on torch."""
-    from ..encoder import TextEncoder, model_fingerprint
+    from ..encoder import TextEncoder
+    from ..models import model_fingerprint
     from ..errors import ModelUnavailableError
 
     key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16] + "-" + model_fingerprint(teacher)

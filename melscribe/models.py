@@ -1,0 +1,52 @@
+"""Loading sentence-transformers models offline, and what identifies a model folder; shared by the encoder
+and its backends (:mod:`melscribe.encoder`, :mod:`melscribe.onnx_backend`, :mod:`melscribe.static_backend`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import resolve_model
+from .errors import ModelUnavailableError
+
+#: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
+STUDENT_DIR = "fast"
+
+
+def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_length: int | None = None):
+    """Load a ``SentenceTransformer`` by name or path (the packaged MiniLM for ``all-MiniLM-L6-v2``).
+
+    Raises :class:`ModelUnavailableError` with a one-line reason when it cannot be loaded offline.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model(name_or_path)
+    try:
+        model = SentenceTransformer(path, device=None if cuda_available() else "cpu")
+    except Exception as e:  # OSError, HF hub errors, ValueError...
+        raise ModelUnavailableError(f"cannot load {name_or_path!r}: {type(e).__name__}: "
+                                    f"{str(e).splitlines()[0][:160]}") from None
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def model_fingerprint(path: str | os.PathLike) -> str:
+    """A short hash of a model folder's weight and tokenizer files (names, sizes, modification times), to
+    key caches derived from it (the ONNX export). The student in :data:`STUDENT_DIR` is not part of it."""
+    import hashlib
+
+    root = Path(resolve_model(path))
+    h = hashlib.sha256(str(root.resolve()).encode())
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.relative_to(root).parts[0] != STUDENT_DIR:
+            st = p.stat()
+            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
