@@ -19,6 +19,7 @@ import pytest
 
 from melscribe.errors import DataError, IndexCorruptError, InvalidRequestError
 from melscribe.serve.catalog import Catalog
+from melscribe.serve import index as index_module
 from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex
 
 from tiny_fixtures import STUB_DIM as DIM
@@ -158,6 +159,28 @@ def leftovers(folder: Path) -> list[str]:
 def python(script: str, *args: object) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def test_a_load_between_two_saves_waits_for_the_new_version(tmp_path: Path, monkeypatch) -> None:
+    # The interleaving CI once hit: the reader finds meta.json gone, then looks while no version is moved aside
+    # (one writer done, the next not started): it must look again rather than call the file missing.
+    folder = stub_index(seed=1).save(tmp_path / "idx")
+    hidden = tmp_path / "hidden"
+    os.replace(folder, hidden)  # as if the next writer's first rename came just before the reader's look
+    looks = []
+
+    def writer_finishes(seconds: float) -> None:
+        looks.append(seconds)
+        if hidden.exists():
+            os.replace(hidden, folder)
+
+    monkeypatch.setattr(index_module.time, "sleep", writer_finishes)
+    assert index_module._replaced(folder, None) is True
+    assert len(looks) == 1
+    monkeypatch.undo()
+    (folder / VOCAB_FILE).unlink()  # really missing: said so after a few looks, not retried for ever
+    with pytest.raises(IndexCorruptError, match="vocabulary.npy is missing"):
+        DescriptorIndex.load(folder)
 
 
 def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ CHECKSUM = "xxh3_128"
 _HASH_CHUNK = 8 << 20
 #: How long a save waits for another process's save of the same folder to finish.
 SAVE_LOCK_TIMEOUT = 600.0
+#: How many times a load looks again before it calls a file missing rather than replaced by a writer.
+REPLACED_CHECKS = 3
 #: How long a load keeps trying while other processes replace the folder under it.
 LOAD_RETRY_SECONDS = 10.0
 
@@ -188,11 +190,18 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
 def _replaced(folder: Path, meta_before: os.stat_result | None) -> bool:
     """After a file of ``folder`` was not found: whether the folder was being replaced (rather than the
     file really missing): its ``meta.json`` changed, or the folder is absent while a version is moved aside."""
-    try:
-        now = os.stat(folder / META_FILE)
-    except FileNotFoundError:
-        return not folder.exists() and any(".old-" in p.name for p in _leftovers(folder))
-    return meta_before is None or not _same_file(meta_before, now)
+    for attempt in range(REPLACED_CHECKS):
+        try:
+            now = os.stat(folder / META_FILE)
+        except FileNotFoundError:
+            # a version moved aside (between the two renames, or being removed after them), or, if that is gone
+            # too, the new version in place by now; a next writer may slip between the two looks, so look again
+            if any(".old-" in p.name for p in _leftovers(folder)) or (folder / META_FILE).exists():
+                return True
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        return meta_before is None or not _same_file(meta_before, now)
+    return False  # missing each time with no save under way: really missing
 
 
 _META_HEAD = b'{"' + CHECKSUM.encode() + b'": "'
