@@ -3,7 +3,8 @@
     python experiments/tables.py baselines            # TF-IDF, BM25, pretrained encoders, CLAP_text, TTMR_text
     python experiments/tables.py baselines --clap music_audioset_epoch_15_esc_90.14.pt --ttmr ttmr/best.pth
     python experiments/tables.py trained --run DIR --gpl-run DIR2   # bi-encoder, fused, MNRL vs MNRL→GPL
-    python experiments/tables.py teacher --gpl-run DIR2 --splits MC --seeds 0   # the teacher as re-ranker
+    python experiments/tables.py teacher --gpl-run DIR2 --splits MC MC_reco track_MC track_MC_reco   # teacher as re-ranker
+    python experiments/tables.py teacher --gpl-run DIR2 --first-stage bm25 --splits MC --seeds 0 --out experiments/results/teacher_bm25
     python experiments/tables.py recommend [--model DIR]   # what recommend() returns: dense-only vs its defaults
     python experiments/tables.py backends [--model PATH] [--backends torch onnx static]   # quality per encoder backend
 
@@ -40,7 +41,7 @@ def fused_spec(model: Path, dense_spec: str) -> str:
 
 def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Path | None = None,
                   backends: list[str] | None = None, clap: str | None = None,
-                  ttmr: str | None = None) -> dict[str, str]:
+                  ttmr: str | None = None, first_stage: str = "bi-encoder") -> dict[str, str]:
     if table == "backends":
         model = model or (run / "model" if run else trained_model_path())
         rows = {}
@@ -62,8 +63,12 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
     if table == "teacher":
         if not gpl_run:
             raise SystemExit("the teacher table needs --gpl-run (a run of `melscribe train --recipe mnrl+gpl`)")
-        return {"BM25": "bm25",
-                "music cross-encoder (teacher) re-ranking the BM25 top 100": f"rerank:{gpl_run / 'teacher' / 'model'}@bm25"}
+        teacher = gpl_run / "teacher" / "model"
+        if first_stage == "bm25":
+            return {"BM25": "bm25", "music cross-encoder (teacher) re-ranking the BM25 top 100": f"rerank:100:{teacher}@bm25"}
+        bi_encoder = gpl_run / "mnrl" / "model"
+        return {"MNRL bi-encoder (the teacher's starting point and first stage)": str(bi_encoder),
+                "music cross-encoder (teacher) re-ranking the bi-encoder's top 50": f"rerank:50:{teacher}@{bi_encoder}"}
     model = run / "model" if run else trained_model_path()
     rows = {"TF-IDF": "tfidf",
             "melscribe bi-encoder (offline preset)": str(model),
@@ -83,6 +88,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="backends: the trained model folder (default: RUN/model, else the "
                                                    "published bi-encoder)")
     parser.add_argument("--backends", nargs="+", help="backends: encoder backends (default: torch onnx static)")
+    parser.add_argument("--first-stage", choices=["bi-encoder", "bm25"], default="bi-encoder",
+                        help="teacher: what the teacher re-ranks (the bi-encoder's top 50, or BM25's top 100)")
     parser.add_argument("--splits", nargs="+", default=["MC", "MC_reco"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir")
@@ -103,7 +110,7 @@ def main() -> None:
         return recommend_table(args)
 
     specs = table_scorers(args.table, args.run, args.gpl_run, args.model, args.backends, args.clap,
-                          args.ttmr)
+                          args.ttmr, args.first_stage)
     scorers = {label: partial(make_scorer, spec) for label, spec in specs.items()}
     result = evaluate_table(scorers, args.splits, args.seeds, args.data_dir)
     print(format_table(result))
@@ -170,8 +177,10 @@ NOTES = {
                 "fast), student (the published student whichever its kind). Fused rows use the fusion.json tuned for "
                 "the bi-encoder for every backend. A backend that cannot load (no student) is listed as skipped. "
                 "Latency per backend: bench_recommend.md.",
-    "teacher": "Notes: the cross-encoder re-scores (raw logits) the BM25 top 100 of each request; documents below the "
-               "cut keep their order below. Costly on CPU (about 236k pairs per split and seed), hence one seed.",
+    "teacher": "Notes: the cross-encoder re-scores (raw logits, bf16 autocast) the first stage's top N of each request "
+               "(the bi-encoder's top 50, or with --first-stage bm25 BM25's top 100); documents below the cut keep "
+               "their order below. Each distinct (request, descriptor set) pair is scored once across seeds. The "
+               "teacher is stage `teacher` of the run: see its run.json for the configuration.",
 }
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from .errors import ModelUnavailableError
 
 #: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
 STUDENT_DIR = "fast"
+#: Where a GPL recipe publishes its music cross-encoder (the teacher) inside the bi-encoder's folder, for
+#: ``recommend(..., rerank=N)``.
+TEACHER_DIR = "teacher"
 
 
 def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_length: int | None = None):
@@ -40,13 +43,13 @@ def cuda_available() -> bool:
 
 def model_fingerprint(path: str | os.PathLike) -> str:
     """A short hash of a model folder's weight and tokenizer files (names, sizes, modification times), to
-    key caches derived from it (the ONNX export). The student in :data:`STUDENT_DIR` is not part of it."""
+    key caches derived from it (the ONNX export). The student in :data:`STUDENT_DIR` and the teacher in :data:`TEACHER_DIR` are not part of it."""
     import hashlib
 
     root = Path(resolve_model(path))
     h = hashlib.sha256(str(root.resolve()).encode())
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.relative_to(root).parts[0] != STUDENT_DIR:
+        if p.is_file() and p.relative_to(root).parts[0] not in (STUDENT_DIR, TEACHER_DIR):
             st = p.stat()
             h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]

@@ -17,9 +17,9 @@ import numpy as np
 
 from .config import resolve_model
 from .encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder
-from .models import cuda_available
 from .errors import ModelUnavailableError
 from .fusion import FUSION_FILE, METHODS, fuse, load_fusion
+from .reranker import Reranker
 
 
 class Scorer(Protocol):
@@ -167,13 +167,13 @@ def fused_scorer(model_dir: str | os.PathLike, name: str | None = None, backend:
 
 class RerankScorer:
     """A first-stage scorer whose top ``depth`` documents per query are re-scored by a cross-encoder
-    (raw logits); documents below the cut keep a score under every re-ranked one."""
+    (raw logits); documents below the cut keep a score under every re-ranked one. Scores of (query, document)
+    pairs are kept, so evaluating several seeds of one split scores each distinct pair once."""
 
-    def __init__(self, first_stage: Scorer, cross_encoder, depth: int = 100, name: str | None = None,
-                 batch_size: int = 64, bf16: bool = True):
-        self.first_stage, self.cross_encoder, self.depth, self.batch_size = first_stage, cross_encoder, depth, batch_size
-        self.bf16 = bf16
+    def __init__(self, first_stage: Scorer, cross_encoder: Reranker, depth: int = 100, name: str | None = None):
+        self.first_stage, self.cross_encoder, self.depth = first_stage, cross_encoder, depth
         self.name = name or f"{first_stage.name} → cross-encoder@{depth}"
+        self._seen: dict[tuple[str, str], float] = {}
 
     def fit(self, corpus: Sequence[str]) -> "RerankScorer":
         self.corpus = list(corpus)
@@ -181,17 +181,13 @@ class RerankScorer:
         return self
 
     def score(self, queries: Sequence[str]) -> np.ndarray:
-        import torch
-
         first = self.first_stage.score(queries)
         depth = min(self.depth, first.shape[1])
         top = np.argsort(-first, axis=1, kind="stable")[:, :depth]
         pairs = [(q, self.corpus[j]) for q, row in zip(queries, top) for j in row]
-        device = "cuda" if cuda_available() else "cpu"
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16):  # ~2x faster on CPUs with BF16
-            logits = self.cross_encoder.predict(pairs, batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
-                                                show_progress_bar=len(pairs) > 10_000)
-        logits = np.asarray(logits, dtype=np.float32).reshape(len(queries), depth)
+        new = list(dict.fromkeys(p for p in pairs if p not in self._seen))
+        self._seen.update(zip(new, self.cross_encoder.score_pairs(new, show_progress_bar=len(new) > 10_000).tolist()))
+        logits = np.array([self._seen[p] for p in pairs], dtype=np.float32).reshape(len(queries), depth)
         out = np.full(first.shape, -1e9, dtype=np.float32)
         np.put_along_axis(out, top, logits, axis=1)
         return out
@@ -219,7 +215,7 @@ def make_scorer(spec: str) -> Scorer:
       (:data:`melscribe.encoder.BACKENDS`, default :data:`~melscribe.encoder.DEFAULT_BACKEND`);
     * ``rrf:<spec>+<spec>[+...]``: reciprocal-rank fusion (k = 60);
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
-    * ``rerank:<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top 100;
+    * ``rerank:[N:]<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top N (default 100);
     * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
     * ``clap:<name, folder or LAION .pt>`` / ``ttmr:<checkpoint>``: a joint audio–text model's text tower
       (:mod:`melscribe.text_towers`).
@@ -241,8 +237,11 @@ def make_scorer(spec: str) -> Scorer:
         model, backend = split_backend(rest)
         return fused_scorer(model, name=spec, backend=backend)
     if kind == "rerank" and "@" in rest:
-        ce_path, _, first = rest.partition("@")
-        return RerankScorer(make_scorer(first), load_cross_encoder(ce_path), name=spec)
+        depth, colon, tail = rest.partition(":")
+        if not (colon and depth.isdigit()):
+            depth, tail = "100", rest
+        ce_path, _, first = tail.partition("@")
+        return RerankScorer(make_scorer(first), Reranker(ce_path), depth=int(depth), name=spec)
     if kind in ("clap", "ttmr"):  # text towers of joint audio–text models (CLAP_text, TTMR_text)
         from . import text_towers
 
@@ -260,14 +259,3 @@ def split_backend(spec: str) -> tuple[str, str]:
     """``"PATH@onnx"`` → ``("PATH", "onnx")``; without a known backend suffix, ``(spec, DEFAULT_BACKEND)``."""
     model, sep, backend = spec.rpartition("@")
     return (model, backend) if sep and model and backend in BACKENDS else (spec, DEFAULT_BACKEND)
-
-
-def load_cross_encoder(name_or_path: str, max_length: int | None = None):
-    """Load a sentence-transformers ``CrossEncoder`` (one logit), or raise :class:`ModelUnavailableError`."""
-    from sentence_transformers import CrossEncoder
-
-    try:
-        return CrossEncoder(resolve_model(name_or_path), max_length=max_length, device=None if cuda_available() else "cpu")
-    except Exception as e:
-        raise ModelUnavailableError(f"cannot load cross-encoder {name_or_path!r}: {type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:160]}") from None

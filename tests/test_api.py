@@ -81,6 +81,9 @@ def test_concurrent_http_requests(server: str, rec: Recommender) -> None:
     ({"request": 42}, 422, "valid string"),
     ({"k": 3}, 422, "request"),
     ({"request": "steel drums", "filter": {}}, 422, "filter"),
+    ({"request": "steel drums", "rerank": 5}, 400, "rerank needs a music cross-encoder"),
+    ({"request": "steel drums", "rerank": -1}, 400, "between 0 and"),
+    ({"request": "steel drums", "rerank": "5"}, 422, "valid integer"),
 ])
 def test_bad_bodies(server: str, body: dict, status: int, message: str) -> None:
     r = httpx.post(f"{server}/recommend", json=body)

@@ -264,3 +264,49 @@ def test_hnsw_index_gives_the_exact_answers_on_a_small_catalog(rec: Recommender,
     assert hnsw.index.kind == "hnsw" and hnsw.index.path != rec.index.path
     for request in REQUESTS:
         assert [r.track_id for r in hnsw.recommend(request, k=5)] == [r.track_id for r in rec.recommend(request, k=5)]
+
+
+@pytest.fixture(scope="module")
+def reranker():
+    """The packaged MiniLM read as a cross-encoder with a fixed random one-logit head: real, deterministic logits."""
+    import torch
+
+    from melscribe.reranker import Reranker, load_cross_encoder
+
+    ce = load_cross_encoder("all-MiniLM-L6-v2")
+    head = ce.model.classifier
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=torch.Generator().manual_seed(1)))
+    return Reranker(ce, bf16=False)
+
+
+def test_rerank_orders_the_top_sets_by_the_cross_encoder(rec: Recommender, catalog: Catalog, reranker) -> None:
+    from melscribe.serve.catalog import set_text
+
+    r = Recommender(rec.encoder, catalog, index=rec.index, reranker=reranker, intent=False)
+    request = REQUESTS[0]
+    plain = r.recommend(request, k=12)
+    assert r.recommend(request, k=12, rerank=0) == plain and all(x.rerank_score is None for x in plain)
+    everything = r.recommend(request, k=12, rerank=len(r.index))  # every set re-scored: the teacher's order
+    logits = [x.rerank_score for x in everything]
+    assert None not in logits and logits == sorted(logits, reverse=True)
+    expected = reranker.score(request, [set_text(x.descriptor_set) for x in everything])
+    assert np.allclose(logits, expected, atol=1e-5)
+    assert {x.track_id for x in everything} == {x.track_id for x in plain}
+    # only the best 3 sets re-scored: their tracks first in the teacher's order, the rest as before
+    top3 = r.recommend(request, k=12, rerank=3)
+    head = [x for x in top3 if x.rerank_score is not None]
+    assert head == top3[:len(head)] and 3 <= len(head) < 12
+    assert [x.rerank_score for x in head] == sorted(x.rerank_score for x in head)[::-1]
+    assert [x.track_id for x in top3[len(head):]] == [x.track_id for x in plain if x.track_id not in
+                                                      {h.track_id for h in head}]
+
+
+def test_rerank_is_checked(rec: Recommender, catalog: Catalog, reranker) -> None:
+    r = Recommender(rec.encoder, catalog, index=rec.index, reranker=reranker)
+    for bad, match in [(-1, "between 0 and"), (recommend_mod.MAX_RERANK + 1, "between 0 and"), (True, "integer"),
+                       (2.0, "integer")]:
+        with pytest.raises(InvalidRequestError, match=match):
+            r.recommend("steel drums", rerank=bad)
+    with pytest.raises(InvalidRequestError, match="rerank needs a music cross-encoder"):
+        rec.recommend("steel drums", rerank=5)  # the packaged MiniLM has no teacher beside it

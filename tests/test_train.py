@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from melscribe.pairs import read_beir
-from melscribe.scorers import load_cross_encoder, make_scorer
+from melscribe.reranker import Reranker, load_cross_encoder
+from melscribe.scorers import make_scorer
 from melscribe.train.distill import DistinctTrackBatchSampler
 from melscribe.train.presets import get_preset
 
 from tiny_fixtures import tiny_records
 
-TINY = dict(recipe="mnrl+gpl", synthetic_per_track=1, mine_depth=8, negatives_per_query=4, teacher_max_pairs=64,
+TINY = dict(recipe="mnrl+gpl", synthetic_per_track=1, mine_depth=8, negatives_per_query=4, teacher_max_rows=64,
             teacher_batch_size=16, mnrl_batch_size=16, batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=3,
             heldout_tracks=12, bf16=False,
             fast_student="none")  # stage fast: tests/test_encoder.py
@@ -60,6 +61,7 @@ def test_each_stage_writes_what_the_next_reads(tiny_run):
     assert json.loads((out / "run.json").read_text())["seconds"].keys() >= {"pairs", "mine", "teacher", "label",
                                                                              "mnrl", "distil", "fusion"}
     for folder in (final, out / "published"):
+        assert (folder / "teacher" / "config.json").is_file(), "a GPL recipe publishes its teacher for rerank=N"
         scorer = make_scorer(f"fused:{folder}")
         scores = scorer.fit(["steel drums, tropical", "sad, piano"]).score(["tropical steel drums"])
         assert scores.shape == (1, 2) and scores[0, 0] > scores[0, 1]
@@ -83,13 +85,12 @@ def test_margin_labels_are_not_squashed_by_a_sigmoid():
 
     ce = load_cross_encoder("all-MiniLM-L6-v2")
     head = ce.model.classifier
-    torch.manual_seed(0)
-    with torch.no_grad():
-        head.weight.mul_(200.0)
+    with torch.no_grad():  # a fixed head (its random init depends on what ran before), logits of several units
+        head.weight.copy_(torch.randn(head.weight.shape, generator=torch.Generator().manual_seed(0)) * 10.0)
     triplets = [("upbeat tropical steel drums", "steel drums, tropical", "sad, piano"),
                 ("a sad piano ballad", "sad, piano, ballad", "heavy metal"),
                 ("smooth jazz", "jazz, saxophone", "techno, fast")]
-    margins = margin_labels(ce, triplets, show_progress_bar=False)
+    margins = margin_labels(Reranker(ce, bf16=False), triplets, show_progress_bar=False)
     assert np.abs(margins).max() > 1.0, "margins look squashed into [-1, 1]"
     squashed = ce.predict([(q, p) for q, p, _ in triplets]) - ce.predict([(q, n) for q, _, n in triplets])
     assert not np.allclose(squashed, margins)
@@ -124,3 +125,56 @@ def test_batches_never_hold_two_rows_that_share_a_key(drop_last):
     assert epochs[0] != epochs[1]  # a new epoch, a new order
     sampler.set_epoch(0)
     assert sampler.batches() == epochs[0]  # seeded
+
+
+def test_denoising_drops_negatives_that_share_most_descriptors_with_a_positive():
+    from melscribe.train.denoise import denoise_margins, denoise_negatives, overlap
+
+    assert overlap("male voice, rubab", "Male Voice") == pytest.approx(1 / 2)
+    assert overlap("bass, drums, guitar", "bass") == pytest.approx(1 / 3)
+    assert overlap("a, b", "c") == 0.0 and overlap("", "a") == 0.0
+    corpus = {"p1": "male voice, rubab", "p2": "folk, accordion", "n1": "male voice", "n2": "bass, drums, guitar",
+              "n3": "folk, accordion, sad", "n4": "techno"}
+    kept, dropped = denoise_negatives({"q": ["n1", "n2", "n3", "n4"]}, {"q": {"p1": 1, "p2": 1}}, corpus, 0.5)
+    # n1 shares 1 of 2 with p1 (0.5), n3 2 of 3 with p2 (0.67): probably relevant; n2 and n4 are kept
+    assert kept == {"q": ["n2", "n4"]} and dropped == 2
+    assert denoise_negatives({"q": ["n1"]}, {"q": {"p1": 1}}, corpus, None) == ({"q": ["n1"]}, 0)
+    assert denoise_margins([2.0, -0.5, 0.0, -3.0], 0.0) == [0, 2]
+    assert denoise_margins([2.0, -0.5, -3.0], 1.0) == [0, 1]
+    assert denoise_margins([-9.0], None) == [0]
+
+
+@pytest.mark.parametrize("loss", ["mnrl", "bce"])
+def test_teacher_trains_from_a_bi_encoder_with_either_loss(tmp_path, loss):
+    from melscribe.reranker import Reranker
+    from melscribe.train.teacher import train_teacher
+
+    examples = [(f"a track with {d}", d, [o for o in ("steel drums", "piano", "techno", "choir") if o != d][:2])
+                for d in ("steel drums", "piano", "techno", "choir")] * 4
+    folder = train_teacher(examples, tmp_path / loss, base="all-MiniLM-L6-v2", loss=loss, max_steps=2, batch_size=4,
+                           save_steps=2)
+    logits = Reranker(str(folder), bf16=False).score("a track with piano", ["piano", "techno"])
+    assert logits.shape == (2,) and np.isfinite(logits).all()
+    assert (tmp_path / loss / "checkpoints" / "checkpoint-2").is_dir(), "a killed run resumes from checkpoints"
+    with pytest.raises(ValueError, match="same number of negatives"):
+        train_teacher([("q", "d", ["n"]), ("q", "d", ["n", "m"])], tmp_path / "x", base="all-MiniLM-L6-v2", loss=loss)
+    with pytest.raises(ValueError, match="unknown teacher loss"):
+        train_teacher(examples, tmp_path / "y", base="all-MiniLM-L6-v2", loss="hinge")
+
+
+def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss, MultipleNegativesRankingLoss
+
+    from melscribe.train.distill import MNRLPlusMarginMSE, ScaledSimilarity
+
+    columns = [["steel drums please", "a sad piano", "dark techno"], ["steel drums, calypso", "piano, sad", "techno"],
+               ["metal", "happy pop", "lullaby"]]
+    features = [minilm.tokenize(c) for c in columns]
+    labels = torch.tensor([3.0, 1.5, -0.5])
+    joint = MNRLPlusMarginMSE(minilm, "cos_sim", margin_scale=5.0, weight=0.7)
+    mnrl = MultipleNegativesRankingLoss(minilm)
+    mse = MarginMSELoss(minilm, similarity_fct=ScaledSimilarity("cos_sim", 5.0))
+    with torch.no_grad():
+        expected = mnrl(features, labels) + 0.7 * mse(features, labels)
+        assert float(joint(features, labels)) == pytest.approx(float(expected), rel=1e-5)

@@ -2,15 +2,18 @@
 
 * ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
-  "require_descriptors": [...], "exclude_descriptors": [...]}, "intent": bool | null}`` → ``{"request", "k",
+  "require_descriptors": [...], "exclude_descriptors": [...]}, "intent": bool | null, "rerank": int = 0}`` →
+  ``{"request", "k",
   "intent", "low_confidence", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in
   the body turns intent handling on or off for this request (default: the server's, on unless ``--no-intent``);
   in the answer it is what the request wants and avoids (:meth:`melscribe.intent.Intent.to_dict`), ``null``
   when off. ``low_confidence`` is true when the request resembles nothing in the catalog
-  (:class:`~melscribe.serve.recommend.RecommendationList`).
+  (:class:`~melscribe.serve.recommend.RecommendationList`). ``rerank`` > 0 re-scores the best ``rerank``
+  descriptor sets with the music cross-encoder (each result then carries its ``rerank_score``); 400 if the
+  server has none.
 
 A body of the wrong shape or types is answered 422; a request the recommender refuses (empty, too long or
-not valid Unicode request, ``k`` ≤ 0 or above ``max_k``, unknown track id or descriptor in a filter) 400;
+not valid Unicode request, ``k`` ≤ 0 or above ``max_k``, ``rerank`` out of range, unknown track id or descriptor in a filter) 400;
 a body over ``max_body_bytes`` 413; a request that finds the queue full (``max_queue`` requests waiting to be
 encoded) 503. Each carries the reason in ``detail``. Inputs are not echoed whole: the ``request`` of an
 answer and the inputs quoted in an error are cut to :data:`MAX_ECHO_CHARS` characters.
@@ -61,6 +64,7 @@ class RecommendBody(BaseModel):
     k: StrictInt = 10
     filters: Filters = Field(default_factory=Filters)
     intent: StrictBool | None = None
+    rerank: StrictInt = 0
 
 
 class _AsciiJSONResponse(JSONResponse):
@@ -157,7 +161,8 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
     async def recommend(body: RecommendBody) -> dict[str, Any]:
         if body.k > max_k:
             raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
-        prepared = recommender.prepare(body.request, body.k, intent=body.intent, **body.filters.model_dump())
+        prepared = recommender.prepare(body.request, body.k, intent=body.intent, rerank=body.rerank,
+                                       **body.filters.model_dump())
         results = await batcher.submit(prepared)
         on = recommender.intent if body.intent is None else body.intent
         intent = recommender.parse_intent(body.request).to_dict() if on else None

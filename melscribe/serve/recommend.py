@@ -45,6 +45,8 @@ from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
 from ..encoder import SERVING_BACKEND, TextEncoder
 from ..intent import Intent, IntentParser
+from ..models import TEACHER_DIR
+from ..reranker import Reranker
 from .index import DescriptorIndex
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ LOW_CONFIDENCE_POSITION = 0.4
 #: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
 #: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
 MAX_REQUEST_CHARS = 10_000
+#: The most descriptor sets ``rerank`` may re-score per request (each costs about 2 ms on 2 CPU cores).
+MAX_RERANK = 500
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ class Recommendation:
     ``audio_score``, the audio–text similarity by which they were re-ranked. ``intent`` (with intent handling
     on, for a request that rejects something; else ``None``): what the request ``wanted`` and ``avoided`` (its
     rejected phrases), and ``carries_avoided``: the rejected descriptors this track's set carries (empty unless
-    it only fills a place no other track could).
+    it only fills a place no other track could). ``rerank_score``: with ``rerank=N``, the music cross-encoder's
+    raw logit for the request and ``descriptor_set`` when that set was among the N re-ranked (the order then
+    follows it; ``score`` stays the first stage's), else ``None``.
     """
 
     rank: int
@@ -101,6 +107,7 @@ class Recommendation:
     inferred: bool = False
     audio_score: float | None = None
     intent: Mapping[str, Any] | None = None
+    rerank_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The recommendation as JSON-able values."""
@@ -161,6 +168,7 @@ class PreparedRequest:
     k: int
     filter: _Filter
     intent: Intent | None = None
+    rerank: int = 0
 
 
 @dataclass
@@ -169,6 +177,7 @@ class _Candidate:
     row: int
     score: float
     audio_score: float | None = None
+    rerank_score: float | None = None
 
 
 def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Path:
@@ -213,14 +222,18 @@ class Recommender:
     by audio–text similarity. ``intent``: read what requests reject (module doc; per call
     ``recommend(..., intent=False)``); ``intent_threshold``: the cosine above which a descriptor sharing no
     word with a rejected phrase is taken to name it (default: calibrated for the model,
-    :func:`melscribe.intent.calibrate_threshold`).
+    :func:`melscribe.intent.calibrate_threshold`). ``reranker``: the music cross-encoder that
+    ``recommend(..., rerank=N)`` re-scores the top N descriptor sets with (a folder, a name or a
+    :class:`~melscribe.reranker.Reranker`); default the teacher a GPL recipe publishes in the model's folder
+    (``teacher/``), if there is one. Loaded on first use.
     """
 
     def __init__(self, model: Any = None, catalog: Catalog | str | os.PathLike | None = None, *,
                  data_dir: str | os.PathLike | None = None, index: DescriptorIndex | None = None,
                  index_dir: str | os.PathLike | None = None, index_kind: str = "auto", auto_rebuild: bool = True,
                  fusion: bool | FusionConfig | None = None, audio_rerank: bool = True, intent: bool = True,
-                 intent_threshold: float | None = None, backend: str | None = None):
+                 intent_threshold: float | None = None, backend: str | None = None,
+                 reranker: Reranker | str | os.PathLike | None = None):
         if backend is None:  # a model already loaded in PyTorch stays there
             backend = SERVING_BACKEND if model is None or isinstance(model, (str, os.PathLike)) else "torch"
         self.encoder = model if isinstance(model, TextEncoder) else TextEncoder(model, backend=backend)
@@ -243,6 +256,9 @@ class Recommender:
         self._parser: IntentParser | None = None
         self._parse_cached = functools.lru_cache(maxsize=1024)(self._parse)
         self._exclusions_cached = functools.lru_cache(maxsize=1024)(self._exclusions)
+        if reranker is None and (Path(self.encoder.source) / TEACHER_DIR / "config.json").is_file():
+            reranker = Path(self.encoder.source) / TEACHER_DIR
+        self._reranker_source, self._reranker_lock = reranker, threading.Lock()
         if self.intent:
             self.intent_parser  # built now (its threshold calibration takes seconds), not on the first request
         log.info("recommender: %r, %s index of %d descriptor sets, model %s, fusion %s", self.catalog,
@@ -274,6 +290,14 @@ class Recommender:
                                                 self.encoder, self._intent_threshold)
         return self._parser
 
+    @property
+    def reranker(self) -> Reranker | None:
+        """The music cross-encoder of ``rerank=N`` (loaded on first use), or ``None`` if there is none."""
+        with self._reranker_lock:
+            if self._reranker_source is not None and not isinstance(self._reranker_source, Reranker):
+                self._reranker_source = Reranker(self._reranker_source)
+            return self._reranker_source
+
     def parse_intent(self, request: str) -> Intent:
         """What ``request`` wants and rejects (:class:`melscribe.intent.Intent`); recent requests are cached."""
         if not isinstance(request, str):
@@ -285,7 +309,7 @@ class Recommender:
 
     def recommend(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                   require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = (),
-                  intent: bool | None = None) -> RecommendationList:
+                  intent: bool | None = None, rerank: int = 0) -> RecommendationList:
         """The ``k`` best tracks for ``request``, best first, each with the descriptor set it matched, as a
         :class:`RecommendationList` (a list that also says whether it is ``low_confidence``).
 
@@ -294,12 +318,14 @@ class Recommender:
         ``exclude_descriptors`` nor of the descriptors they name (:meth:`IntentParser`'s matching: "piano" also
         excludes "piano ballad"; one that names nothing in the vocabulary is an error, as for
         ``require_descriptors``). ``intent`` (default: the recommender's): read what the request rejects and
-        keep it out (module doc). A request longer than the model reads is truncated, with a warning; one that
+        keep it out (module doc). ``rerank``: re-score the best ``rerank`` descriptor sets with the music
+        cross-encoder (``reranker``) and order them by it (0, the default: off; about 2 ms a set on 2 CPU
+        cores). A request longer than the model reads is truncated, with a warning; one that
         is not a string, is empty, is longer than :data:`MAX_REQUEST_CHARS` characters or is not valid Unicode
         (a lone surrogate) is refused (:func:`check_request_text`).
         """
         prepared = self.prepare(request, k, exclude_tracks=exclude_tracks, require_descriptors=require_descriptors,
-                                exclude_descriptors=exclude_descriptors, intent=intent)
+                                exclude_descriptors=exclude_descriptors, intent=intent, rerank=rerank)
         return self.answer([prepared])[0]
 
     def recommend_many(self, requests: Sequence[str], k: int = 10, **options: Any) -> list[RecommendationList]:
@@ -311,11 +337,12 @@ class Recommender:
 
     def prepare(self, request: str, k: int = 10, *, exclude_tracks: Iterable[str] = (),
                 require_descriptors: Iterable[str] = (), exclude_descriptors: Iterable[str] = (),
-                intent: bool | None = None) -> PreparedRequest:
+                intent: bool | None = None, rerank: int = 0) -> PreparedRequest:
         """Check a request and its options (:class:`InvalidRequestError` naming the problem) without encoding
         it; :meth:`answer` then answers a batch of prepared requests."""
         text = check_request_text(request, MAX_REQUEST_CHARS)
         k = _check_k(k)
+        rerank = self._check_rerank(rerank)
         filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
         tokens = self.encoder.token_count(request)
         if tokens > self.encoder.max_seq_length:
@@ -323,23 +350,34 @@ class Recommender:
                           f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=3)
         parsed = self.parse_intent(text) if (self.intent if intent is None else intent) else None
         if parsed is None or parsed.empty:  # nothing rejected: exactly the results without intent handling
-            return PreparedRequest(text, k, filt)
-        return PreparedRequest(parsed.text, k, filt, parsed)
+            return PreparedRequest(text, k, filt, rerank=rerank)
+        return PreparedRequest(parsed.text, k, filt, parsed, rerank)
+
+    def _check_rerank(self, rerank: Any) -> int:
+        if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)):
+            raise InvalidRequestError(f"rerank must be an integer, not {type(rerank).__name__}")
+        if not 0 <= rerank <= MAX_RERANK:
+            raise InvalidRequestError(f"rerank must be between 0 and {MAX_RERANK}, not {rerank}")
+        if rerank and self._reranker_source is None:
+            raise InvalidRequestError("rerank needs a music cross-encoder: train with a GPL recipe (it publishes "
+                                      f"{TEACHER_DIR}/ beside the model) or pass reranker= to Recommender")
+        return int(rerank)
 
     def answer(self, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
         """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
         queries = self.encoder.encode([p.text for p in prepared])
-        return [self._rank(q, p.k, p.filter, p.text) if p.intent is None else self._rank_with_intent(q, p)
+        return [self._rank(q, p.k, p.filter, p.text, p.rerank) if p.intent is None else self._rank_with_intent(q, p)
                 for q, p in zip(queries, prepared)]
 
     def _rank_with_intent(self, query: np.ndarray, p: PreparedRequest) -> RecommendationList:
         """Rank without the sets carrying a descriptor ``p.intent`` rejects; if fewer than ``k`` tracks remain,
         fill up with the best of the others, each saying what it carries."""
         rejected = frozenset(p.intent.rejected)
-        results = self._rank(query, p.k, dataclasses.replace(p.filter, exclude=p.filter.exclude | rejected), p.text)
+        results = self._rank(query, p.k, dataclasses.replace(p.filter, exclude=p.filter.exclude | rejected), p.text,
+                             p.rerank)
         if len(results) < p.k:
             have = {r.track_id for r in results}
-            more = [r for r in self._rank(query, p.k, p.filter, p.text) if r.track_id not in have]
+            more = [r for r in self._rank(query, p.k, p.filter, p.text, p.rerank) if r.track_id not in have]
             results += more[:p.k - len(results)]
         base = {"wanted": p.intent.wanted, "avoided": p.intent.rejected_phrases}
         return RecommendationList((dataclasses.replace(r, rank=rank, intent={
@@ -383,17 +421,22 @@ class Recommender:
                                       f"{self.catalog.source}, nor close to a descriptor)")
         return frozenset(exclude).union(*named)
 
-    def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None) -> RecommendationList:
+    def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None,
+              rerank: int = 0) -> RecommendationList:
         """Fetch ever more of the best descriptor sets until ``k`` tracks pass the filter; past
-        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass. The request's best
-        dense score over the whole index, whatever the filters, says whether the results are low-confidence."""
+        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass; with ``rerank``, order
+        the best ``rerank`` sets by the cross-encoder. The request's best dense score over the whole index,
+        whatever the filters, says whether the results are low-confidence."""
         total = len(self.index)
-        n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k))
+        n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k, rerank))
+        teacher: dict[int, float] = {}
         best = None
         while True:
             allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES else None
             scores, rows, best_dense = self._ranked_rows(query, n, request, allowed)
             best = best_dense if best is None else best
+            if rerank and request is not None:
+                scores, rows = self._rerank_rows(request, scores, rows, rerank, teacher)
             # audio re-ranking may promote any candidate; otherwise the first k are all that is needed
             candidates = self._collect(scores, rows, filt, None if self._audio is not None else k)
             if len(candidates) >= k or n >= total or allowed is not None:
@@ -402,6 +445,8 @@ class Recommender:
         if self._audio is not None:
             candidates = self._rerank_audio(candidates, rows)
         candidates = candidates[:k]
+        for c in candidates:
+            c.rerank_score = teacher.get(c.row)
         sets = [self._rows[c.row][0] for c in candidates]
         sims = iter(self.index.descriptor_scores(query, [d for ds in sets for d in ds]))  # one product for all
         if best is None:  # only the sets of allowed tracks were scored
@@ -409,6 +454,16 @@ class Recommender:
         return RecommendationList((self._result(rank, c, ds, [next(sims) for _ in ds])
                                    for rank, (c, ds) in enumerate(zip(candidates, sets), 1)),
                                   low_confidence=best < self.confidence_threshold)
+
+    def _rerank_rows(self, request: str, scores: np.ndarray, rows: np.ndarray, depth: int,
+                     teacher: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``depth`` of the ranked ``rows`` ordered by the cross-encoder's logits (kept in ``teacher``
+        by row, each scored once), the rest after them as they were."""
+        top = rows[:depth]
+        todo = [r for r in top.tolist() if r not in teacher]
+        teacher.update(zip(todo, self.reranker.score(request, [self.index.texts[r] for r in todo]).tolist()))
+        order = np.argsort(-np.array([teacher[r] for r in top.tolist()]), kind="stable")
+        return np.concatenate([scores[:depth][order], scores[depth:]]), np.concatenate([top[order], rows[depth:]])
 
     def _allowed_rows(self, filt: _Filter) -> np.ndarray:
         """Index rows with at least one track that passes the filter."""
@@ -487,7 +542,8 @@ class Recommender:
         matched = tuple(d for s, d in ranked if s >= EXPLAIN_MIN_SIMILARITY) or tuple(d for _, d in ranked[:1])
         return Recommendation(rank, c.track.id, round(float(c.score), 6), descriptors, matched,
                               dict(c.track.metadata), c.track.inferred,
-                              None if c.audio_score is None else round(c.audio_score, 6))
+                              None if c.audio_score is None else round(c.audio_score, 6),
+                              rerank_score=None if c.rerank_score is None else round(c.rerank_score, 6))
 
 
 def resolve_fusion(fusion: bool | FusionConfig | None, model_source: str) -> FusionConfig | None:
@@ -561,5 +617,6 @@ def default_recommender(fusion: bool | FusionConfig | None = None) -> Recommende
 def recommend(request: str, k: int = 10, *, fusion: bool | FusionConfig | None = None,
               **filters: Any) -> RecommendationList:
     """:meth:`Recommender.recommend` on :func:`default_recommender` (the trained or packaged model, MusicCaps);
-    ``fusion`` as for :class:`Recommender` (default: the model's tuned fusion if it has one)."""
+    ``fusion`` as for :class:`Recommender` (default: the model's tuned fusion if it has one); the other options
+    (filters, ``intent``, ``rerank``) as for :meth:`Recommender.recommend`."""
     return default_recommender(fusion).recommend(request, k, **filters)

@@ -8,13 +8,16 @@ pairs             ``pairs/`` (BeIR)             :func:`melscribe.pairs.build_pai
 mine              ``negatives.jsonl``           :func:`melscribe.train.mining.mine_negatives`
 mnrl              ``mnrl/model``                :func:`melscribe.train.distill.train_mnrl`
 teacher           ``teacher/model``             :func:`melscribe.train.teacher.train_teacher`
+                                                (negatives denoised by :mod:`melscribe.train.denoise`)
 label             ``margins.tsv``               :func:`melscribe.train.teacher.margin_labels`
-distil            ``student/model``             :func:`melscribe.train.distill.distil_margin_mse`
+distil            ``distil/model``              :func:`melscribe.train.distill.distil_margin_mse`
+                                                (recipe ``joint``: :func:`melscribe.train.distill.train_joint`)
 fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion` (held-out clips)
 fast              ``fast/<kind>/model``         :func:`melscribe.train.static.train_fast_student`
 ================  ============================  ==============================================
 
-The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it). Stage ``fast`` trains the
+The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it, and for the GPL recipes the
+teacher as ``model/teacher/``, the re-ranker of ``recommend(..., rerank=N)``). Stage ``fast`` trains the
 fast student that ``TrainConfig.fast_student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
 with ``none``) from the final bi-encoder; its output folder is named after the kind, so students of several
 kinds can be trained in one run folder for comparison. :func:`train` publishes it inside the bi-encoder's
@@ -34,7 +37,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from ..models import STUDENT_DIR
+from ..models import STUDENT_DIR, TEACHER_DIR
 from ..fileio import replace_dir, temp_sibling, write_text_atomic
 from ..static_backend import STUDENT_INFO
 from ..data import Record, load_lp_musiccaps, load_musiccaps
@@ -117,7 +120,7 @@ class TrainingRun:
             "mnrl": (self.out / "mnrl" / "model" / "modules.json").is_file(),
             "teacher": (self.out / "teacher" / "model" / "config.json").is_file(),
             "label": (self.out / "margins.tsv").is_file(),
-            "distil": (self.out / "student" / "model" / "modules.json").is_file(),
+            "distil": (self.out / "distil" / "model" / "modules.json").is_file(),
             "fusion": (self.out / "fusion.json").is_file(),
             "fast": (self.fast_dir() / "model" / STUDENT_INFO).is_file(),
         }[stage]
@@ -178,8 +181,8 @@ class TrainingRun:
         if c.mine_queries and len(qids) > c.mine_queries:
             chosen = set(random.Random(c.seed).sample(qids, c.mine_queries))
             qids = [q for q in qids if q in chosen]
-        negs = mine_negatives(ds, c.miners, depth=c.mine_depth, negatives_per_query=c.negatives_per_query,
-                              query_ids=qids)
+        negs = mine_negatives(ds, [self.resolve_model(m) if m == "mnrl" else m for m in c.miners],
+                              depth=c.mine_depth, negatives_per_query=c.negatives_per_query, query_ids=qids)
         _write_lines_atomic(self.out / "negatives.jsonl",
                             (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
 
@@ -198,25 +201,44 @@ class TrainingRun:
                    batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr, warmup_ratio=c.warmup_ratio,
                    seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
 
+    def resolve_model(self, name: str) -> str:
+        """A model name of the configuration, with ``"mnrl"`` meaning this run's MNRL bi-encoder (trained
+        first if needed)."""
+        if name != "mnrl":
+            return name
+        self.run("mnrl")
+        return str(self.out / "mnrl" / "model")
+
+    def teacher_negatives(self) -> dict[str, list[str]]:
+        """The mined negatives with those :func:`~melscribe.train.denoise.probably_relevant` to a positive
+        dropped (``config.denoise_overlap``; None keeps them)."""
+        from .denoise import denoise_negatives
+
+        ds = self.pairs()
+        kept, dropped = denoise_negatives(self.negatives(), ds.qrels, ds.corpus, self.config.denoise_overlap)
+        self.info["denoised_negatives"] = {"dropped": dropped, "kept": sum(map(len, kept.values()))}
+        return kept
+
     def _stage_teacher(self) -> None:
         from .teacher import teacher_examples, train_teacher
 
         c = self.config
-        examples = teacher_examples(self.pairs(), self.negatives(), c.teacher_negatives_per_positive,
-                                    c.teacher_max_pairs, seed=c.seed)
-        train_teacher(examples, self.out / "teacher", base=c.teacher_base, max_length=c.teacher_max_length,
-                      epochs=c.teacher_epochs, batch_size=c.teacher_batch_size, lr=c.teacher_lr, seed=c.seed,
-                      save_steps=c.save_steps, bf16=c.bf16)
+        examples = teacher_examples(self.pairs(), self.teacher_negatives(), c.teacher_negatives_per_positive,
+                                    c.teacher_max_rows, seed=c.seed)
+        train_teacher(examples, self.out / "teacher", base=self.resolve_model(c.teacher_base), loss=c.teacher_loss,
+                      max_length=c.teacher_max_length, epochs=c.teacher_epochs, max_steps=c.teacher_max_steps,
+                      batch_size=c.teacher_batch_size, lr=c.teacher_lr, seed=c.seed, save_steps=c.save_steps,
+                      bf16=c.bf16)
 
     def _stage_label(self) -> None:
-        from ..scorers import load_cross_encoder
+        from ..reranker import Reranker
         from .teacher import margin_labels
 
         self.run("teacher")
         ds, triplets = self.pairs(), self.triplets()
-        ce = load_cross_encoder(str(self.out / "teacher" / "model"), max_length=self.config.teacher_max_length)
-        margins = margin_labels(ce, [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _ in triplets],
-                                batch_size=self.config.label_batch_size)
+        ce = Reranker(str(self.out / "teacher" / "model"), max_length=self.config.teacher_max_length,
+                      batch_size=self.config.label_batch_size, bf16=None if self.config.bf16 else False)
+        margins = margin_labels(ce, [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _ in triplets])
         _write_lines_atomic(self.out / "margins.tsv", ["query-id\tpositive-id\tnegative-id\ttrack-id\tmargin\n"] +
                             [f"{q}\t{p}\t{n}\t{t}\t{m:.6f}\n" for (q, p, n, t), m in zip(triplets, margins)])
 
@@ -226,20 +248,38 @@ class TrainingRun:
         rows = (self.out / "margins.tsv").read_text().splitlines()[1:]
         return [(q, p, n, t, float(m)) for q, p, n, t, m in (r.split("\t") for r in rows if r)]
 
+    def distillation_rows(self) -> list[tuple[str, str, str, str, float]]:
+        """The labelled triplets the student learns from: all of them, or with ``config.margin_denoise`` only
+        those whose negative is neither :func:`~melscribe.train.denoise.probably_relevant` to the positive
+        nor preferred by the teacher (a negative margin)."""
+        from .denoise import denoise_margins, probably_relevant
+
+        c, ds, rows = self.config, self.pairs(), self.margins()
+        if not c.margin_denoise:
+            return rows
+        keep = denoise_margins([m for *_, m in rows], 0.0)
+        kept = [rows[i] for i in keep
+                if not probably_relevant([ds.corpus[rows[i][1]]], ds.corpus[rows[i][2]], c.denoise_overlap or 1.0)]
+        self.info["denoised_triplets"] = {"dropped": len(rows) - len(kept), "kept": len(kept)}
+        return kept
+
     def _stage_distil(self) -> None:
-        from .distill import distil_margin_mse
+        from .distill import distil_margin_mse, train_joint
 
         c = self.config
-        base = c.student_base
-        if c.recipe == "mnrl+gpl":
-            self.run("mnrl")
-            base = str(self.out / "mnrl" / "model")
-        ds, rows = self.pairs(), self.margins()
-        distil_margin_mse([(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows],
-                          [m for *_, m in rows], [t for _, _, _, t, _ in rows], self.out / "student", base=base,
-                          similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
-                          batch_size=c.batch_size, epochs=c.epochs, max_steps=c.max_steps, lr=c.lr,
-                          warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+        base = self.resolve_model("mnrl") if c.recipe == "mnrl+gpl" else c.student_base
+        ds, rows = self.pairs(), self.distillation_rows()
+        triplets = [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows]
+        margins, tracks = [m for *_, m in rows], [t for _, _, _, t, _ in rows]
+        common = dict(base=base, similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
+                      warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+        if c.recipe == "joint":
+            train_joint(triplets, margins, tracks, self.out / "distil", margin_weight=c.margin_weight,
+                        batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr,
+                        **common)
+        else:
+            distil_margin_mse(triplets, margins, tracks, self.out / "distil", batch_size=c.batch_size,
+                              epochs=c.epochs, max_steps=c.max_steps, lr=c.lr, **common)
 
     def final_stage(self) -> str:
         """The stage whose model is the run's bi-encoder."""
@@ -247,7 +287,7 @@ class TrainingRun:
 
     def model_dir(self) -> Path:
         """The folder of the run's bi-encoder (stage output)."""
-        return self.out / ("mnrl" if self.config.recipe == "mnrl" else "student") / "model"
+        return self.out / self.final_stage() / "model"
 
     def _stage_fusion(self) -> None:
         from .fusion import tune_fusion
@@ -289,7 +329,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
     if config.recipe == "mnrl":
         needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
     else:
-        needed = ["pairs", "mine", "teacher", "label", "distil", "fusion"]
+        needed = ["pairs"] + (["mnrl"] if "mnrl" in (config.teacher_base, *config.miners) else []) + [
+            "mine", "teacher", "label", "distil", "fusion"]
     student = config.fast_student != "none"
     for stage in needed + (["fast"] if student else []):
         run.run(stage)
@@ -301,6 +342,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
         if student:
             shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
+        if config.recipe != "mnrl":  # the music cross-encoder, for recommend(..., rerank=N)
+            shutil.copytree(run.out / "teacher" / "model", tmp / TEACHER_DIR)
         replace_dir(tmp, target)
     progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else "")
              + (f", with its {config.fast_student} student in {STUDENT_DIR}/" if student else ""))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
 from ..errors import InvalidRequestError
 
-RECIPES = ("gpl", "mnrl", "mnrl+gpl")
+RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint")
 QUERY_GENERATION = ("templates", "llm")
 
 
@@ -34,21 +34,25 @@ class TrainConfig:
     llm_model: str = ""  # its model name (required with "llm"); the key comes from $OPENAI_API_KEY
     llm_concurrency: int = 4
     # 2. mining
-    miners: tuple[str, ...] = (PACKAGED_MINILM, "bm25")
+    miners: tuple[str, ...] = ("mnrl", "bm25")  # "mnrl": this run's MNRL bi-encoder (the retriever the teacher re-ranks)
     mine_depth: int = 50
     negatives_per_query: int = 10
     mine_queries: int | None = 6000  # requests mined, labelled and distilled (a seeded sample; None: all)
+    denoise_overlap: float | None = 0.5  # a mined negative this close to a positive (Jaccard) is dropped (None: off)
     # 3. teacher
-    teacher_base: str = PACKAGED_MINILM
+    teacher_base: str = "mnrl"  # "mnrl": start from this run's MNRL bi-encoder's transformer, with a fresh head
+    teacher_loss: str = "mnrl"  # "mnrl" (listwise, in-batch + mined negatives) or "bce" (pointwise)
     teacher_max_length: int = 96
-    teacher_negatives_per_positive: int = 2
+    teacher_negatives_per_positive: int = 3  # hard, random, hard
     teacher_epochs: float = 1.0
+    teacher_max_steps: int = -1
     teacher_batch_size: int = 32
     teacher_lr: float = 5e-5
-    teacher_max_pairs: int | None = 12000
+    teacher_max_rows: int | None = 12000
     # 4. margins
     label_batch_size: int = 64
     triplets_per_query: int = 2
+    margin_denoise: bool = False  # drop triplets whose negative overlaps the positive or beats it (teacher)
     # 5. distillation / contrastive training
     student_base: str = PACKAGED_MINILM
     max_seq_length: int = 96
@@ -64,6 +68,7 @@ class TrainConfig:
     mnrl_lr: float = 5e-5
     mnrl_max_steps: int = -1
     mnrl_hard_negatives: bool = False
+    margin_weight: float = 1.0  # recipe joint: MNRL + margin_weight x MarginMSE
     save_steps: int = 100
     bf16: bool = True  # bfloat16 autocast: about 1.7x faster on CPUs with AVX512-BF16/AMX, and on GPUs
     # 7. fusion, tuned on the clips of `heldout_tracks` training tracks that no stage above sees
@@ -103,7 +108,10 @@ PRESETS: dict[str, TrainConfig] = {
         negatives_per_query=30,
         mine_queries=None,
         teacher_base=PAPER_CROSS_ENCODER,
-        teacher_max_pairs=None,
+        teacher_loss="bce",
+        teacher_negatives_per_positive=2,
+        teacher_max_rows=None,
+        denoise_overlap=None,
         student_base=PAPER_BI_ENCODER,
         max_seq_length=512,
         batch_size=4,
@@ -121,6 +129,10 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     cfg = PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+    from .teacher import TEACHER_LOSSES
+
+    if cfg.teacher_loss not in TEACHER_LOSSES:
+        raise ValueError(f"unknown teacher_loss {cfg.teacher_loss!r}; choose one of {', '.join(TEACHER_LOSSES)}")
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
     from .static import parse_kind

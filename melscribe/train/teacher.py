@@ -19,73 +19,91 @@ from typing import Sequence
 import numpy as np
 
 from ..config import resolve_model
+from ..models import cuda_available
 from ..pairs import PairDataset
 from .checkpoints import last_checkpoint, publish_model
 
 
+TEACHER_LOSSES = ("bce", "mnrl")
+
+
 def teacher_examples(ds: PairDataset, negatives: dict[str, list[str]], negatives_per_positive: int = 2,
-                     max_pairs: int | None = None, seed: int = 0) -> list[tuple[str, str, float]]:
-    """(request, descriptor set, label) rows: each positive pair with label 1, and for each
-    ``negatives_per_positive`` negatives with label 0, alternating a mined hard negative and a random
-    descriptor set (never a positive of the request). ``max_pairs`` caps the rows (a random subset)."""
+                     max_rows: int | None = None, seed: int = 0) -> list[tuple[str, str, list[str]]]:
+    """(request, positive descriptor set, negatives) rows: each positive pair of a request that has mined
+    negatives, with ``negatives_per_positive`` negatives alternating a mined hard negative (without repeats
+    while there are unused ones) and a random descriptor set (never a positive of the request). ``max_rows``
+    caps the rows (a seeded subset)."""
     rng = random.Random(seed)
     doc_ids = list(ds.corpus)
-    rows: list[tuple[str, str, float]] = []
+    rows: list[tuple[str, str, list[str]]] = []
     for qid, did, _track in ds.pairs():
-        query, positives, hard = ds.queries[qid], ds.qrels[qid], negatives.get(qid, [])
-        rows.append((query, ds.corpus[did], 1.0))
+        hard = list(negatives.get(qid, []))
+        if not hard:
+            continue
+        positives = ds.qrels[qid]
+        rng.shuffle(hard)
+        negs = []
         for j in range(negatives_per_positive):
             if j % 2 == 0 and hard:
-                neg = rng.choice(hard)
-            else:
+                negs.append(hard.pop())
+                continue
+            neg = rng.choice(doc_ids)
+            while neg in positives:
                 neg = rng.choice(doc_ids)
-                while neg in positives:
-                    neg = rng.choice(doc_ids)
-            rows.append((query, ds.corpus[neg], 0.0))
+            negs.append(neg)
+        rows.append((ds.queries[qid], ds.corpus[did], [ds.corpus[n] for n in negs]))
     rng.shuffle(rows)
-    return rows[:max_pairs] if max_pairs else rows
+    return rows[:max_rows] if max_rows else rows
 
 
-def train_teacher(examples: Sequence[tuple[str, str, float]], out_dir: str | os.PathLike, base: str | None = None,
-                  max_length: int = 96, epochs: float = 1.0, batch_size: int = 32, lr: float = 5e-5,
-                  seed: int = 0, save_steps: int = 200, callbacks: Sequence = (), bf16: bool = False) -> Path:
-    """Fine-tune a one-logit cross-encoder on ``examples``; checkpoints under ``out_dir/checkpoints``
-    (a killed run resumes from the last one); the final model is written to ``out_dir/model``."""
+def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: str | os.PathLike,
+                  base: str | None = None, loss: str = "mnrl", max_length: int = 96, epochs: float = 1.0,
+                  max_steps: int = -1, batch_size: int = 32, lr: float = 5e-5, seed: int = 0,
+                  save_steps: int = 200, callbacks: Sequence = (), bf16: bool = False) -> Path:
+    """Fine-tune a one-logit cross-encoder on (request, positive, negatives) ``examples``, starting from
+    ``base`` (a cross-encoder, or a bi-encoder's transformer with a fresh head). ``loss``:
+
+    * ``"mnrl"``: listwise, sentence-transformers' cross-encoder ``MultipleNegativesRankingLoss``: the positive
+      must win a softmax over its negatives and four in-batch negatives;
+    * ``"bce"``: pointwise binary cross-entropy, the positive labelled 1 and each negative 0.
+
+    Checkpoints under ``out_dir/checkpoints`` (a killed run resumes from the last one); the final model is
+    written to ``out_dir/model``."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (CrossEncoder, CrossEncoderTrainer,
                                                      CrossEncoderTrainingArguments)
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder import losses
 
+    if loss not in TEACHER_LOSSES:
+        raise ValueError(f"unknown teacher loss {loss!r}; choose one of {', '.join(TEACHER_LOSSES)}")
+    widths = {len(e[2]) for e in examples}
+    if len(widths) > 1:
+        raise ValueError(f"every example needs the same number of negatives; got {sorted(widths)}")
     out_dir = Path(out_dir)
     model = CrossEncoder(resolve_model(base), num_labels=1, max_length=max_length)
-    train = Dataset.from_dict({"query": [e[0] for e in examples], "document": [e[1] for e in examples],
-                               "label": [float(e[2]) for e in examples]})
+    if loss == "bce":
+        flat = [(q, d, y) for q, pos, negs in examples for d, y in [(pos, 1.0)] + [(n, 0.0) for n in negs]]
+        columns = {"query": [f[0] for f in flat], "document": [f[1] for f in flat], "label": [f[2] for f in flat]}
+        objective = losses.BinaryCrossEntropyLoss(model)
+    else:
+        columns = {"query": [e[0] for e in examples], "positive": [e[1] for e in examples]}
+        for j in range(widths.pop() if widths else 0):
+            columns[f"negative_{j + 1}"] = [e[2][j] for e in examples]
+        objective = losses.MultipleNegativesRankingLoss(model)
     args = CrossEncoderTrainingArguments(
-        output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        learning_rate=lr, warmup_ratio=0.1, seed=seed, data_seed=seed, save_strategy="steps", save_steps=save_steps,
-        save_total_limit=2, logging_steps=50, report_to="none", use_cpu=not _cuda(), bf16=bf16)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train, loss=BinaryCrossEntropyLoss(model),
+        output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
+        per_device_train_batch_size=batch_size, learning_rate=lr, warmup_ratio=0.1, seed=seed, data_seed=seed,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=25, report_to="none",
+        use_cpu=not cuda_available(), bf16=bf16)
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns), loss=objective,
                                   callbacks=list(callbacks))
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
     return publish_model(model, out_dir / "model")
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def margin_labels(cross_encoder, triplets: Sequence[tuple[str, str, str]], batch_size: int = 64,
-                  show_progress_bar: bool = True) -> np.ndarray:
-    """``CE(q, pos) − CE(q, neg)`` for each (query, positive text, negative text), from raw logits.
-
-    Each distinct (query, document) pair is scored once."""
-    import torch
-
+def margin_labels(cross_encoder, triplets: Sequence[tuple[str, str, str]], show_progress_bar: bool = True) -> np.ndarray:
+    """``CE(q, pos) − CE(q, neg)`` for each (query, positive text, negative text), from raw logits of
+    ``cross_encoder`` (a :class:`melscribe.reranker.Reranker`). Each distinct (query, document) pair is scored once."""
     unique = list(dict.fromkeys(p for q, pos, neg in triplets for p in ((q, pos), (q, neg))))
-    order = sorted(range(len(unique)), key=lambda i: len(unique[i][0]) + len(unique[i][1]))
-    logits = cross_encoder.predict([unique[i] for i in order], batch_size=batch_size,
-                                   activation_fn=torch.nn.Identity(), show_progress_bar=show_progress_bar)
-    score = {unique[i]: float(s) for i, s in zip(order, np.asarray(logits).reshape(-1))}
+    score = dict(zip(unique, cross_encoder.score_pairs(unique, show_progress_bar=show_progress_bar).tolist()))
     return np.array([score[q, pos] - score[q, neg] for q, pos, neg in triplets], dtype=np.float32)
