@@ -2,7 +2,7 @@
 
     python experiments/tables.py baselines            # TF-IDF, BM25, pretrained encoders, CLAP_text, TTMR_text
     python experiments/tables.py baselines --clap music_audioset_epoch_15_esc_90.14.pt --ttmr ttmr/best.pth
-    python experiments/tables.py trained --run DIR --gpl-run DIR2   # bi-encoder, fused, MNRL vs MNRL→GPL
+    python experiments/tables.py trained --run DIR --recipe-run mnrl+gpl=DIR2 --recipe-run joint=DIR3   # recipes
     python experiments/tables.py teacher --gpl-run DIR2 --splits MC MC_reco track_MC track_MC_reco   # teacher as re-ranker
     python experiments/tables.py teacher --gpl-run DIR2 --first-stage bm25 --splits MC --seeds 0 --out experiments/results/teacher_bm25
     python experiments/tables.py recommend [--model DIR]   # what recommend() returns: dense-only vs its defaults
@@ -41,7 +41,8 @@ def fused_spec(model: Path, dense_spec: str) -> str:
 
 def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Path | None = None,
                   backends: list[str] | None = None, clap: str | None = None,
-                  ttmr: str | None = None, first_stage: str = "bi-encoder") -> dict[str, str]:
+                  ttmr: str | None = None, first_stage: str = "bi-encoder",
+                  recipe_runs: dict[str, Path] | None = None) -> dict[str, str]:
     if table == "backends":
         model = model or (run / "model" if run else trained_model_path())
         rows = {}
@@ -74,17 +75,48 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
             "melscribe bi-encoder (offline preset)": str(model),
             "melscribe fused (bi-encoder + TF-IDF, tuned on held-out train clips)": f"fused:{model}",
             "bi-encoder + TF-IDF, RRF k=60, equal weights (untuned)": f"rrf:{model}+tfidf"}
-    if gpl_run:
-        rows["MNRL, 1 epoch (stage mnrl of the mnrl+gpl run)"] = str(gpl_run / "mnrl" / "model")
-        rows["MNRL 1 epoch, then GPL (MarginMSE on teacher margins)"] = str(gpl_run / "student" / "model")
+    for name, folder in (recipe_runs or {}).items():
+        rows[f"recipe {name}"] = str(recipe_model(folder))
+        rows[f"recipe {name}, fused with TF-IDF"] = fused_spec(folder, str(recipe_model(folder)))  # its fusion.json
     return rows
+
+
+def recipe_model(run: Path) -> Path:
+    """The bi-encoder of a training run folder: ``model/`` once published, else its final stage's model."""
+    import json
+
+    if (run / "model" / "modules.json").is_file():
+        return run / "model"
+    recipe = json.loads((run / "run.json").read_text())["config"]["recipe"]
+    return run / ("mnrl" if recipe == "mnrl" else "distil") / "model"
+
+
+def recipe_minutes(run: Path) -> str:
+    """The minutes each stage of a run took (its run.json) and their sum: the preset's end-to-end time."""
+    import json
+
+    seconds = json.loads((run / "run.json").read_text()).get("seconds", {})
+    parts = ", ".join(f"{stage} {s / 60:.1f}" for stage, s in seconds.items())
+    return f"{sum(seconds.values()) / 60:.1f} min ({parts})"
+
+
+def parse_recipe_runs(items: list[str] | None) -> dict[str, Path]:
+    out = {}
+    for item in items or []:
+        name, sep, folder = item.partition("=")
+        if not sep or not Path(folder).is_dir():
+            raise SystemExit(f"--recipe-run expects NAME=RUN_FOLDER, got {item!r}")
+        out[name] = Path(folder)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=["baselines", "trained", "teacher", "recommend", "backends"])
     parser.add_argument("--run", type=Path, help="run folder of the offline preset (melscribe train --out DIR)")
-    parser.add_argument("--gpl-run", type=Path, help="run folder of `melscribe train --recipe mnrl+gpl --out DIR2`")
+    parser.add_argument("--gpl-run", type=Path, help="teacher: a run folder of a GPL recipe (its teacher/ and mnrl/)")
+    parser.add_argument("--recipe-run", action="append", metavar="NAME=DIR",
+                        help="trained: add the bi-encoder of another recipe's run folder as rows (repeatable)")
     parser.add_argument("--model", type=Path, help="backends: the trained model folder (default: RUN/model, else the "
                                                    "published bi-encoder)")
     parser.add_argument("--backends", nargs="+", help="backends: encoder backends (default: torch onnx static)")
@@ -110,12 +142,19 @@ def main() -> None:
         return recommend_table(args)
 
     specs = table_scorers(args.table, args.run, args.gpl_run, args.model, args.backends, args.clap,
-                          args.ttmr, args.first_stage)
+                          args.ttmr, args.first_stage, parse_recipe_runs(args.recipe_run))
     scorers = {label: partial(make_scorer, spec) for label, spec in specs.items()}
     result = evaluate_table(scorers, args.splits, args.seeds, args.data_dir)
     print(format_table(result))
+    notes = NOTES[args.table]
+    if args.table == "trained":
+        runs = {"mnrl (--run)": args.run} if args.run else {}
+        runs.update({name: folder for name, folder in parse_recipe_runs(args.recipe_run).items()})
+        notes += "\n\nThe offline preset's time per recipe (stages of its run folder; stages shared between run " \
+                 "folders were run once and copied):\n\n" + "\n".join(f"- {name}: {recipe_minutes(folder)}"
+                                                                    for name, folder in runs.items())
     md, _ = write_results(result, args.out or RESULTS / args.table, f"Recall@10: {args.table}",
-                          "python " + " ".join(sys.argv), notes=NOTES[args.table])
+                          "python " + " ".join(sys.argv), notes=notes)
     print(f"wrote {md}")
 
 

@@ -1,6 +1,6 @@
 """The ``static`` backend of :class:`~melscribe.encoder.TextEncoder`: a static-embedding model run with numpy.
 
-A static model (sentence-transformers ``StaticEmbedding``, trained by :mod:`melscribe.train.static`) embeds
+A static model (sentence-transformers ``StaticEmbedding``, trained by :mod:`melscribe.train.fast`) embeds
 a text as the mean of one learned vector per token: no attention, no layers. Here the ``tokenizers``
 library tokenises (no special tokens, as ``StaticEmbedding`` does), the token vectors are read from the
 model's ``model.safetensors`` and averaged with numpy, and the mean is L2-normalised: the same embeddings as

@@ -139,9 +139,9 @@ PAIRS = [("upbeat tropical steel drums for the beach", "steel drums, tropical, u
 def cheap_token_vectors(monkeypatch: pytest.MonkeyPatch):
     """Token vectors for only the tokens of the test texts (the whole vocabulary takes a minute on 2 cores);
     the others get small random vectors."""
-    import melscribe.train.static as static
+    import melscribe.train.fast as fast
 
-    real = static.token_vectors
+    real = fast.token_vectors
 
     def cheap(model, ids=None, batch_size=512):
         vocab = len(model[0].tokenizer)
@@ -150,11 +150,11 @@ def cheap_token_vectors(monkeypatch: pytest.MonkeyPatch):
         out[used] = real(model, used)
         return out
 
-    monkeypatch.setattr(static, "token_vectors", cheap)
+    monkeypatch.setattr(fast, "token_vectors", cheap)
 
 
 def test_token_vectors_are_the_teachers_embeddings_of_single_tokens(minilm) -> None:
-    from melscribe.train.static import token_vectors
+    from melscribe.train.fast import token_vectors
 
     words = ["piano", "guitar", "jazz"]
     ids = [minilm.tokenizer.convert_tokens_to_ids(w) for w in words]
@@ -167,7 +167,7 @@ def test_static_student_trains_and_runs_on_the_static_backend(kind: str, tmp_pat
     from sentence_transformers import SentenceTransformer
 
     from melscribe.static_backend import STUDENT_INFO
-    from melscribe.train.static import distillation_texts, train_fast_student
+    from melscribe.train.fast import distillation_texts, train_fast_student
 
     texts = distillation_texts([q for q, _ in PAIRS], [d for _, d in PAIRS])
     assert "steel drums" in texts and len(texts) == len(set(texts))
@@ -225,7 +225,7 @@ def test_stage_fast_publishes_the_student_inside_the_model(real_data_dir: Path, 
 def test_layer_student_is_a_smaller_transformer_trained_on_the_teachers_embeddings(tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from melscribe.train.static import parse_kind, train_fast_student
+    from melscribe.train.fast import parse_kind, train_fast_student
 
     assert parse_kind("layers-3") == ("layers", 3) and parse_kind("static-mnrl") == ("static-mnrl", None)
     with pytest.raises(ValueError, match="unknown fast student"):

@@ -10,7 +10,7 @@ import pytest
 from melscribe.pairs import read_beir
 from melscribe.reranker import Reranker, load_cross_encoder
 from melscribe.scorers import make_scorer
-from melscribe.train.distill import DistinctTrackBatchSampler
+from melscribe.train.trainer import DistinctTrackBatchSampler
 from melscribe.train.presets import get_preset
 
 from tiny_fixtures import tiny_records
@@ -81,7 +81,7 @@ def test_margins_match_raw_teacher_logits(tiny_run):
 def test_margin_labels_are_not_squashed_by_a_sigmoid():
     import torch
 
-    from melscribe.train.teacher import margin_labels
+    from melscribe.train.label import margin_labels
 
     ce = load_cross_encoder("all-MiniLM-L6-v2")
     head = ce.model.classifier
@@ -166,7 +166,7 @@ def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
     import torch
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss, MultipleNegativesRankingLoss
 
-    from melscribe.train.distill import MNRLPlusMarginMSE, ScaledSimilarity
+    from melscribe.train.distil import MNRLPlusMarginMSE, ScaledSimilarity
 
     columns = [["steel drums please", "a sad piano", "dark techno"], ["steel drums, calypso", "piano, sad", "techno"],
                ["metal", "happy pop", "lullaby"]]
@@ -178,3 +178,27 @@ def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
     with torch.no_grad():
         expected = mnrl(features, labels) + 0.7 * mse(features, labels)
         assert float(joint(features, labels)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_fused_teacher_ranks_as_the_weighted_fusion_in_cosine_units():
+    from melscribe.encoder import TextEncoder
+    from melscribe.fusion.weighted import weighted_fusion
+    from melscribe.scorers import TfidfScorer
+    from melscribe.train.label import FusedTeacher, margin_labels
+
+    corpus = ["steel drums, calypso", "piano, sad", "techno, fast", "jazz, saxophone", "choir, church", "metal, guitar"]
+    queries = ["upbeat steel drums", "a sad piano song", "fast techno with jazz saxophone"]
+    teacher = FusedTeacher("all-MiniLM-L6-v2", corpus, "tfidf", weight=0.5, scale=5.0)
+    pairs = [(q, d) for q in queries for d in corpus[::-1]]  # queries interleaved with every document
+    got = teacher.score_pairs(pairs).reshape(len(queries), len(corpus))[:, ::-1]
+    enc = TextEncoder("all-MiniLM-L6-v2")
+    dense = enc.encode(queries) @ enc.encode(corpus).T
+    lex = TfidfScorer().fit(corpus).score(queries)
+    fused = weighted_fusion([dense, lex], [1.0, 0.5])
+    assert (np.argsort(-got, axis=1) == np.argsort(-fused, axis=1)).all()
+    # in cosine units: the fused score's spread over the corpus is 5 × the dense one's, times the fused z's
+    assert np.allclose(got - got.mean(axis=1, keepdims=True), 5.0 * dense.std(axis=1, keepdims=True) * fused, atol=1e-4)
+    margins = margin_labels(teacher, [(queries[0], corpus[0], corpus[1])], show_progress_bar=False)
+    assert margins[0] == pytest.approx(got[0, 0] - got[0, 1], abs=1e-5) and margins[0] > 0
+    with pytest.raises(ValueError, match="not in the teacher's corpus"):
+        teacher.score_pairs([("q", "kazoo")])

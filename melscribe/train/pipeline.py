@@ -5,15 +5,15 @@ skipped when that output exists, so a killed run restarts where it stopped:
 stage             output                        function
 ================  ============================  ==============================================
 pairs             ``pairs/`` (BeIR)             :func:`melscribe.pairs.build_pairs` (+ :mod:`.queries`)
-mine              ``negatives.jsonl``           :func:`melscribe.train.mining.mine_negatives`
-mnrl              ``mnrl/model``                :func:`melscribe.train.distill.train_mnrl`
+mine              ``negatives.jsonl``           :func:`melscribe.train.mine.mine_negatives`
+mnrl              ``mnrl/model``                :func:`melscribe.train.mnrl.train_mnrl`
 teacher           ``teacher/model``             :func:`melscribe.train.teacher.train_teacher`
                                                 (negatives denoised by :mod:`melscribe.train.denoise`)
-label             ``margins.tsv``               :func:`melscribe.train.teacher.margin_labels`
-distil            ``distil/model``              :func:`melscribe.train.distill.distil_margin_mse`
-                                                (recipe ``joint``: :func:`melscribe.train.distill.train_joint`)
+label             ``margins.tsv``               :func:`melscribe.train.label.margin_labels`
+distil            ``distil/model``              :func:`melscribe.train.distil.distil_margin_mse`
+                                                (recipe ``joint``: :func:`melscribe.train.distil.train_joint`)
 fusion            ``fusion.json``               :func:`melscribe.train.fusion.tune_fusion` (held-out clips)
-fast              ``fast/<kind>/model``         :func:`melscribe.train.static.train_fast_student`
+fast              ``fast/<kind>/model``         :func:`melscribe.train.fast.train_fast_student`
 ================  ============================  ==============================================
 
 The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it, and for the GPL recipes the
@@ -174,7 +174,7 @@ class TrainingRun:
         return out
 
     def _stage_mine(self) -> None:
-        from .mining import mine_negatives
+        from .mine import mine_negatives
 
         c, ds = self.config, self.pairs()
         qids = list(ds.queries)
@@ -187,7 +187,7 @@ class TrainingRun:
                             (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
 
     def _stage_mnrl(self) -> None:
-        from .distill import train_mnrl
+        from .mnrl import train_mnrl
 
         c, ds = self.config, self.pairs()
         rows = ds.pairs()
@@ -231,16 +231,36 @@ class TrainingRun:
                       bf16=c.bf16)
 
     def _stage_label(self) -> None:
-        from ..reranker import Reranker
-        from .teacher import margin_labels
+        from .label import margin_labels
 
-        self.run("teacher")
         ds, triplets = self.pairs(), self.triplets()
-        ce = Reranker(str(self.out / "teacher" / "model"), max_length=self.config.teacher_max_length,
-                      batch_size=self.config.label_batch_size, bf16=None if self.config.bf16 else False)
-        margins = margin_labels(ce, [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _ in triplets])
+        margins = margin_labels(self.label_teacher(), [(ds.queries[q], ds.corpus[p], ds.corpus[n])
+                                                       for q, p, n, _ in triplets])
         _write_lines_atomic(self.out / "margins.tsv", ["query-id\tpositive-id\tnegative-id\ttrack-id\tmargin\n"] +
                             [f"{q}\t{p}\t{n}\t{t}\t{m:.6f}\n" for (q, p, n, t), m in zip(triplets, margins)])
+
+    def label_teacher(self):
+        """The teacher of stage ``label`` (``config.label_teacher``): the music cross-encoder of stage
+        ``teacher``, or the MNRL bi-encoder fused with TF-IDF (:class:`~melscribe.train.label.FusedTeacher`)
+        with the lexical weight that the fusion stage's grid prefers for it on the held-out clips."""
+        c = self.config
+        if c.label_teacher == "fused":
+            from .fusion import tune_fusion
+            from .label import FusedTeacher
+
+            model = self.resolve_model("mnrl")
+            _, heldout = self.records()
+            tuned = tune_fusion(model, build_pairs(heldout, seed=c.seed + 1, docs_per_query=1, drop_empty=False),
+                                lexical=c.fusion_lexical, seed=c.seed)
+            grid = {k: v for k, v in tuned.tuning["recall@10"].items() if k.startswith("weighted w=")}
+            weight = float(max(grid, key=grid.get).removeprefix("weighted w="))
+            self.info["label_teacher"] = {"kind": "fused", "model": model, "lexical": c.fusion_lexical, "weight": weight}
+            return FusedTeacher(model, list(self.pairs().corpus.values()), c.fusion_lexical, weight, c.margin_scale)
+        from ..reranker import Reranker
+
+        self.run("teacher")
+        return Reranker(str(self.out / "teacher" / "model"), max_length=c.teacher_max_length,
+                        batch_size=c.label_batch_size, bf16=None if c.bf16 else False)
 
     def margins(self) -> list[tuple[str, str, str, str, float]]:
         """The labelled triplets: (query id, positive id, negative id, track id, margin)."""
@@ -264,7 +284,7 @@ class TrainingRun:
         return kept
 
     def _stage_distil(self) -> None:
-        from .distill import distil_margin_mse, train_joint
+        from .distil import distil_margin_mse, train_joint
 
         c = self.config
         base = self.resolve_model("mnrl") if c.recipe == "mnrl+gpl" else c.student_base
@@ -305,7 +325,7 @@ class TrainingRun:
         return self.out / "fast" / self.config.fast_student
 
     def _stage_fast(self) -> None:
-        from .static import distillation_texts, parse_kind, train_fast_student
+        from .fast import distillation_texts, parse_kind, train_fast_student
 
         c = self.config
         if parse_kind(c.fast_student)[0] == "none":
@@ -329,8 +349,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
     if config.recipe == "mnrl":
         needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
     else:
+        cross_encoder = config.label_teacher == "cross-encoder"
         needed = ["pairs"] + (["mnrl"] if "mnrl" in (config.teacher_base, *config.miners) else []) + [
-            "mine", "teacher", "label", "distil", "fusion"]
+            "mine"] + (["teacher"] if cross_encoder else []) + ["label", "distil", "fusion"]
     student = config.fast_student != "none"
     for stage in needed + (["fast"] if student else []):
         run.run(stage)
@@ -342,7 +363,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
         if student:
             shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
-        if config.recipe != "mnrl":  # the music cross-encoder, for recommend(..., rerank=N)
+        if config.recipe != "mnrl" and config.label_teacher == "cross-encoder":  # for recommend(..., rerank=N)
             shutil.copytree(run.out / "teacher" / "model", tmp / TEACHER_DIR)
         replace_dir(tmp, target)
     progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else "")

@@ -16,6 +16,7 @@ from ..errors import InvalidRequestError
 
 RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint")
 QUERY_GENERATION = ("templates", "llm")
+LABEL_TEACHERS = ("cross-encoder", "fused")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TrainConfig:
     teacher_lr: float = 5e-5
     teacher_max_rows: int | None = 12000
     # 4. margins
+    label_teacher: str = "cross-encoder"  # "cross-encoder" (stage teacher) or "fused" (MNRL bi-encoder + TF-IDF)
     label_batch_size: int = 64
     triplets_per_query: int = 2
     margin_denoise: bool = False  # drop triplets whose negative overlaps the positive or beats it (teacher)
@@ -74,10 +76,10 @@ class TrainConfig:
     # 7. fusion, tuned on the clips of `heldout_tracks` training tracks that no stage above sees
     fusion_lexical: str = "tfidf"
     heldout_tracks: int = 300
-    # 6. fast student (stage fast, melscribe.train.static): static-distill, static-mnrl, layers-N or none
+    # 6. fast student (stage fast, melscribe.train.fast): static-distill, static-mnrl, layers-N or none
     fast_student: str = "static-distill"
     fast_max_texts: int | None = 50000  # texts whose bi-encoder embeddings are learnt (a seeded sample)
-    fast_epochs: float | None = None  # None: the kind's default (melscribe.train.static.DEFAULTS)
+    fast_epochs: float | None = None  # None: the kind's default (melscribe.train.fast.DEFAULTS)
     fast_lr: float | None = None
     fast_batch_size: int | None = None
     fast_max_steps: int = -1
@@ -133,9 +135,11 @@ def get_preset(name: str, **overrides) -> TrainConfig:
 
     if cfg.teacher_loss not in TEACHER_LOSSES:
         raise ValueError(f"unknown teacher_loss {cfg.teacher_loss!r}; choose one of {', '.join(TEACHER_LOSSES)}")
+    if cfg.label_teacher not in LABEL_TEACHERS:
+        raise ValueError(f"unknown label_teacher {cfg.label_teacher!r}; choose one of {', '.join(LABEL_TEACHERS)}")
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
-    from .static import parse_kind
+    from .fast import parse_kind
 
     parse_kind(cfg.fast_student)
     if cfg.query_generation not in QUERY_GENERATION:

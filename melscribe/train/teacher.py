@@ -1,12 +1,10 @@
-"""GPL step 3: the music cross-encoder (teacher) and its margin pseudo-labels.
+"""GPL step 3, stage ``teacher``: the music cross-encoder.
 
-The teacher scores a (request, descriptor set) pair with one logit. It is fine-tuned on MusicCaps train
-pairs: positives from the pairs, negatives from the miners and at random, binary cross-entropy, through
-sentence-transformers' ``CrossEncoderTrainer``. The paper starts from ``cross-encoder/ms-marco-MiniLM-L-6-v2``;
-offline we start from the packaged all-MiniLM-L6-v2 weights with a fresh one-logit head.
-
-Margins are computed from **raw logits**: a one-logit ``CrossEncoder`` applies a sigmoid by default,
-which squashes every margin toward 0, so :func:`margin_labels` asks for the identity activation.
+The teacher scores a (request, descriptor set) pair with one logit. It is fine-tuned on the training pairs
+through sentence-transformers' ``CrossEncoderTrainer``: each positive against mined hard negatives (denoised
+by :mod:`.denoise`) and random descriptor sets, with a listwise loss (``mnrl``, the offline default) or
+pointwise binary cross-entropy (``bce``). Offline it starts from the run's MNRL bi-encoder (its transformer,
+already music-aware, with a fresh one-logit head); the paper starts from ``cross-encoder/ms-marco-MiniLM-L-6-v2``.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from ..config import resolve_model
 from ..models import cuda_available
@@ -99,11 +96,3 @@ def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: s
                                   callbacks=list(callbacks))
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
     return publish_model(model, out_dir / "model")
-
-
-def margin_labels(cross_encoder, triplets: Sequence[tuple[str, str, str]], show_progress_bar: bool = True) -> np.ndarray:
-    """``CE(q, pos) − CE(q, neg)`` for each (query, positive text, negative text), from raw logits of
-    ``cross_encoder`` (a :class:`melscribe.reranker.Reranker`). Each distinct (query, document) pair is scored once."""
-    unique = list(dict.fromkeys(p for q, pos, neg in triplets for p in ((q, pos), (q, neg))))
-    score = dict(zip(unique, cross_encoder.score_pairs(unique, show_progress_bar=show_progress_bar).tolist()))
-    return np.array([score[q, pos] - score[q, neg] for q, pos, neg in triplets], dtype=np.float32)

@@ -89,7 +89,7 @@ def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.
     from ..models import load_sentence_transformer, model_fingerprint
     from ..static_backend import STUDENT_INFO
     from .checkpoints import publish_model
-    from .distill import distil_mse, train_mnrl
+    from .mnrl import train_mnrl
 
     family, layers = parse_kind(kind)
     if family == "none":
@@ -220,3 +220,21 @@ def _cut_layers(teacher, n: int):
     auto_model.config.num_hidden_layers = len(keep)
     log.info("layers-%d: keeping layers %s of %d", n, keep, len(layers))
     return teacher
+
+
+def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, base: str, batch_size: int = 64,
+               epochs: float = 1.0, max_steps: int = -1, lr: float = 1e-4, warmup_ratio: float = 0.1, seed: int = 0,
+               save_steps: int = 100, max_seq_length: int | None = None, callbacks: Sequence = (),
+               bf16: bool = False) -> Path:
+    """Embedding distillation (MSELoss): the model ``base`` learns to embed each of ``texts`` as the matching
+    row of ``targets`` (a teacher's embeddings, same dimension). Returns ``out_dir/model``."""
+    from sentence_transformers.sentence_transformer.losses import MSELoss
+
+    from .trainer import train_sentence_transformer
+
+    if len(texts) != len(targets):
+        raise ValueError(f"{len(texts)} texts and {len(targets)} target embeddings: lengths differ")
+    columns = {"anchor": list(texts), "label": [list(map(float, t)) for t in targets]}
+    keys = [frozenset((i,)) for i in range(len(texts))]  # no constraint on batches
+    return train_sentence_transformer(columns, MSELoss, Path(out_dir), base, max_seq_length or 0, batch_size, epochs, max_steps, lr,
+                  warmup_ratio, seed, save_steps, keys, callbacks, bf16)

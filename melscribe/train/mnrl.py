@@ -1,0 +1,29 @@
+"""Stage ``mnrl``: plain in-batch-negatives training of the bi-encoder (MultipleNegativesRankingLoss) on the
+(request, descriptor set) pairs: the offline default recipe, the GPL teacher's starting point and miner.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .trainer import train_sentence_transformer
+
+
+def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir: str | os.PathLike,
+               base: str | None = None, negatives: Sequence[str] | None = None, max_seq_length: int = 96,
+               batch_size: int = 64, epochs: float = 1.0, max_steps: int = -1, lr: float = 5e-5,
+               warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100, callbacks: Sequence = (),
+               bf16: bool = False) -> Path:
+    """Plain in-batch-negatives training (MultipleNegativesRankingLoss) on (request, descriptor set) pairs,
+    optionally with one hard negative per pair. No batch holds two pairs of one track or one text."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    columns = {"anchor": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}
+    if negatives is not None:
+        columns["negative"] = list(negatives)
+    keys = [frozenset((f"t:{tr}", f"d:{p[1]}") + ((f"d:{negatives[i]}",) if negatives is not None else ()))
+            for i, (p, tr) in enumerate(zip(pairs, tracks))]
+    return train_sentence_transformer(columns, MultipleNegativesRankingLoss, Path(out_dir), base, max_seq_length, batch_size, epochs,
+                  max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks, bf16)
