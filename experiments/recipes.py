@@ -49,6 +49,8 @@ def seed_run_folder(shared: Path, out: Path, overrides: dict) -> None:
     for stage, names in SHARED.items():
         if any(field.startswith(READS[stage]) for field in overrides):
             break
+        if stage == "teacher" and overrides.get("label_teacher", "cross-encoder") != "cross-encoder":
+            continue  # no cross-encoder needed
         if not all((shared / n).exists() for n in names):
             continue
         for n in names:

@@ -77,18 +77,14 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
             "bi-encoder + TF-IDF, RRF k=60, equal weights (untuned)": f"rrf:{model}+tfidf"}
     for name, folder in (recipe_runs or {}).items():
         rows[f"recipe {name}"] = str(recipe_model(folder))
-        rows[f"recipe {name}, fused with TF-IDF"] = fused_spec(folder, str(recipe_model(folder)))  # its fusion.json
     return rows
 
 
 def recipe_model(run: Path) -> Path:
-    """The bi-encoder of a training run folder: ``model/`` once published, else its final stage's model."""
-    import json
-
-    if (run / "model" / "modules.json").is_file():
-        return run / "model"
-    recipe = json.loads((run / "run.json").read_text())["config"]["recipe"]
-    return run / ("mnrl" if recipe == "mnrl" else "distil") / "model"
+    """The bi-encoder a training run folder published (``model/``, with its ``fusion.json``)."""
+    if not (run / "model" / "fusion.json").is_file():
+        raise SystemExit(f"{run} has no published model/ with fusion.json: finish its training first")
+    return run / "model"
 
 
 def recipe_minutes(run: Path) -> str:

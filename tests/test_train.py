@@ -202,3 +202,26 @@ def test_fused_teacher_ranks_as_the_weighted_fusion_in_cosine_units():
     assert margins[0] == pytest.approx(got[0, 0] - got[0, 1], abs=1e-5) and margins[0] > 0
     with pytest.raises(ValueError, match="not in the teacher's corpus"):
         teacher.score_pairs([("q", "kazoo")])
+
+
+@pytest.mark.parametrize("recipe, label_teacher", [("mnrl+joint", "fused"), ("gpl", "cross-encoder")])
+def test_other_recipes_reuse_the_shared_stages(tiny_run, tmp_path, recipe, label_teacher):
+    import shutil
+
+    from melscribe.train.pipeline import TrainingRun, train
+
+    out, _, cfg, records = tiny_run
+    run = tmp_path / recipe
+    for name in ("pairs", "mnrl", "negatives.jsonl", "teacher", "run.json"):
+        (shutil.copytree if (out / name).is_dir() else shutil.copy2)(out / name, run / name)
+    other = cfg.replace(recipe=recipe, label_teacher=label_teacher, margin_denoise=True)
+    final = train(other, run, records=records)
+    info = json.loads((run / "run.json").read_text())
+    assert {"label", "distil", "fusion"} <= info["seconds"].keys()
+    kept = info["denoised_triplets"]["kept"]
+    assert 0 < kept <= len((run / "margins.tsv").read_text().splitlines()) - 1
+    assert (final / "teacher").is_dir() == (label_teacher == "cross-encoder")
+    if label_teacher == "fused":
+        assert info["label_teacher"]["kind"] == "fused" and info["label_teacher"]["weight"] > 0
+    scores = make_scorer(str(final)).fit(["steel drums, tropical", "sad, piano"]).score(["tropical steel drums"])
+    assert scores[0, 0] > scores[0, 1]

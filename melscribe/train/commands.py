@@ -54,9 +54,11 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "train", help="train the request → descriptor-set bi-encoder (GPL recipe)",
-        description="Train the bi-encoder: pairs → hard-negative mining → music cross-encoder → margins → "
-                    "MarginMSE distillation (recipe gpl), plain in-batch negatives (mnrl), or both in turn "
-                    "(mnrl+gpl). Each stage caches its output in the run folder; a rerun resumes.",
+        description="Train the bi-encoder. Recipes: mnrl (in-batch negatives; the offline default), gpl (GPL: pairs → "
+                    "hard-negative mining → music cross-encoder → margins → MarginMSE distillation from the base "
+                    "model), mnrl+gpl (MNRL, then GPL from it), joint (MNRL + MarginMSE summed on the same batches), "
+                    "mnrl+joint (MNRL, then the joint objective). Each stage caches its output in the run folder; a "
+                    "rerun resumes.",
         epilog="Example: melscribe train --preset offline --data-dir ../shared/data")
     p.add_argument("--preset", choices=sorted(PRESETS), default="offline",
                    help="hyper-parameters: offline (2 CPU cores, no hub), offline-llm (the same with requests "

@@ -287,15 +287,17 @@ class TrainingRun:
         from .distil import distil_margin_mse, train_joint
 
         c = self.config
-        base = self.resolve_model("mnrl") if c.recipe == "mnrl+gpl" else c.student_base
+        continued = c.recipe.startswith("mnrl+")  # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
+        base = self.resolve_model("mnrl") if continued else c.student_base
         ds, rows = self.pairs(), self.distillation_rows()
         triplets = [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows]
         margins, tracks = [m for *_, m in rows], [t for _, _, _, t, _ in rows]
         common = dict(base=base, similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
                       warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
-        if c.recipe == "joint":
+        if c.recipe.endswith("joint"):  # from the MNRL model: the distillation's epochs and learning rate
             train_joint(triplets, margins, tracks, self.out / "distil", margin_weight=c.margin_weight,
-                        batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr,
+                        batch_size=c.mnrl_batch_size, epochs=c.epochs if continued else c.mnrl_epochs,
+                        max_steps=c.max_steps if continued else c.mnrl_max_steps, lr=c.lr if continued else c.mnrl_lr,
                         **common)
         else:
             distil_margin_mse(triplets, margins, tracks, self.out / "distil", batch_size=c.batch_size,

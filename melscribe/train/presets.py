@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
 from ..errors import InvalidRequestError
 
-RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint")
+RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint", "mnrl+joint")
 QUERY_GENERATION = ("templates", "llm")
 LABEL_TEACHERS = ("cross-encoder", "fused")
 

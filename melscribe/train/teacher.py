@@ -89,7 +89,7 @@ def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: s
         objective = losses.MultipleNegativesRankingLoss(model)
     args = CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
-        per_device_train_batch_size=batch_size, learning_rate=lr, warmup_ratio=0.1, seed=seed, data_seed=seed,
+        per_device_train_batch_size=batch_size, learning_rate=lr, warmup_steps=0.1, seed=seed, data_seed=seed,
         save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=25, report_to="none",
         use_cpu=not cuda_available(), bf16=bf16)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns), loss=objective,

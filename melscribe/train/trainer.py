@@ -81,8 +81,9 @@ def train_sentence_transformer(columns: dict[str, list], loss_factory, out_dir: 
     sampler = functools.partial(_distinct_track_sampler, keys=list(keys), lengths=[len(a) for a in columns["anchor"]])
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
-        per_device_train_batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup_ratio, seed=seed,
-        data_seed=seed, save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=50,
+        per_device_train_batch_size=batch_size, learning_rate=lr,
+        warmup_steps=float(warmup_ratio),  # a float below 1 is a ratio (transformers 5 deprecates warmup_ratio)
+        seed=seed, data_seed=seed, save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=50,
         report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler, bf16=bf16)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_factory(model),
                                          callbacks=list(callbacks))
