@@ -1,8 +1,9 @@
-"""GPL step 2: hard negatives. Off-the-shelf retrievers rank the descriptor-set corpus for every request;
+"""GPL step 2, stage ``mine``: hard negatives. Retrievers rank the descriptor-set corpus for every request;
 their lists are merged (round-robin, best ranks first) and every positive of the request is excluded.
 
 A miner is ``"bm25"`` (bm25s) or a sentence-transformers model name/path (dense, searched exactly with
-faiss). The paper used msmarco-distilbert-base-v3 and msmarco-MiniLM-L-6-v3; offline, the packaged MiniLM.
+faiss). The paper used msmarco-distilbert-base-v3 and msmarco-MiniLM-L-6-v3; the offline preset mines with
+the run's MNRL bi-encoder (``"mnrl"``, the retriever the teacher re-ranks) and BM25.
 """
 
 from __future__ import annotations

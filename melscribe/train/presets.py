@@ -25,7 +25,7 @@ class TrainConfig:
 
     recipe: str = "mnrl"
     seed: int = 42
-    # 1. pairs
+    # 1. pairs (stage pairs; stage mnrl trains on them, fields mnrl_* below)
     train_sources: tuple[str, ...] = ("musiccaps",)
     docs_per_query: int = 3
     drop_empty: bool = True
@@ -34,13 +34,13 @@ class TrainConfig:
     llm_base_url: str = ""  # OpenAI-compatible endpoint of query_generation="llm" ("": $OPENAI_BASE_URL)
     llm_model: str = ""  # its model name (required with "llm"); the key comes from $OPENAI_API_KEY
     llm_concurrency: int = 4
-    # 2. mining
+    # 2. mine (stage mine, train/mine.py; denoising: train/denoise.py)
     miners: tuple[str, ...] = ("mnrl", "bm25")  # "mnrl": this run's MNRL bi-encoder (the retriever the teacher re-ranks)
     mine_depth: int = 50
     negatives_per_query: int = 10
     mine_queries: int | None = 6000  # requests mined, labelled and distilled (a seeded sample; None: all)
     denoise_overlap: float | None = 0.5  # a mined negative this close to a positive (Jaccard) is dropped (None: off)
-    # 3. teacher
+    # 3. teacher (stage teacher, train/teacher.py)
     teacher_base: str = "mnrl"  # "mnrl": start from this run's MNRL bi-encoder's transformer, with a fresh head
     teacher_loss: str = "mnrl"  # "mnrl" (listwise, in-batch + mined negatives) or "bce" (pointwise)
     teacher_max_length: int = 96
@@ -50,12 +50,12 @@ class TrainConfig:
     teacher_batch_size: int = 32
     teacher_lr: float = 5e-5
     teacher_max_rows: int | None = 12000
-    # 4. margins
+    # 4. label (stage label, train/label.py)
     label_teacher: str = "cross-encoder"  # "cross-encoder" (stage teacher) or "fused" (MNRL bi-encoder + TF-IDF)
     label_batch_size: int = 64
     triplets_per_query: int = 2
     margin_denoise: bool = False  # drop triplets whose negative overlaps the positive or beats it (teacher)
-    # 5. distillation / contrastive training
+    # 5. distil (stage distil, train/distil.py) and mnrl (stage mnrl, train/mnrl.py)
     student_base: str = PACKAGED_MINILM
     max_seq_length: int = 96
     similarity: str = "cos_sim"
@@ -73,10 +73,10 @@ class TrainConfig:
     margin_weight: float = 1.0  # recipe joint: MNRL + margin_weight x MarginMSE
     save_steps: int = 100
     bf16: bool = True  # bfloat16 autocast: about 1.7x faster on CPUs with AVX512-BF16/AMX, and on GPUs
-    # 7. fusion, tuned on the clips of `heldout_tracks` training tracks that no stage above sees
+    # 6. fusion (stage fusion, train/fusion.py), tuned on the clips of `heldout_tracks` training tracks that no stage above sees
     fusion_lexical: str = "tfidf"
     heldout_tracks: int = 300
-    # 6. fast student (stage fast, melscribe.train.fast): static-distill, static-mnrl, layers-N or none
+    # fast student (stage fast, train/fast.py): static-distill, static-mnrl, layers-N or none
     fast_student: str = "static-distill"
     fast_max_texts: int | None = 50000  # texts whose bi-encoder embeddings are learnt (a seeded sample)
     fast_epochs: float | None = None  # None: the kind's default (melscribe.train.fast.DEFAULTS)
