@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="return no track with this descriptor")
     p.add_argument("--rerank", type=int, default=0, metavar="N",
                    help="re-score the best N descriptor sets with the music cross-encoder (the teacher a GPL recipe "
-                        "publishes beside the model, or --reranker); about 2 ms a set on 2 CPU cores (default 0: off)")
+                        "publishes beside the model, or --reranker); N = 50 adds about 280 ms a request on 2 CPU cores "
+                        "(bench_rerank.md) (default 0: off)")
     _add_source_arguments(p, serving=True)
     p.set_defaults(func=cmd_recommend)
 

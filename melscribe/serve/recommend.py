@@ -79,7 +79,7 @@ LOW_CONFIDENCE_POSITION = 0.4
 #: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
 #: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
 MAX_REQUEST_CHARS = 10_000
-#: The most descriptor sets ``rerank`` may re-score per request (each costs about 2 ms on 2 CPU cores).
+#: The most descriptor sets ``rerank`` may re-score per request (50 add about 280 ms on 2 CPU cores).
 MAX_RERANK = 500
 
 
@@ -319,7 +319,7 @@ class Recommender:
         excludes "piano ballad"; one that names nothing in the vocabulary is an error, as for
         ``require_descriptors``). ``intent`` (default: the recommender's): read what the request rejects and
         keep it out (module doc). ``rerank``: re-score the best ``rerank`` descriptor sets with the music
-        cross-encoder (``reranker``) and order them by it (0, the default: off; about 2 ms a set on 2 CPU
+        cross-encoder (``reranker``) and order them by it (0, the default: off; 50 add about 280 ms on 2 CPU
         cores). A request longer than the model reads is truncated, with a warning; one that
         is not a string, is empty, is longer than :data:`MAX_REQUEST_CHARS` characters or is not valid Unicode
         (a lone surrogate) is refused (:func:`check_request_text`).
