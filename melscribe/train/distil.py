@@ -40,7 +40,8 @@ def distil_margin_mse(triplets: Sequence[tuple[str, str, str]], margins: Sequenc
     Returns the folder of the trained model (``out_dir/model``)."""
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
 
-    columns, keys = _triplet_columns(triplets, margins, tracks)
+    columns = _triplet_columns(triplets, margins, tracks)
+    keys = [frozenset((f"t:{tr}",)) for tr in tracks]
     return train_sentence_transformer(columns, lambda m: MarginMSELoss(m, similarity_fct=ScaledSimilarity(similarity, margin_scale)),
                   Path(out_dir), base, max_seq_length, batch_size, epochs, max_steps, lr, warmup_ratio, seed,
                   save_steps, keys, callbacks, bf16)
@@ -55,19 +56,19 @@ def train_joint(triplets: Sequence[tuple[str, str, str]], margins: Sequence[floa
     """MNRL and MarginMSE summed on the same batches (:class:`MNRLPlusMarginMSE`): contrastive training on the
     (request, positive, mined negative) triplets, the teacher's margins shaping the scores. No batch holds two
     rows of one track or one descriptor-set text. Returns ``out_dir/model``."""
-    columns, _ = _triplet_columns(triplets, margins, tracks)
+    columns = _triplet_columns(triplets, margins, tracks)
     keys = [frozenset((f"t:{tr}", f"d:{t[1]}", f"d:{t[2]}")) for t, tr in zip(triplets, tracks)]
     return train_sentence_transformer(columns, lambda m: MNRLPlusMarginMSE(m, similarity, margin_scale, margin_weight), Path(out_dir),
                   base, max_seq_length, batch_size, epochs, max_steps, lr, warmup_ratio, seed, save_steps, keys,
                   callbacks, bf16)
 
 
-def _triplet_columns(triplets, margins, tracks) -> tuple[dict[str, list], list[frozenset]]:
+def _triplet_columns(triplets, margins, tracks) -> dict[str, list]:
     if len(triplets) != len(margins) or len(triplets) != len(tracks):
         raise ValueError(f"{len(triplets)} triplets, {len(margins)} margins and {len(tracks)} tracks: lengths differ")
     columns = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets],
                "negative": [t[2] for t in triplets], "label": [float(m) for m in margins]}
-    return columns, [frozenset((f"t:{tr}",)) for tr in tracks]
+    return columns
 
 
 class MNRLPlusMarginMSE(torch.nn.Module):

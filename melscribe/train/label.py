@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..fusion.weighted import weighted_fusion
+
 
 def margin_labels(teacher, triplets: Sequence[tuple[str, str, str]], show_progress_bar: bool = True) -> np.ndarray:
     """``T(q, pos) − T(q, neg)`` for each (query, positive text, negative text), ``T`` being ``teacher``'s
@@ -58,10 +60,9 @@ class FusedTeacher:
         for start in tqdm(range(0, len(queries), self.chunk), desc="fused teacher", disable=not show_progress_bar):
             block = queries[start:start + self.chunk]
             dense = self.encoder.encode(block) @ self._docs.T
-            lex = self.lexical.score(block)
-            sd_dense = dense.std(axis=1, keepdims=True)
-            z_lex = (lex - lex.mean(axis=1, keepdims=True)) / (lex.std(axis=1, keepdims=True) + 1e-9)
-            fused = self.scale * (dense + self.weight * sd_dense * z_lex)
+            z = weighted_fusion([dense, self.lexical.score(block)], [1.0, self.weight])
+            # back to cosine units: σ·(z_dense + w·z_lex) + μ = cos + w·σ·z_lex
+            fused = self.scale * (dense.std(axis=1, keepdims=True) * z + dense.mean(axis=1, keepdims=True))
             for j, q in enumerate(block):
                 idx = by_query[q]
                 out[idx] = fused[j, [self._row[pairs[i][1]] for i in idx]]

@@ -249,9 +249,7 @@ class TrainingRun:
             from .label import FusedTeacher
 
             model = self.resolve_model("mnrl")
-            _, heldout = self.records()
-            tuned = tune_fusion(model, build_pairs(heldout, seed=c.seed + 1, docs_per_query=1, drop_empty=False),
-                                lexical=c.fusion_lexical, seed=c.seed)
+            tuned = tune_fusion(model, self.heldout_pairs(), lexical=c.fusion_lexical, seed=c.seed)
             grid = {k: v for k, v in tuned.tuning["recall@10"].items() if k.startswith("weighted w=")}
             weight = float(max(grid, key=grid.get).removeprefix("weighted w="))
             self.info["label_teacher"] = {"kind": "fused", "model": model, "lexical": c.fusion_lexical, "weight": weight}
@@ -316,10 +314,13 @@ class TrainingRun:
 
         c = self.config
         self.run(self.final_stage())
-        _, heldout = self.records()
-        test_like = build_pairs(heldout, seed=c.seed + 1, docs_per_query=1, drop_empty=False)
-        result = tune_fusion(str(self.model_dir()), test_like, lexical=c.fusion_lexical, seed=c.seed)
+        result = tune_fusion(str(self.model_dir()), self.heldout_pairs(), lexical=c.fusion_lexical, seed=c.seed)
         _write_json_atomic(self.out / "fusion.json", result.to_dict())
+
+    def heldout_pairs(self) -> PairDataset:
+        """A test-like pair set (one descriptor set per sentence) of the held-out clips, where fusions are tuned."""
+        _, heldout = self.records()
+        return build_pairs(heldout, seed=self.config.seed + 1, docs_per_query=1, drop_empty=False)
 
 
     def fast_dir(self) -> Path:
