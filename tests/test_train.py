@@ -208,7 +208,7 @@ def test_fused_teacher_ranks_as_the_weighted_fusion_in_cosine_units():
 def test_other_recipes_reuse_the_shared_stages(tiny_run, tmp_path, recipe, label_teacher):
     import shutil
 
-    from melscribe.train.pipeline import TrainingRun, train
+    from melscribe.train.pipeline import train
 
     out, _, cfg, records = tiny_run
     run = tmp_path / recipe
