@@ -27,7 +27,7 @@ from ..errors import DataError
 from ..fileio import write_text_atomic
 from .client import CompletionReport, Item, LLMSettings, ResultCache, complete_all
 
-PROMPTS = ("rephrase", "generate")
+PROMPTS = ("rephrase", "generate", "caption")
 ROLES = ("system", "user", "assistant")
 PLACEHOLDER = "{input}"
 
@@ -167,23 +167,28 @@ def descriptor_subset(rng: random.Random, descriptors: Sequence[str], max_k: int
 
 def llm_requests(records: Iterable[Record], per_track: int, settings: LLMSettings,
                  cache: str | os.PathLike | None, seed: int = 0, prompt: str | os.PathLike = "generate",
-                 progress: bool = True) -> tuple[list[Record], CompletionReport]:
+                 progress: bool = True, whole: bool = False) -> tuple[list[Record], CompletionReport]:
     """``per_track`` LLM-written requests for each record with descriptors, as records of source
     ``<source>-llm`` (same track id and descriptors). Returns the records of the rows that succeeded and the
-    report. Subsets are seeded, so a rerun asks for the same prompts and finds them in the cache."""
+    report. Subsets are seeded, so a rerun asks for the same prompts and finds them in the cache.
+
+    ``whole=True`` gives the model the record's whole descriptor list instead of a subset (with
+    ``prompt="caption"``: captions written the way LP-MusicCaps wrote its own), as records of source
+    ``<source>-llm-caption``."""
     messages = load_prompt(prompt)
     rng = random.Random(seed)
+    suffix = "-llm-caption" if whole else "-llm"
     plan: list[tuple[str, Record, str]] = []
     for rec in records:
         if not rec.descriptors:
             continue
         for j in range(per_track):
-            asked = ", ".join(descriptor_subset(rng, rec.descriptors))
-            plan.append((f"{rec.source}/{rec.track_id}/{j}", rec, asked))
+            chosen = list(dict.fromkeys(rec.descriptors)) if whole else descriptor_subset(rng, rec.descriptors)
+            plan.append((f"{rec.source}{suffix}/{rec.track_id}/{j}", rec, ", ".join(chosen)))
     items = [Item(pid, asked, render(messages, asked)) for pid, _, asked in plan]
     report = complete_all(items, settings, ResultCache(cache), clean=clean_reply, progress=progress,
-                          desc="writing requests")
-    out = [Record(rec.track_id, report.outputs[pid], rec.descriptors, rec.split, f"{rec.source}-llm",
+                          desc="writing captions" if whole else "writing requests")
+    out = [Record(rec.track_id, report.outputs[pid], rec.descriptors, rec.split, f"{rec.source}{suffix}",
                   meta={"asked": asked}) for pid, rec, asked in plan if pid in report.outputs]
     return out, report
 

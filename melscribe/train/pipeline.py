@@ -150,7 +150,7 @@ class TrainingRun:
         c = self.config
         records, _ = self.records()
         if c.synthetic_per_track and c.query_generation == "llm":
-            records = records + self._llm_requests(records)
+            records = records + self._llm_records(records, c.synthetic_per_track)
         elif c.synthetic_per_track:
             from .queries import template_requests
 
@@ -158,18 +158,19 @@ class TrainingRun:
         ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
         write_beir(ds, self.pairs_dir, split="train")
 
-    def _llm_requests(self, records: list[Record]) -> list[Record]:
-        """GPL query generation by a language model (``query_generation="llm"``). Answers are cached in
-        ``llm-cache.jsonl`` of the run folder, so a rerun after a failure asks only what is missing."""
+    def _llm_records(self, records: list[Record], per_track: int, **job) -> list[Record]:
+        """Records written by a language model from ``records`` (:func:`melscribe.llm.jobs.llm_requests`;
+        ``job`` picks the prompt). Answers are cached in ``llm-cache.jsonl`` of the run folder, so a rerun
+        after a failure asks only what is missing."""
         from ..llm.client import LLMError, LLMSettings
         from ..llm.jobs import llm_requests
 
         c = self.config
         settings = LLMSettings(model=c.llm_model, base_url=c.llm_base_url, concurrency=c.llm_concurrency)
-        out, report = llm_requests(records, c.synthetic_per_track, settings, self.out / "llm-cache.jsonl", seed=c.seed)
-        tqdm.write(f"[melscribe train] LLM requests: {report.summary()}")
+        out, report = llm_requests(records, per_track, settings, self.out / "llm-cache.jsonl", seed=c.seed, **job)
+        tqdm.write(f"[melscribe train] LLM {job.get('prompt', 'generate')}: {report.summary()}")
         if report.failures:
-            raise LLMError(f"{len(report.failures)} LLM requests failed (rerun to retry them):\n"
+            raise LLMError(f"{len(report.failures)} LLM answers failed (rerun to retry them):\n"
                            + "\n".join(report.failure_lines(5)))
         return out
 
@@ -318,8 +319,13 @@ class TrainingRun:
         _write_json_atomic(self.out / "fusion.json", result.to_dict())
 
     def heldout_pairs(self) -> PairDataset:
-        """A test-like pair set (one descriptor set per sentence) of the held-out clips, where fusions are tuned."""
+        """A test-like pair set (one descriptor set per sentence) of the held-out clips, where fusions are tuned:
+        their human captions, and with ``fusion_queries="llm"`` also one caption per clip written by the
+        language model from the clip's aspect list (prompt ``caption``, the way LP-MusicCaps wrote the MC
+        requests)."""
         _, heldout = self.records()
+        if self.config.fusion_queries == "llm":
+            heldout = heldout + self._llm_records(heldout, 1, prompt="caption", whole=True)
         return build_pairs(heldout, seed=self.config.seed + 1, docs_per_query=1, drop_empty=False)
 
 

@@ -16,6 +16,7 @@ from ..errors import InvalidRequestError
 
 RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint", "mnrl+joint")
 QUERY_GENERATION = ("templates", "llm")
+FUSION_QUERIES = ("captions", "llm")
 LABEL_TEACHERS = ("cross-encoder", "fused")
 
 
@@ -76,6 +77,9 @@ class TrainConfig:
     # 6. fusion (stage fusion, train/fusion.py), tuned on the clips of `heldout_tracks` training tracks that no stage above sees
     fusion_lexical: str = "tfidf"
     heldout_tracks: int = 300
+    # the held-out clips' requests: their human "captions", or those plus a caption per clip written by the LLM
+    # of llm_model/llm_base_url from its aspect list ("llm", the style of the MC requests; see README)
+    fusion_queries: str = "captions"
     # fast student (stage fast, train/fast.py): static-distill, static-mnrl, layers-N or none
     fast_student: str = "static-distill"
     fast_max_texts: int | None = 50000  # texts whose bi-encoder embeddings are learnt (a seeded sample)
@@ -147,4 +151,9 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if cfg.query_generation == "llm" and cfg.synthetic_per_track and not cfg.llm_model:
         raise InvalidRequestError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
                          "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
+    if cfg.fusion_queries not in FUSION_QUERIES:
+        raise InvalidRequestError(f"unknown fusion_queries {cfg.fusion_queries!r}; choose one of {', '.join(FUSION_QUERIES)}")
+    if cfg.fusion_queries == "llm" and cfg.heldout_tracks and not cfg.llm_model:
+        raise InvalidRequestError("fusion_queries=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
+                                  "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
     return cfg
