@@ -58,7 +58,7 @@ def write_captions(path: Path, captions: list[str]) -> Path:
 
 # ---- prompts and cleaning ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["rephrase", "generate"])
+@pytest.mark.parametrize("name", ["rephrase", "generate", "caption"])
 def test_packaged_prompts_have_a_one_shot_example(name):
     messages = load_prompt(name)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
@@ -298,6 +298,32 @@ def test_llm_query_generation_needs_a_model():
         get_preset("offline", query_generation="llm")
     with pytest.raises(ValueError, match="query_generation"):
         get_preset("offline", query_generation="t5")
+    with pytest.raises(ValueError, match="fusion_queries=llm needs llm_model"):
+        get_preset("offline", fusion_queries="llm")
+    with pytest.raises(ValueError, match="fusion_queries"):
+        get_preset("offline", fusion_queries="tags")
+
+
+def test_fusion_tunes_on_llm_captions_of_the_held_out_clips_only(server, tmp_path):
+    from melscribe.data import Record
+    from melscribe.train.pipeline import TrainingRun
+    from melscribe.train.presets import get_preset
+
+    records = [Record(f"t{i}", f"Caption {i}.", ("calm", "piano", f"mood {i}", "calm"), "train", "musiccaps")
+               for i in range(6)]
+    cfg = get_preset("offline", fusion_queries="llm", llm_base_url=server.base_url, llm_model="fake",
+                     heldout_tracks=2, seed=0)
+    run = TrainingRun(tmp_path / "run", cfg, records=records)
+    _, held = run.records()
+    ds = run.heldout_pairs()
+    asked = [e["input"] for e in server.log]
+    # one caption per held-out clip, written from its whole aspect list (each descriptor once), nothing else
+    assert sorted(asked) == sorted(", ".join(dict.fromkeys(r.descriptors)) for r in held)
+    queries = set(ds.queries.values())
+    for r in held:
+        assert any(q.startswith(f"I'm looking for calm, piano, {r.descriptors[2]}") for q in queries)
+        assert any(q.startswith(r.text.rstrip(".")) for q in queries)  # the human captions stay
+    assert run.heldout_pairs().queries == ds.queries and len(server.log) == len(held)  # cached: asked once
 
 
 # ---- --help ------------------------------------------------------------------------------------------------

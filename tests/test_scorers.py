@@ -52,3 +52,20 @@ def test_lexical_scores_of_some_rows_equal_the_full_scores():
     for scorer in (TfidfScorer().fit(CORPUS), BM25Scorer().fit(CORPUS)):
         full = scorer.score([QUERIES[0]])[0]
         assert np.allclose(scorer.score_rows(QUERIES[0], rows), full[rows])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"sublinear_tf": True, "ngram_range": (1, 2)}, {"binary": True, "norm": "l1"},
+                                    {"use_idf": False, "norm": None, "stop_words": "english"}],
+                         ids=["default", "sublinear-bigrams", "binary-l1", "no-idf-no-norm"])
+def test_one_request_is_weighted_as_the_vectorizer_transforms_it(kwargs):
+    scorer = TfidfScorer(**kwargs).fit(CORPUS + ["Sad sad SAD piano, slow piano", "the and of"])
+    texts = QUERIES + ["sad sad piano piano piano with the drums", "ÜBER-Metal!! metal", "nothing known here", ""]
+    for text in texts:
+        terms, weights = scorer.query_vector(text)
+        expected = scorer.vectorizer.transform([text]).toarray()[0]
+        got = np.zeros_like(expected)
+        got[terms] = weights
+        assert np.allclose(got, expected, atol=1e-12), text
+        batch = scorer.score([text, "padding request"])[0]  # the vectorizer's own path
+        assert np.allclose(scorer.score([text])[0], batch, atol=1e-6)
+        assert np.allclose(scorer.score_rows(text, np.array([3, 0, 4])), batch[[3, 0, 4]], atol=1e-6)
