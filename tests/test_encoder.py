@@ -88,6 +88,36 @@ def test_onnx_cache_is_reused_and_a_broken_one_exported_again(onnx_encoder: Text
     assert json.loads((folder / META_FILE).read_text())["probe"] != meta["probe"]
 
 
+def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: TextEncoder, onnx_encoder: TextEncoder,
+                                                                home: Path) -> None:
+    import json
+
+    import onnx
+
+    from melscribe.onnx_backend import META_FILE, MODEL_FILE, QUANTIZATION, gelu_fed_matmuls
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELSCRIBE_HOME", str(home))
+        int8 = TextEncoder("all-MiniLM-L6-v2", backend="onnx-int8")
+        kept = gelu_fed_matmuls(onnx.load(str(onnx_encoder._impl.folder / MODEL_FILE)))
+        # MiniLM-L6: one down-projection per layer, reading the fused BiasGelu
+        assert len(kept) == 6 and all("/output/dense/" in k and "attention" not in k for k in kept)
+        meta = int8._impl.meta
+        assert meta["quantization"] == QUANTIZATION and meta["kept_fp32"] == 6
+        ops = {n.name: n.op_type for n in onnx.load(str(int8._impl.folder / MODEL_FILE)).graph.node}
+        assert all(ops[k] == "MatMul" for k in kept)  # left as they were
+        assert {"QAttention", "MatMulInteger"} & set(ops.values())  # the others are int8
+        c = cosines(int8.encode(TEXTS), torch_encoder.encode(TEXTS))
+        assert 0.98 < c.min() < 1 - 1e-4, c  # close to torch, and really quantised
+
+        # a cache quantised by another scheme is exported again
+        path = int8._impl.folder / META_FILE
+        path.write_text(json.dumps(dict(meta, quantization="int8 per-tensor")))
+        with pytest.warns(UserWarning, match="quantised as 'int8 per-tensor'"):
+            again = TextEncoder("all-MiniLM-L6-v2", backend="onnx-int8")
+        assert again._impl.meta["quantization"] == QUANTIZATION
+
+
 def test_onnx_needs_neither_torch_nor_sentence_transformers_at_request_time(onnx_encoder: TextEncoder, home: Path) -> None:
     code = ("import sys; from melscribe.encoder import TextEncoder; e = TextEncoder('all-MiniLM-L6-v2', backend='onnx'); "
             "assert e.encode(['steel drums']).shape == (1, 384); "
