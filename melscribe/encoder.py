@@ -41,9 +41,10 @@ BACKENDS = ("torch", "onnx", "onnx-int8", "static", "student")
 DEFAULT_BACKEND = "torch"
 #: The backend of serving when none is named (``Recommender``, ``melscribe recommend|serve|index``): the
 #: fastest that loses at most 0.3 point of Recall@10 against torch on MC, MC_reco and the track-level
-#: splits, fused rankings included (``experiments/results/backends.md``: onnx loses nothing; onnx-int8
-#: 1.0–1.8 points, the 3-layer and static students 1.6–4 points).
-SERVING_BACKEND = "onnx"
+#: splits, fused rankings included (``experiments/results/backends.md``: onnx-int8 loses at most 0.25 point
+#: and encodes a request in about 60 % of onnx's time; onnx loses nothing; the 3-layer and static students
+#: 1.6–4 points).
+SERVING_BACKEND = "onnx-int8"
 #: Backends whose embeddings equal the torch backend's (within 1e-4 cosine): they share indexes.
 SAME_EMBEDDINGS = ("torch", "onnx")
 #: The text whose embedding identifies a model's weights (compared with a tolerance by ``same_model``).

@@ -106,8 +106,10 @@ def run_cli(*argv: str) -> None:
 
 @pytest.fixture
 def shared_model(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder) -> None:
-    """Let the sub-commands use the session's MiniLM instead of loading it again."""
+    """Let the sub-commands use the session's MiniLM (torch) instead of loading it again, with torch as their
+    default backend, so the index cache keys they compute are the encoder's."""
     monkeypatch.setattr(commands, "TextEncoder", lambda model, backend="torch": encoder)
+    monkeypatch.setattr(commands, "SERVING_BACKEND", "torch")
 
 
 def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tmp_path: Path,

@@ -308,7 +308,7 @@ def test_backend_option_of_the_commands() -> None:
     for argv in (["recommend", "hi", "--backend", "torch"], ["serve", "--backend", "static"],
                  ["index", "build", "--backend", "student"], ["index", "info", "--backend", "onnx-int8"]):
         assert parser.parse_args(argv).backend == argv[-1]
-    assert parser.parse_args(["recommend", "hi"]).backend == "onnx"  # SERVING_BACKEND
+    assert parser.parse_args(["recommend", "hi"]).backend == "onnx-int8"  # SERVING_BACKEND
     with pytest.raises(SystemExit):
         parser.parse_args(["recommend", "hi", "--backend", "tensorflow"])
 

@@ -158,7 +158,7 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
                 "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
 
     @app.post("/recommend")
-    async def recommend(body: RecommendBody) -> dict[str, Any]:
+    async def recommend(body: RecommendBody) -> JSONResponse:
         if body.k > max_k:
             raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
         prepared = recommender.prepare(body.request, body.k, intent=body.intent, rerank=body.rerank,
@@ -168,7 +168,8 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
         intent = recommender.parse_intent(body.request).to_dict() if on else None
         if intent is not None:
             intent["text"] = _clip(intent["text"])
-        return {"request": _clip(body.request), "k": body.k, "intent": intent,
-                "low_confidence": results.low_confidence, "results": [r.to_dict() for r in results]}
+        # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
+        return JSONResponse({"request": _clip(body.request), "k": body.k, "intent": intent,
+                             "low_confidence": results.low_confidence, "results": [r.to_dict() for r in results]})
 
     return app
