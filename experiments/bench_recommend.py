@@ -1,7 +1,7 @@
 """Benchmark of melscribe's serving path per encoder backend: encoding, index build, ``recommend()`` latency,
 ANN recall, HTTP throughput against a real ``melscribe serve``.
 
-    python experiments/bench_recommend.py [--backends torch onnx static] [--sizes 100000 1000000]
+    python experiments/bench_recommend.py [--backends onnx-int8 onnx torch static] [--sizes 100000 1000000]
         [--http-levels 1 8 32] [--http-requests 400] [--model PATH] [--quick] [--kinds auto ivf hnsw] [--out PATH]
 
 Writes ``experiments/results/bench_recommend.{md,json,png}`` (``bench_recommend_quick.*`` with ``--quick``).
@@ -35,7 +35,9 @@ NOTES = """
 - **Backends.** `torch` is the sentence-transformers model; `onnx` the same transformer exported once with
   `torch.onnx`, fused by onnxruntime's transformer optimiser and run by onnxruntime with melscribe's own
   tokenisation, pooling and normalisation (embeddings within 1e-4 cosine of torch's, so both share an index:
-  its build is done once, by the first of the two); `static` the static-embedding student published with
+  its build is done once, by the first of the two); `onnx-int8` (the serving default) the same export with
+  per-channel int8 weights except the feed-forward down-projections, kept fp32 (its R@10 against torch:
+  `experiments/results/backends.md`), sharing the torch/onnx index too; `static` the static-embedding student published with
   the bi-encoder (`melscribe train`, stage `fast`), with its own embeddings and indexes; `student` the
   published student whichever its kind (a `layers-N` transformer runs on onnx). A single request runs on
   one thread (torch and onnx).
@@ -55,6 +57,9 @@ NOTES = """
 - **HTTP.** `melscribe serve` (this checkout) runs in a subprocess on 127.0.0.1 over the MusicCaps catalog
   and index of the run; an asyncio client (httpx) keeps `concurrency` requests in flight until the bounded
   number of requests is answered, after an untimed warm-up. Client and server share the machine's cores.
+  The server encodes each batch of waiting requests on one thread while it ranks the previous batch on
+  another; its onnxruntime threads sleep between operators (`serve` sets `MELSCRIBE_ONNX_SPIN=0` unless
+  given): the row "spinning threads" is the same server with them spinning, as `recommend()` runs them.
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
   alongside on this 2-core machine) every figure is inflated.
 """
@@ -63,8 +68,8 @@ NOTES = """
 def main() -> None:
     """Parse the arguments, run the benchmark, write the report."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backends", nargs="+", choices=BACKENDS, default=["torch", "onnx", "static"],
-                   help="encoder backends to measure (default: torch onnx static; one that cannot load is skipped)")
+    p.add_argument("--backends", nargs="+", choices=BACKENDS, default=["onnx-int8", "onnx", "torch", "static"],
+                   help="encoder backends to measure (default: onnx-int8 onnx torch static; one that cannot load is skipped)")
     p.add_argument("--model", help="model name or folder (default: the trained bi-encoder, else all-MiniLM-L6-v2)")
     p.add_argument("--quick", action="store_true", help="smaller sizes (1k MusicCaps clips, 30k and 100k sets)")
     p.add_argument("--sizes", nargs="*", type=int, help="synthetic catalog sizes (default 100000 1000000; none: skip)")

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from melscribe.data import load_mc_test
 from melscribe.encoder import SERVING_BACKEND, TextEncoder
 from melscribe.errors import ModelUnavailableError
+from melscribe.onnx_backend import SPIN_ENV
 from melscribe.serve.catalog import Catalog, Track, set_text
 from melscribe.serve.index import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, REFINE_K_FACTOR, DescriptorIndex,
                                    default_nprobe, resolve_kind)
@@ -290,15 +291,15 @@ def _free_port() -> int:
 
 @contextmanager
 def running_server(model: str, backend: str, catalog_file: Path, index_dir: Path, log_file: Path,
-                   timeout: float = 600) -> Iterator[str]:
-    """``melscribe serve`` (this checkout) on a free loopback port, until its ``/health`` answers; yields its
-    base URL and stops it (by its own pid) afterwards."""
+                   timeout: float = 600, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``melscribe serve`` (this checkout, with ``env`` added to its environment) on a free loopback port,
+    until its ``/health`` answers; yields its base URL and stops it (by its own pid) afterwards."""
     import httpx
 
     port = _free_port()
     cmd = [sys.executable, "-m", "melscribe.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--model", model,
            "--backend", backend, "--catalog", str(catalog_file), "--index-dir", str(index_dir)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -445,6 +446,10 @@ def run_benchmark(data_dir: str | os.PathLike | None = None, *, model: Any = Non
             for b in members if http_levels else ():
                 with running_server(encoders[b].source, b, catalog_file, index_dir, work / f"server-{b}.log") as url:
                     http[b] = measure_http(url, requests, http_levels, http_requests)
+                if b == SERVING_BACKEND and HTTP_TARGET_LEVEL in http_levels:  # serve's choice of sleeping threads
+                    with running_server(encoders[b].source, b, catalog_file, index_dir, work / f"server-{b}-spin.log",
+                                        env={SPIN_ENV: "1"}) as url:
+                        http[f"{b}, spinning threads"] = measure_http(url, requests, [HTTP_TARGET_LEVEL], http_requests)
             del index
     finally:
         if temp:

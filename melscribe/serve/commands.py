@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -148,8 +149,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """``melscribe serve``: serve the HTTP API with uvicorn."""
     import uvicorn
 
+    from ..onnx_backend import SPIN_ENV
     from . import api
 
+    # Under concurrent load spinning onnxruntime threads take the cores the server's other threads need:
+    # 224 against 180 requests/s at concurrency 8 here (experiments/results/bench_recommend.md). One request
+    # at a time (recommend(), the CLI) keeps spinning, the faster there.
+    os.environ.setdefault(SPIN_ENV, "0")
     app = api.create_app(_recommender(args), max_body_bytes=args.max_body_bytes or api.MAX_BODY_BYTES,
                          max_k=args.max_k or api.MAX_K, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)

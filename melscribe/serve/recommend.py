@@ -364,8 +364,17 @@ class Recommender:
         return int(rerank)
 
     def answer(self, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
-        """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch."""
-        queries = self.encoder.encode([p.text for p in prepared])
+        """The recommendations of requests checked by :meth:`prepare`, their texts encoded as one batch
+        (:meth:`embed_requests`, then :meth:`rank_embedded`)."""
+        return self.rank_embedded(self.embed_requests(prepared), prepared)
+
+    def embed_requests(self, prepared: Sequence[PreparedRequest]) -> np.ndarray:
+        """The embeddings of the texts of requests checked by :meth:`prepare`, encoded as one batch."""
+        return self.encoder.encode([p.text for p in prepared])
+
+    def rank_embedded(self, queries: np.ndarray, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
+        """The recommendations of ``prepared`` requests whose texts :meth:`embed_requests` encoded as ``queries``
+        (the batching server runs this for one batch while it encodes the next)."""
         return [self._rank(q, p.k, p.filter, p.text, p.rerank) if p.intent is None else self._rank_with_intent(q, p)
                 for q, p in zip(queries, prepared)]
 
