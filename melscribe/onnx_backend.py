@@ -13,7 +13,7 @@ At request time neither PyTorch nor sentence-transformers is needed: the ``token
 (truncating to the model's maximum length), batches are formed from texts of similar length and padded to
 their longest, ONNX Runtime runs the graph, and the token embeddings are pooled as the model's ``Pooling``
 module says (mean, CLS, max, mean/√length, or a concatenation of them; other modes are refused) and
-L2-normalised. Small batches run on a session with one thread, large ones on a session with every core.
+L2-normalised. Every run uses one session (threads: :func:`session_settings`).
 
 ``onnx-int8`` is the same graph with dynamically quantised int8 weights (``onnxruntime.quantization``, one
 scale per output channel), cached under ``onnx/<fingerprint>-int8/``, except the feed-forward
