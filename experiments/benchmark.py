@@ -213,8 +213,10 @@ def measure_recall(index: DescriptorIndex, embeddings: np.ndarray, encoder: Text
                    k: int = 10) -> dict[str, Any]:
     """Recall@k of the index against exact search for ``requests`` (embedded by ``encoder``), and for an
     approximate index a sweep of its search breadth (HNSW efSearch, IVF nprobe) with the faiss time per
-    query. Each timed search follows the encoding of its request, as in ``recommend()``."""
-    queries = encoder.encode(requests)
+    query. Each request is encoded alone, as in ``recommend()`` (an int8 backend quantises activations per
+    batch, so a batch-encoded request would be a slightly different query), and each timed search follows
+    the encoding of its request."""
+    queries = np.vstack([encoder.encode([request]) for request in requests])
     exact = faiss.IndexFlatIP(embeddings.shape[1])
     exact.add(embeddings)
     _, truth = exact.search(queries, k)
