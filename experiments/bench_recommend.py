@@ -37,10 +37,10 @@ NOTES = """
   tokenisation, pooling and normalisation (embeddings within 1e-4 cosine of torch's, so both share an index:
   its build is done once, by the first of the two); `onnx-int8` (the serving default) the same export with
   per-channel int8 weights except the feed-forward down-projections, kept fp32 (its R@10 against torch:
-  `experiments/results/backends.md`), sharing the torch/onnx index too; `static` the static-embedding student published with
-  the bi-encoder (`melscribe train`, stage `fast`), with its own embeddings and indexes; `student` the
-  published student whichever its kind (a `layers-N` transformer runs on onnx). A single request runs on
-  one thread (torch and onnx).
+  `experiments/results/backends.md`), sharing the torch/onnx index too; `static` the static-embedding
+  student published with the bi-encoder (`melscribe train`, stage `fast`), with its own embeddings and
+  indexes; `student` the published student whichever its kind (a `layers-N` transformer runs on onnx). A
+  single request runs on one thread with torch, on every core (spinning threads) with onnx and onnx-int8.
 - **Synthetic embeddings for 100k and 1M.** Encoding 1M descriptor sets with MiniLM on 2 CPU cores takes
   hours (see the estimate in the build table), so the synthetic sets are not encoded: each draws its
   descriptors from the real MusicCaps vocabulary (set sizes from MusicCaps) and its embedding is a

@@ -153,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from . import api
 
     # Under concurrent load spinning onnxruntime threads take the cores the server's other threads need:
-    # 224 against 180 requests/s at concurrency 8 here (experiments/results/bench_recommend.md). One request
+    # 219 against 156 requests/s at concurrency 8 here (experiments/results/bench_recommend.md). One request
     # at a time (recommend(), the CLI) keeps spinning, the faster there.
     os.environ.setdefault(SPIN_ENV, "0")
     app = api.create_app(_recommender(args), max_body_bytes=args.max_body_bytes or api.MAX_BODY_BYTES,
