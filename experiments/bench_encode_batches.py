@@ -62,8 +62,8 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.with_suffix(".json").write_text(json.dumps(info, indent=2))
     lines = [f"# Encoding a server batch of {args.batch} requests whole or in runs ({args.backend})", "",
-             f"Command: `{info['command']}`", "",
-             f"Commit `{info['git_commit']}`, {info['date']}, {info['machine']}, {info['cores']} cores, load average "
+             f"Command: `{info['command'].strip()}`", "",
+             f"Commit `{info['git_commit']}`, {info['date']}, {info['machine']}, load average "
              f"{info['load_average_start']} at start; {args.batches} seeded batches of MC_reco requests, onnxruntime "
              "threads sleeping as under `melscribe serve`; each run size measured twice, interleaved.", "",
              "| encoder batch_size (runs per batch) | CPU ms per request | wall ms per batch |", "|---:|---:|---:|"]
