@@ -301,7 +301,8 @@ def running_server(model: str, backend: str, catalog_file: Path, index_dir: Path
     port = _free_port()
     cmd = [sys.executable, "-m", "melscribe.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--model", model,
            "--backend", backend, "--catalog", str(catalog_file), "--index-dir", str(index_dir)]
-    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
