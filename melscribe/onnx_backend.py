@@ -31,6 +31,8 @@ import logging
 import os
 import shutil
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -100,7 +102,8 @@ class OnnxBackend:
             self.do_lower_case = bool(meta["do_lower_case"])
             self.pad_id = int(meta["pad_id"])
             self._counter = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
-            self._session = _session(self.folder / MODEL_FILE, *session_settings())
+            self.threads, spin = session_settings()
+            self._session = _session(self.folder / MODEL_FILE, self.threads, spin)
         except OnnxCacheError:
             raise
         except Exception as e:  # unreadable JSON or tokenizer, a graph onnxruntime refuses...
@@ -109,6 +112,9 @@ class OnnxBackend:
         self._counter.no_truncation()
         self.tokenizer = Tokenizer.from_str(self._counter.to_str())
         self.tokenizer.enable_truncation(self.max_seq_length)
+        #: int8 graphs quantise their activations with one scale per run, so a text batched with others got
+        #: another embedding than alone (98 % of requests' top 10 changed order); each text runs alone.
+        self.text_per_run = bool(meta.get("quantized"))
 
     @classmethod
     def for_model(cls, model: str | os.PathLike, *, quantized: bool = False) -> "OnnxBackend":
@@ -150,20 +156,50 @@ class OnnxBackend:
 
         encodings = self.tokenizer.encode_batch([self._prepare(t) for t in texts])
         ids = [e.ids for e in encodings]
+        if self.text_per_run and len(ids) > 1:
+            return self._encode_each(ids, progress)
         order = np.argsort([len(i) for i in ids], kind="stable")  # similar lengths batch together
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batch_size = max(1, int(batch_size))
         for start in tqdm(range(0, len(order), batch_size), desc="onnx encode", unit="batch",
                           disable=not progress or len(order) <= batch_size):
             rows = order[start:start + batch_size]
-            out[rows] = self._run([ids[i] for i in rows])
+            out[rows] = self._run(self._session, [ids[i] for i in rows])
         return out
+
+    def _encode_each(self, ids: list[list[int]], progress: bool) -> np.ndarray:
+        """One run per text, ``threads`` runs at a time on a single-threaded session: each embedding is the
+        one the text gets alone, at less CPU per text than one padded run of a server batch
+        (``experiments/results/encode_batches.md``). A lone text (a request) runs on the main session, on
+        every core, the fastest for it."""
+        from tqdm.auto import tqdm
+
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        with tqdm(total=len(ids), desc="onnx encode", unit="text", disable=not progress) as bar:
+            def run(i: int) -> None:
+                out[i] = self._run(self._solo_session, [ids[i]])[0]
+                bar.update()
+
+            if self.threads == 1:
+                for i in range(len(ids)):
+                    run(i)
+            else:
+                list(self._runners.map(run, range(len(ids))))
+        return out
+
+    @cached_property
+    def _solo_session(self):
+        return _session(self.folder / MODEL_FILE, 1, False)
+
+    @cached_property
+    def _runners(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="melscribe-onnx")
 
     # ---- internals ------------------------------------------------------------------------------
     def _prepare(self, text: str) -> str:
         return text.lower() if self.do_lower_case else text
 
-    def _run(self, batch: list[list[int]]) -> np.ndarray:
+    def _run(self, session, batch: list[list[int]]) -> np.ndarray:
         longest = max(1, max(len(i) for i in batch))
         input_ids = np.full((len(batch), longest), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), longest), dtype=np.int64)
@@ -171,7 +207,7 @@ class OnnxBackend:
             input_ids[r, :len(ids)] = ids
             mask[r, :len(ids)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        hidden = self._session.run(None, {name: feed[name] for name in self.inputs})[0]
+        hidden = session.run(None, {name: feed[name] for name in self.inputs})[0]
         return _normalise(pool(hidden, mask, self.pooling))
 
 

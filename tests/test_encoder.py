@@ -110,6 +110,19 @@ def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: T
         c = cosines(int8.encode(TEXTS), torch_encoder.encode(TEXTS))
         assert 0.98 < c.min() < 1 - 1e-4, c  # close to torch, and really quantised
 
+        # activations are quantised with one scale per run: in one padded run, texts change each other's
+        # embeddings; each text runs alone instead, so batching never changes one
+        impl = int8._impl
+        alone = np.stack([int8.encode([t])[0] for t in TEXTS])
+        shared_run = impl._run(impl._session, [e.ids for e in impl.tokenizer.encode_batch([impl._prepare(t) for t in TEXTS])])
+        assert cosines(shared_run, alone).min() < 1 - 1e-4
+        assert cosines(int8.encode(TEXTS), alone).min() >= 1 - 1e-6
+        assert cosines(int8.encode(TEXTS[::-1], batch_size=4)[::-1], alone).min() >= 1 - 1e-6
+        mp.setenv("MELSCRIBE_ONNX_THREADS", "1")
+        one_thread = TextEncoder("all-MiniLM-L6-v2", backend="onnx-int8")
+        assert cosines(one_thread.encode(TEXTS), alone).min() >= 1 - 1e-6
+        mp.delenv("MELSCRIBE_ONNX_THREADS")
+
         # a cache quantised by another scheme is exported again
         path = int8._impl.folder / META_FILE
         path.write_text(json.dumps(dict(meta, quantization="int8 per-tensor")))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +54,15 @@ def test_results_are_ranked_unique_and_explained(rec: Recommender) -> None:
     scores = [r.score for r in results]
     assert scores == sorted(scores, reverse=True) and len({r.track_id for r in results}) == 5
     assert results[2].track_id == "reggae"  # the other tropical track comes next
+
+
+def test_to_dict_holds_every_field_as_json_values(rec: Recommender) -> None:
+    r = rec.recommend("I'd love upbeat tropical music with steel drums", k=1)[0]
+    d = r.to_dict()
+    assert list(d) == [f.name for f in dataclasses.fields(r)]  # a new field must reach the JSON too
+    assert json.loads(json.dumps(d)) == d
+    assert d["descriptor_set"] == list(r.descriptor_set) and d["metadata"] == dict(r.metadata)
+    assert d["track_id"] == r.track_id and d["score"] == r.score and d["intent"] is None
 
 
 def test_a_track_with_several_sets_appears_once_by_its_best_set(rec: Recommender) -> None:
