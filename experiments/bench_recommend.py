@@ -37,7 +37,9 @@ NOTES = """
   tokenisation, pooling and normalisation (embeddings within 1e-4 cosine of torch's, so both share an index:
   its build is done once, by the first of the two); `onnx-int8` (the serving default) the same export with
   per-channel int8 weights except the feed-forward down-projections, kept fp32 (its R@10 against torch:
-  `experiments/results/backends.md`), sharing the torch/onnx index too; `static` the static-embedding
+  `experiments/results/backends.md`), with its own index (its embeddings are close to torch's, not equal);
+  it runs every text alone, several at a time on single-threaded runs, as activations are quantised per
+  run (`experiments/results/encode_batches.md`); `static` the static-embedding
   student published with the bi-encoder (`melscribe train`, stage `fast`), with its own embeddings and
   indexes; `student` the published student whichever its kind (a `layers-N` transformer runs on onnx). A
   single request runs on one thread with torch, on every core (spinning threads) with onnx and onnx-int8.
@@ -57,8 +59,9 @@ NOTES = """
 - **HTTP.** `melscribe serve` (this checkout) runs in a subprocess on 127.0.0.1 over the MusicCaps catalog
   and index of the run; an asyncio client (httpx) keeps `concurrency` requests in flight until the bounded
   number of requests is answered, after an untimed warm-up. Client and server share the machine's cores.
-  The server encodes each batch of waiting requests on one thread while it ranks the previous batch on
-  another; its onnxruntime threads sleep between operators (`serve` sets `MELSCRIBE_ONNX_SPIN=0` unless
+  The server encodes each batch of waiting requests on one thread (with onnx-int8: each request in a run of
+  its own, two runs at a time) while it ranks the previous batch on another; its onnxruntime threads sleep
+  between operators (`serve` sets `MELSCRIBE_ONNX_SPIN=0` unless
   given): the row "spinning threads" is the same server with them spinning, as `recommend()` runs them.
 - **Load.** The header gives the load averages. Above the number of cores (other jobs, e.g. training, ran
   alongside on this 2-core machine) every figure is inflated.
