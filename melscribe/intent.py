@@ -282,12 +282,18 @@ def _may_reject() -> re.Pattern:
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b")
 
 
+def may_reject(request: str) -> bool:
+    """Whether :func:`find_rejections` can find a rejection in ``request``: a quick pattern test (false for
+    most requests, whose intent is then parsed without the encoder)."""
+    return bool(_may_reject().search(request.lower().replace("’", "'")))
+
+
 def find_rejections(request: str) -> list[RejectedPhrase]:
     """The rejections of a request, in order: each cue with the phrase it covers (see the module doc).
     Works on the text alone; :class:`IntentParser` matches the phrases to a vocabulary."""
-    text = request.lower().replace("’", "'")
-    if not _may_reject().search(text):
+    if not may_reject(request):
         return []
+    text = request.lower().replace("’", "'")
     toks = _tokens(text)
     out: list[RejectedPhrase] = []
     i, clause_start = 0, 0

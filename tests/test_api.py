@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,6 +63,34 @@ def test_recommend_matches_the_recommender(server: str, rec: Recommender) -> Non
     assert results[0]["track_id"] == "calypso-1" and "steel drums" in results[0]["matched_descriptors"]
     assert results[0]["metadata"] == {"title": "Island Morning", "artist": "The Pans"}
     assert len(httpx.post(f"{server}/recommend", json={"request": "sad piano"}).json()["results"]) == 10
+
+
+def test_requests_are_checked_off_the_event_loop(server: str, rec: Recommender, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking a request counts its tokens and parsing its intent may encode phrases: never on the loop."""
+    on_loop = []
+
+    def running_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    for name in ("prepare", "parse_intent"):
+        def spy(*args, _original=getattr(rec, name), **kwargs):
+            on_loop.append(running_loop())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(rec, name, spy)
+    r = httpx.post(f"{server}/recommend", json={"request": "calm acoustic music but no drums", "k": 2})
+    assert r.status_code == 200 and r.json()["intent"]["avoided"]
+    assert on_loop and not any(on_loop)
+    on_loop.clear()  # excluded descriptors are matched with the encoder too
+    r = httpx.post(f"{server}/recommend", json={"request": "calm acoustic music", "filters": {"exclude_descriptors": ["drums"]}})
+    assert r.status_code == 200 and on_loop and not any(on_loop)
+    on_loop.clear()  # string work only: checked on the loop, without a thread hop
+    assert httpx.post(f"{server}/recommend", json={"request": "calm acoustic music", "k": 2}).status_code == 200
+    assert on_loop and all(on_loop)
 
 
 def test_concurrent_http_requests(server: str, rec: Recommender) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from melscribe.errors import DataError, InvalidRequestError
 from melscribe.intent import (DEFAULT_THRESHOLD, IntentParser, best_threshold, calibrate_threshold, find_rejections,
-                              is_negative_descriptor, load_synonym_pairs, negated_part, parse_intent, stem, stems)
+                              is_negative_descriptor, load_synonym_pairs, may_reject, negated_part, parse_intent, stem,
+                              stems)
 from melscribe.intent_eval import CarryJudge, evaluate_intent, load_requests, metric_words
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.commands import format_table, track_label
@@ -97,6 +98,14 @@ def test_scope(request_: str, expected: list[str]) -> None:
 ])
 def test_false_cues_reject_nothing(request_: str) -> None:
     assert find_rejections(request_) == []
+
+
+def test_may_reject_is_a_quick_test_that_every_rejection_passes() -> None:
+    rejecting = ["energetic workout music with no vocals", "anything but country", "acoustic folk without any drums",
+                 "a drum-free ambient track", "calm piano, nothing too sad", "jazz rather than rock"]
+    assert all(find_rejections(r) and may_reject(r) for r in rejecting)
+    plain = ["I know you'll find me some upbeat piano music", "piano music for a snowy night", "notable nocturne vibes"]
+    assert not any(may_reject(r) for r in plain)
 
 
 def test_degree_cues_and_spans() -> None:

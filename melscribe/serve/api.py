@@ -18,8 +18,9 @@ a body over ``max_body_bytes`` 413; a request that finds the queue full (``max_q
 encoded) 503. Each carries the reason in ``detail``. Inputs are not echoed whole: the ``request`` of an
 answer and the inputs quoted in an error are cut to :data:`MAX_ECHO_CHARS` characters.
 
-Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each is checked on the event
-loop, then waits at most ``max_wait_ms`` for others to share its batch of at most ``max_batch``.
+Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each is checked (and its intent
+parsed) on the event loop, or on a worker thread when that may encode
+(:meth:`~melscribe.serve.recommend.Recommender.prepare_may_encode`), then waits at most ``max_wait_ms`` for others to share its batch of at most ``max_batch``.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .. import __version__
 from ..errors import InvalidRequestError, MelscribeError
 from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
-from .recommend import Recommender
+from .recommend import PreparedRequest, Recommender
 
 #: Largest request body accepted, in bytes (larger: 413).
 MAX_BODY_BYTES = 256 * 1024
@@ -157,17 +159,28 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
                 "index": recommender.index.kind,
                 "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
 
-    @app.post("/recommend")
-    async def recommend(body: RecommendBody) -> JSONResponse:
-        if body.k > max_k:
-            raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
+    def check(body: RecommendBody) -> tuple[PreparedRequest, dict[str, Any] | None]:
+        """The prepared request and its intent as JSON (``None`` when off)."""
         prepared = recommender.prepare(body.request, body.k, intent=body.intent, rerank=body.rerank,
                                        **body.filters.model_dump())
-        results = await batcher.submit(prepared)
         on = recommender.intent if body.intent is None else body.intent
         intent = recommender.parse_intent(body.request).to_dict() if on else None
         if intent is not None:
             intent["text"] = _clip(intent["text"])
+        return prepared, intent
+
+    @app.post("/recommend")
+    async def recommend(body: RecommendBody) -> JSONResponse:
+        if body.k > max_k:
+            raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
+        # a request whose rejected phrases (or excluded descriptors) are matched with the encoder is checked on
+        # a worker thread, so the event loop never waits for the encoder; the others are string work only
+        if recommender.prepare_may_encode(body.request, intent=body.intent,
+                                          exclude_descriptors=body.filters.exclude_descriptors):
+            prepared, intent = await run_in_threadpool(check, body)
+        else:
+            prepared, intent = check(body)
+        results = await batcher.submit(prepared)
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
         return JSONResponse({"request": _clip(body.request), "k": body.k, "intent": intent,
                              "low_confidence": results.low_confidence, "results": [r.to_dict() for r in results]})

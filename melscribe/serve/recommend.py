@@ -44,7 +44,7 @@ from ..fusion import FusionConfig, load_fusion
 from ..scorers import BASELINES
 from .catalog import Catalog, Track, set_text
 from ..encoder import SERVING_BACKEND, TextEncoder
-from ..intent import Intent, IntentParser
+from ..intent import Intent, IntentParser, may_reject
 from ..models import TEACHER_DIR
 from ..reranker import Reranker
 from .index import DescriptorIndex
@@ -353,6 +353,15 @@ class Recommender:
         if parsed is None or parsed.empty:  # nothing rejected: exactly the results without intent handling
             return PreparedRequest(text, k, filt, rerank=rerank)
         return PreparedRequest(parsed.text, k, filt, parsed, rerank)
+
+    def prepare_may_encode(self, request: str, *, intent: bool | None = None,
+                           exclude_descriptors: Iterable[str] = ()) -> bool:
+        """Whether :meth:`prepare` may run the encoder for these arguments: with intent handling on, a request
+        with a rejection cue (its rejected phrases are matched semantically), or ``exclude_descriptors``. The
+        HTTP server prepares those on a worker thread and the others, string work only, on its event loop."""
+        if exclude_descriptors:
+            return True
+        return bool(self.intent if intent is None else intent) and isinstance(request, str) and may_reject(request)
 
     def _check_rerank(self, rerank: Any) -> int:
         if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)):
