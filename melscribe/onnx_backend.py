@@ -263,8 +263,8 @@ def _session(path: Path, threads: int, spin: bool):
     # threads and 7.7 ms on one thread. Runs never overlap (TextEncoder holds a lock).
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     # Spinning threads stop when a run ends, not a while later: otherwise they hold both cores while the
-    # request is searched, and 1 search in 100 waited ~4 ms for a core (recommend() p99 18-20 ms against 12-13
-    # ms, same p50; experiments/results/spinning_stop_ab.md).
+    # request is searched, which then waits for one now and then (recommend() p99 19-23 ms against 15-16 ms,
+    # p50 the same or lower; experiments/results/spinning_stop_ab.md).
     so.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
