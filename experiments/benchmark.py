@@ -329,7 +329,9 @@ def running_server(model: str, backend: str, catalog_file: Path, index_dir: Path
             proc.wait()
 
 
-async def _load(url: str, requests: Sequence[str], concurrency: int, k: int) -> tuple[list[float], dict[int, int], float]:
+async def http_load(url: str, requests: Sequence[str], concurrency: int, k: int) -> tuple[list[float], dict[int, int], float]:
+    """``POST /recommend`` each of ``requests`` with ``concurrency`` in flight (httpx): the latency of each
+    (s), the count of each HTTP status (0: no response) and the wall time (s)."""
     import httpx
 
     latencies: list[float] = []
@@ -364,8 +366,8 @@ def measure_http(url: str, requests: Sequence[str], levels: Sequence[int] = HTTP
     rows = []
     for level in levels:
         cycle = [requests[i % len(requests)] for i in range(n_requests + max(5, 2 * level))]
-        asyncio.run(_load(url, cycle[n_requests:], level, k))  # warm-up
-        lat, statuses, wall = asyncio.run(_load(url, cycle[:n_requests], level, k))
+        asyncio.run(http_load(url, cycle[n_requests:], level, k))  # warm-up
+        lat, statuses, wall = asyncio.run(http_load(url, cycle[:n_requests], level, k))
         ok = statuses.get(200, 0)
         rows.append({"concurrency": level, "requests": n_requests, "ok": ok, "statuses": {str(s): c for s, c in sorted(statuses.items())},
                      "wall_s": round(wall, 3), "throughput_rps": round(ok / wall, 1), **percentiles(lat, (50, 95, 99))})

@@ -112,8 +112,8 @@ class OnnxBackend:
         self._counter.no_truncation()
         self.tokenizer = Tokenizer.from_str(self._counter.to_str())
         self.tokenizer.enable_truncation(self.max_seq_length)
-        #: int8 graphs quantise their activations with one scale per run, so a text batched with others got
-        #: another embedding than alone (98 % of requests' top 10 changed order); each text runs alone.
+        #: int8 graphs quantise their activations with one scale per run: batched with others, a request got
+        #: another embedding than alone (96.5 % of top-10 lists changed, encode_batches.md); each text runs alone.
         self.text_per_run = bool(meta.get("quantized"))
 
     @classmethod
@@ -260,7 +260,8 @@ def _session(path: Path, threads: int, spin: bool):
     so.log_severity_level = 3
     # By default one session on every core, its worker threads spinning between the operators of a run: one
     # request (~40 tokens, the trained MiniLM) encodes in 4.2 ms p50 here, against 5.3 ms with sleeping
-    # threads and 7.7 ms on one thread. Runs never overlap (TextEncoder holds a lock).
+    # threads and 7.7 ms on one thread. Its runs never overlap (TextEncoder holds a lock); the single-threaded
+    # session of OnnxBackend._encode_each runs several texts at once.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     # Spinning threads stop when a run ends, not a while later: otherwise they hold both cores while the
     # request is searched, which then waits for one now and then (recommend() p99 19-23 ms against 15-16 ms,

@@ -20,7 +20,8 @@ answer and the inputs quoted in an error are cut to :data:`MAX_ECHO_CHARS` chara
 
 Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each is checked (and its intent
 parsed) on the event loop, or on a worker thread when that may encode
-(:meth:`~melscribe.serve.recommend.Recommender.prepare_may_encode`), then waits at most ``max_wait_ms`` for others to share its batch of at most ``max_batch``.
+(:meth:`~melscribe.serve.recommend.Recommender.prepare_may_encode`), then waits at most ``max_wait_ms`` for
+others to share its batch of at most ``max_batch``.
 """
 
 from __future__ import annotations
