@@ -7,7 +7,8 @@ similarity) with one of several backends:
 * ``onnx``: the same transformer exported once with ``torch.onnx``, graph-optimised and run with
   onnxruntime, with melscribe's own tokenisation, pooling and normalisation (:mod:`melscribe.onnx_backend`);
   embeddings equal to torch's within 1e-4 cosine, so both share an index;
-* ``onnx-int8``: that graph with int8 weights (dynamic quantisation): faster, embeddings a little off;
+* ``onnx-int8``: that graph with int8 weights (dynamic quantisation): faster, embeddings a little off, each
+  text encoded in a run of its own (activations are quantised per run);
 * ``static``: the static-embedding student (sentence-transformers ``StaticEmbedding``) published by
   ``melscribe train`` inside the bi-encoder's folder, in :data:`STUDENT_DIR` (stage ``fast``), or a static
   model folder itself; run with numpy (:mod:`melscribe.static_backend`);
