@@ -13,7 +13,6 @@ MusicCaps catalog is the same list. Writes ``experiments/results/encode_batches.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark import machine_info, musiccaps_catalog  # noqa: E402
+from benchmark import machine_info, musiccaps_catalog, write_measurement  # noqa: E402
 
 from melscribe.config import trained_model_path, use_offline_mode_without_hub  # noqa: E402
 from melscribe.data import load_mc_test  # noqa: E402
@@ -89,23 +88,17 @@ def main() -> None:
             "requests_compared": len(requests),
             "command": "python experiments/bench_encode_batches.py " + " ".join(sys.argv[1:]), "rows": rows,
             "agreement": agreement}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".json").write_text(json.dumps(info, indent=2))
-    lines = [f"# Encoding a server batch of {args.batch} requests with onnx-int8", "",
-             f"Command: `{info['command'].strip()}`", "",
-             f"Commit `{info['git_commit']}`, {info['date']}, {info['machine']}, load average "
-             f"{info['load_average_start']} at start; {args.batches} seeded batches of MC_reco requests, onnxruntime "
-             "threads sleeping as under `melscribe serve`; each mode timed twice, interleaved. \"Each text in a run "
-             "of its own\" runs two texts at a time on a single-threaded session.", "",
-             "| mode | CPU ms per request | wall ms per batch |", "|---|---:|---:|"]
-    lines += [f"| {r['mode']} | {r['cpu_ms_per_request']} | {r['wall_ms_per_batch']} |" for r in rows]
-    lines += ["", f"Each of {len(requests)} requests in its batch against the same request alone (as `recommend()` "
-              "encodes it), top 10 on the MusicCaps catalog:", "",
-              "| mode | mean 1 − cos | max 1 − cos | same top-10 list |", "|---|---:|---:|---:|"]
-    lines += [f"| {a['mode']} | {a['mean_1_minus_cos']:.2g} | {a['max_1_minus_cos']:.2g} | {100 * a['same_top10']:.1f} % |"
-              for a in agreement]
-    RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}.md")
+    body = ["| mode | CPU ms per request | wall ms per batch |", "|---|---:|---:|"]
+    body += [f"| {r['mode']} | {r['cpu_ms_per_request']} | {r['wall_ms_per_batch']} |" for r in rows]
+    body += ["", f"Each of {len(requests)} requests in its batch against the same request alone (as `recommend()` "
+             "encodes it), top 10 on the MusicCaps catalog:", "",
+             "| mode | mean 1 − cos | max 1 − cos | same top-10 list |", "|---|---:|---:|---:|"]
+    body += [f"| {a['mode']} | {a['mean_1_minus_cos']:.2g} | {a['max_1_minus_cos']:.2g} | {100 * a['same_top10']:.1f} % |"
+             for a in agreement]
+    write_measurement(RESULTS, info, f"Encoding a server batch of {args.batch} requests with onnx-int8",
+                      f"{args.batches} seeded batches of MC_reco requests, onnxruntime threads sleeping as under "
+                      "`melscribe serve`; each mode timed twice, interleaved. \"Each text in a run of its own\" runs "
+                      "two texts at a time on a single-threaded session.", body)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark import http_load, machine_info, musiccaps_catalog, running_server  # noqa: E402
+from benchmark import http_load, machine_info, musiccaps_catalog, running_server, write_measurement  # noqa: E402
 
 from melscribe.config import trained_model_path, use_offline_mode_without_hub  # noqa: E402
 from melscribe.data import load_mc_test  # noqa: E402
@@ -113,24 +113,18 @@ def main() -> None:
     info.update(backend=args.backend, concurrency=args.concurrency, requests=args.requests, loads=loads,
                 stages_cpu_ms_per_request=stages,
                 command="python experiments/bench_http_cpu.py " + " ".join(sys.argv[1:]))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".json").write_text(json.dumps(info, indent=2))
-    lines = [f"# Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency})", "",
-             f"Command: `{info['command'].strip()}`", "",
-             f"Commit `{info['git_commit']}`, {info['date']}, {info['machine']}, load average "
-             f"{info['load_average_start']} at start. `melscribe serve` over the MusicCaps catalog; {args.requests} "
-             f"requests per load ({DISTINCT} distinct MC_reco requests, cycled); client (httpx) and server share the cores.",
-             "", "| load | requests/s | server CPU ms per request | client CPU ms per request | cores idle |",
-             "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {i} | {x['requests_per_s']} | {x['server_cpu_ms_per_request']} | {x['client_cpu_ms_per_request']} | "
-              f"{100 * x['idle_share']:.1f} % |" for i, x in enumerate(loads, 1)]
-    lines += ["", "The server's stages in one process (CPU ms per request, the same requests; what the server spends "
-              "beyond their sum goes to uvicorn, FastAPI, pydantic and the hand-offs between threads):", "",
-              "| stage | CPU ms per request |", "|---|---:|"]
-    lines += [f"| {name} | {ms} |" for name, ms in stages.items()]
-    lines += [f"| sum | {sum(stages.values()):.3f} |"]
-    RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}.md")
+    body = ["| load | requests/s | server CPU ms per request | client CPU ms per request | cores idle |",
+            "|---:|---:|---:|---:|---:|"]
+    body += [f"| {i} | {x['requests_per_s']} | {x['server_cpu_ms_per_request']} | {x['client_cpu_ms_per_request']} | "
+             f"{100 * x['idle_share']:.1f} % |" for i, x in enumerate(loads, 1)]
+    body += ["", "The server's stages in one process (CPU ms per request, the same requests; what the server spends "
+             "beyond their sum goes to uvicorn, FastAPI, pydantic and the hand-offs between threads):", "",
+             "| stage | CPU ms per request |", "|---|---:|"]
+    body += [f"| {name} | {ms} |" for name, ms in stages.items()]
+    body += [f"| sum | {sum(stages.values()):.3f} |"]
+    write_measurement(RESULTS, info, f"Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency})",
+                      f"`melscribe serve` over the MusicCaps catalog; {args.requests} requests per load ({DISTINCT} "
+                      "distinct MC_reco requests, cycled); client (httpx) and server share the cores.", body)
 
 
 if __name__ == "__main__":

@@ -661,6 +661,21 @@ def plot(result: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+def write_measurement(stem: Path, info: dict[str, Any], title: str, setting: str, body: Sequence[str]) -> Path:
+    """Write ``info`` (with :func:`machine_info`'s fields and ``command``) to ``stem.json``, and ``stem.md``: the
+    title, the command, the commit, date, machine and load, ``setting`` (what was measured, how), then ``body``
+    (Markdown lines). Returns the Markdown path."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    lines = [f"# {title}", "", f"Command: `{info['command'].strip()}`", "",
+             f"Commit `{info['git_commit']}`, {info['date']}, {info['machine']}, load average "
+             f"{info['load_average_start']} at start. {setting}", "", *body]
+    md = stem.with_suffix(".md")
+    md.write_text("\n".join(lines) + "\n")
+    print(f"wrote {md}")
+    return md
+
+
 def write_report(result: dict[str, Any], out: str | os.PathLike, notes: str = "") -> tuple[Path, Path, Path]:
     """Write ``out``.md (the report, the plot, then ``notes``), ``out``.json and ``out``.png; returns them."""
     out = Path(out)
