@@ -55,3 +55,23 @@ def test_config_round_trip_and_serving_reads_the_tuned_one(tmp_path):
     (tmp_path / FUSION_FILE).write_text("{\"weights\": [1]}")
     with pytest.raises(InvalidRequestError, match="not a fusion configuration"):
         load_fusion(tmp_path)
+
+
+def test_the_tuning_grid_by_hand():
+    """One request over 11 descriptor sets; its relevant set d0 is last for the bi-encoder (rank 11, out of the
+    top 10) and first for the lexical scorer. Every fusion of the grid lifts d0 into the top 10: weighted, since
+    d0's z-score -1.58 + 3.16·w beats the weakest other set's -1.26 - 0.32·w once w > 1/11; RRF, since even at
+    k=100, w=0.25, d0's 1/111 + 0.25/101 = 0.011484 beats the tenth set's 1/110 + 0.25/111 = 0.011343."""
+    from melscribe.pairs import PairDataset
+    from melscribe.train.fusion import LEXICAL_WEIGHTS, RRF_KS, grid_configs, grid_recall
+
+    doc_ids = [f"d{i}" for i in range(11)]
+    ds = PairDataset(queries={"q": "request"}, corpus={d: d for d in doc_ids}, qrels={"q": {"d0": 1}})
+    dense = np.array([[0.0] + [11.0 - i for i in range(1, 11)]])
+    lexical = np.array([[1.0] + [0.0] * 10])
+    grid = grid_recall(dense, lexical, ds, doc_ids, ["q"])
+    assert grid.pop("dense") == 0.0 and grid.pop("lexical") == 1.0
+    assert grid == {label: 1.0 for label in grid_configs()}
+    assert len(grid) == len(LEXICAL_WEIGHTS) * (len(RRF_KS) + 1)
+    assert grid_configs()["rrf(k=60) w=1.0"] == FusionConfig()  # the untuned default is in the grid
+    assert grid_configs("bm25")["weighted w=0.25"] == FusionConfig("weighted", 60, (1.0, 0.25), "bm25")

@@ -9,13 +9,13 @@ its own training data than on new requests.
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import random
 
 import numpy as np
 
 from ..evaluate import evaluate_run
-from ..fusion import FusionConfig, fuse
+from ..fusion import FusionConfig
 from ..pairs import PairDataset
 from ..scorers import BASELINES, DenseScorer
 
@@ -28,10 +28,29 @@ def _recall_at_10(scores: np.ndarray, ds: PairDataset, doc_ids: list[str], qids:
     return evaluate_run({q: [doc_ids[j] for j in row] for q, row in zip(qids, top)}, ds.qrels, ["recall@10"])["recall@10"]
 
 
+def grid_configs(lexical: str = "tfidf") -> dict[str, FusionConfig]:
+    """The fusions :func:`tune_fusion` chooses from, by label: RRF with each constant of :data:`RRF_KS` and
+    the weighted sum, each with every lexical weight of :data:`LEXICAL_WEIGHTS` (the dense weight is 1)."""
+    configs = [FusionConfig("rrf", k, (1.0, w), lexical) for k in RRF_KS for w in LEXICAL_WEIGHTS]
+    configs += [FusionConfig("weighted", 60, (1.0, w), lexical) for w in LEXICAL_WEIGHTS]
+    return {f"{c.method}{f'(k={c.k})' if c.method == 'rrf' else ''} w={c.weights[1]}": c for c in configs}
+
+
+def grid_recall(dense: np.ndarray, lex: np.ndarray, ds: PairDataset, doc_ids: list[str], qids: list[str],
+                lexical: str = "tfidf") -> dict[str, float]:
+    """Recall@10 on ``ds`` of the dense and lexical ``(queries, documents)`` score matrices alone
+    (``"dense"``, ``"lexical"``) and of every fusion of :func:`grid_configs`, by label."""
+    grid = {"dense": _recall_at_10(dense, ds, doc_ids, qids), "lexical": _recall_at_10(lex, ds, doc_ids, qids)}
+    for label, cfg in grid_configs(lexical).items():
+        grid[label] = _recall_at_10(cfg.fuse([dense, lex]), ds, doc_ids, qids)
+    return grid
+
+
 def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: int = 0,
                 max_queries: int = 2000) -> FusionConfig:
     """Grid-search the fusion of ``model_dir`` with ``lexical`` on ``ds`` (pairs of held-out clips) for
-    Recall@10; the grid's figures are kept in the result's ``tuning``."""
+    Recall@10; the grid's figures are kept in the result's ``tuning``. Ties go to the earlier fusion of
+    :func:`grid_configs`."""
     qids = list(ds.queries)
     if len(qids) > max_queries:
         qids = random.Random(seed).sample(qids, max_queries)
@@ -39,14 +58,7 @@ def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: i
     texts, queries = [ds.corpus[d] for d in doc_ids], [ds.queries[q] for q in qids]
     dense = DenseScorer(model_dir, show_progress_bar=True).fit(texts).score(queries)
     lex = BASELINES[lexical]().fit(texts).score(queries)
-    grid = {"dense": _recall_at_10(dense, ds, doc_ids, qids), "lexical": _recall_at_10(lex, ds, doc_ids, qids)}
-    best = None
-    for method, k, w in itertools.chain((("rrf", k, w) for k in RRF_KS for w in LEXICAL_WEIGHTS),
-                                        (("weighted", 60, w) for w in LEXICAL_WEIGHTS)):
-        r = _recall_at_10(fuse([dense, lex], method, [1.0, w], k), ds, doc_ids, qids)
-        grid[f"{method}{f'(k={k})' if method == 'rrf' else ''} w={w}"] = r
-        if best is None or r > best[0] + 1e-12:
-            best = (r, method, k, w)
-    _, method, k, w = best
-    return FusionConfig(method=method, k=k, weights=(1.0, w), lexical=lexical,
-                        tuning={"queries": len(qids), "documents": len(doc_ids), "recall@10": grid})
+    grid = grid_recall(dense, lex, ds, doc_ids, qids, lexical)
+    configs = grid_configs(lexical)
+    best = max(configs, key=lambda label: (grid[label], -list(configs).index(label)))
+    return dataclasses.replace(configs[best], tuning={"queries": len(qids), "documents": len(doc_ids), "recall@10": grid})
