@@ -1,13 +1,14 @@
 """Every fusion the fusion stage chooses from, measured on the test splits: a diagnostic, never a selection.
 
     python experiments/fusion_grid.py --model RUN/model                  # TF-IDF, MC MC_reco track_MC_reco
-    python experiments/fusion_grid.py --model RUN/model --lexical bm25 --out experiments/results/fusion_grid_bm25
+    python experiments/fusion_grid.py --model RUN/model --lexical tfidf-bigrams   # words and word pairs
 
 The fusion stage (``melscribe.train.fusion.tune_fusion``) picks one fusion of the bi-encoder with a lexical
 scorer on clips held out from training. This script scores the same grid on the test splits, to show what that
 choice costs or gains against the others, and whether any fusion of the grid meets a target on every split at
 once (``--target MC=94.5``: at least that Recall@10 on MC, and no split below the bi-encoder alone). Writes
-``OUT.md``, ``OUT.json`` and ``OUT.png`` (Recall@10 on two splits, one point per fusion).
+``OUT.md``, ``OUT.json`` and ``OUT.png`` (Recall@10 on two splits, one point per fusion); ``OUT`` defaults to
+``experiments/results/fusion_grid_<lexical>``.
 """
 
 from __future__ import annotations
@@ -85,15 +86,16 @@ def plot(recall: dict, x_split: str, y_split: str, marks: dict[str, str], path: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="the trained bi-encoder folder (with fusion.json)")
-    parser.add_argument("--lexical", default="tfidf", choices=["tfidf", "bm25"])
+    parser.add_argument("--lexical", default="tfidf", choices=["tfidf", "tfidf-bigrams", "bm25"])
     parser.add_argument("--splits", nargs="+", default=["MC", "MC_reco", "track_MC_reco"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--target", nargs="*", default=["MC=94.5"], metavar="SPLIT=R@10",
                         help="Recall@10 (x100) a fusion must reach on a split (default: MC=94.5, issue 9)")
     parser.add_argument("--data-dir")
-    parser.add_argument("--out", type=Path, default=RESULTS / "fusion_grid")
+    parser.add_argument("--out", type=Path, help="output stem (default: experiments/results/fusion_grid_<lexical>)")
     args = parser.parse_args()
     use_offline_mode_without_hub()
+    args.out = args.out or RESULTS / f"fusion_grid_{args.lexical}"
 
     from melscribe.evaluate import provenance
     from melscribe.fusion import load_fusion

@@ -48,15 +48,15 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
         rows = {}
         for b in backends or ["torch", "onnx", "static"]:
             rows[f"bi-encoder, {b} backend"] = f"dense:{model}@{b}"
-            rows[f"fused with TF-IDF, {b} backend"] = f"fused:{model}@{b}"
+            rows[f"fused (tuned fusion), {b} backend"] = f"fused:{model}@{b}"
         for student in sorted(run.glob("fast/*/model")) if run else []:  # every fast student trained in the run
             kind = student.parent.name
             spec = f"{student}@{'static' if kind.startswith('static') else 'onnx'}"
             rows[f"student {kind}"] = f"dense:{spec}"
-            rows[f"student {kind} fused with TF-IDF"] = fused_spec(model, spec)
+            rows[f"student {kind}, fused (tuned fusion)"] = fused_spec(model, spec)
         return rows
     if table == "baselines":
-        return {"TF-IDF": "tfidf", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+        return {"TF-IDF": "tfidf", "TF-IDF, words and word pairs": "tfidf-bigrams", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
                 "all-MiniLM-L12-v2": "all-MiniLM-L12-v2", "msmarco-bert-base-dot-v5": "msmarco-bert-base-dot-v5",
                 "bert-large-cased (mean pooling)": "bert-large-cased", "mpnet-base (mean pooling)": "mpnet-base",
                 # the text towers of joint audio–text models; without weights the rows are skipped with the reason
@@ -72,8 +72,9 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
                 "music cross-encoder (teacher) re-ranking the bi-encoder's top 50": f"rerank:50:{teacher}@{bi_encoder}"}
     model = run / "model" if run else trained_model_path()
     rows = {"TF-IDF": "tfidf",
+            "TF-IDF, words and word pairs": "tfidf-bigrams",
             "melscribe bi-encoder (offline preset)": str(model),
-            "melscribe fused (bi-encoder + TF-IDF, tuned on held-out train clips)": f"fused:{model}",
+            "melscribe fused (bi-encoder + lexical scorer, tuned on held-out train clips)": f"fused:{model}",
             "bi-encoder + TF-IDF, RRF k=60, equal weights (untuned)": f"rrf:{model}+tfidf"}
     for name, folder in (recipe_runs or {}).items():
         rows[f"recipe {name}"] = str(recipe_model(folder))

@@ -148,6 +148,12 @@ class TextEncoder:
                                     single_thread=len(texts) <= SMALL_BATCH)
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    @property
+    def encodes_each_text_alone(self) -> bool:
+        """Whether every text gets a run of its own, so its embedding does not depend on the texts encoded with it
+        (``onnx-int8``: its activations are quantised with one scale per run)."""
+        return bool(getattr(self._impl, "text_per_run", False))
+
     @cached_property
     def probe(self) -> np.ndarray:
         """Embedding of :data:`PROBE_TEXT`: identifies the weights whatever the model's name or path."""

@@ -227,6 +227,8 @@ class RerankScorer:
 #: Named baselines for the table; each builds a fresh scorer.
 BASELINES: dict[str, Callable[[], Scorer]] = {
     "tfidf": lambda: TfidfScorer(),
+    # descriptors are phrases ("mellow piano melody"): word pairs tell "piano melody" from "piano" and "melody"
+    "tfidf-bigrams": lambda: TfidfScorer(name="TF-IDF, words and word pairs", ngram_range=(1, 2)),
     "bm25": lambda: BM25Scorer(),
     "all-MiniLM-L6-v2": lambda: DenseScorer("all-MiniLM-L6-v2"),
     "all-MiniLM-L12-v2": lambda: DenseScorer("sentence-transformers/all-MiniLM-L12-v2", name="all-MiniLM-L12-v2"),

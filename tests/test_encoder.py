@@ -4,6 +4,7 @@ scorers take a backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,8 +18,8 @@ import pytest
 
 from melscribe.encoder import TextEncoder, encoder_name
 from melscribe.models import STUDENT_DIR
-from melscribe.errors import ModelUnavailableError
-from melscribe.serve.index import same_model
+from melscribe.errors import ModelUnavailableError, StaleIndexError
+from melscribe.serve.index import DescriptorIndex, same_model
 
 from serve_support import recommender_in, small_catalog, text_encoder
 
@@ -118,6 +119,13 @@ def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: T
         assert cosines(shared_run, alone).min() < 1 - 1e-4
         assert cosines(int8.encode(TEXTS), alone).min() >= 1 - 1e-6
         assert cosines(int8.encode(TEXTS[::-1], batch_size=4)[::-1], alone).min() >= 1 - 1e-6
+        # an index of descriptor sets embedded in shared runs (melscribe before) would not match such requests
+        assert int8.encodes_each_text_alone and not torch_encoder.encodes_each_text_alone
+        index = DescriptorIndex.from_embeddings(int8.encode(TEXTS), TEXTS, int8, fingerprint="catalog")
+        assert index.encoded_alone
+        index.check(int8, "catalog")
+        with pytest.raises(StaleIndexError, match="embedded in shared batches"):
+            dataclasses.replace(index, encoded_alone=False).check(int8, "catalog")
         mp.setenv("MELSCRIBE_ONNX_THREADS", "1")
         one_thread = TextEncoder("all-MiniLM-L6-v2", backend="onnx-int8")
         assert cosines(one_thread.encode(TEXTS), alone).min() >= 1 - 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -177,6 +178,20 @@ def test_index_of_another_model_or_catalog_is_stale(built: DescriptorIndex, enco
         built.check(other_encoder)
     with pytest.raises(StaleIndexError, match="another catalog"):
         built.check(encoder, "0" * 64)
+
+
+def test_an_index_saved_before_encoded_alone_existed_loads_as_batch_encoded(built: DescriptorIndex,
+                                                                           encoder: TextEncoder, tmp_path: Path) -> None:
+    assert not encoder.encodes_each_text_alone and not built.encoded_alone  # torch: batches change nothing
+    folder = dataclasses.replace(built, encoded_alone=True).save(tmp_path / "alone")
+    loaded = DescriptorIndex.load(folder)
+    assert loaded.encoded_alone and loaded.info()["encoded_alone"]
+    meta = index_mod.read_meta(folder / META_FILE)
+    del meta["encoded_alone"]  # as melscribe wrote it before
+    index_mod.write_meta(folder / META_FILE, meta)
+    old = DescriptorIndex.load(folder)
+    assert not old.encoded_alone
+    old.check(encoder, built.fingerprint)  # an encoder whose batches change nothing takes it
 
 
 def test_default_model_prefers_the_trained_bi_encoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,11 +8,25 @@ QUERIES = ["upbeat tropical music with steel drums", "a sad piano ballad", "smoo
 EXPECTED = [0, 1, 3]
 
 
-@pytest.mark.parametrize("scorer", [TfidfScorer(), BM25Scorer()], ids=["tfidf", "bm25"])
+@pytest.mark.parametrize("scorer", [TfidfScorer(), make_scorer("tfidf-bigrams"), BM25Scorer()],
+                         ids=["tfidf", "tfidf-bigrams", "bm25"])
 def test_lexical_scorers_rank_the_matching_set_first(scorer):
     scores = scorer.fit(CORPUS).score(QUERIES)
     assert scores.shape == (3, 4) and scores.dtype == np.float32
     assert list(scores.argmax(axis=1)) == EXPECTED
+
+
+def test_word_pairs_tell_a_phrase_from_its_words():
+    """Both sets hold the words "piano", "melody" and "guitar"; only the first holds the descriptor "piano melody".
+    Unigram TF-IDF scores them alike, the word pairs put the phrase first; one request scored alone (the fast
+    path of ``recommend()``) gets the scores of a batch."""
+    corpus = ["piano melody, guitar", "piano, guitar melody"]
+    plain = TfidfScorer().fit(corpus).score(["a piano melody"])[0]
+    assert plain[0] == pytest.approx(plain[1])
+    pairs = make_scorer("tfidf-bigrams").fit(corpus)
+    scores = pairs.score(["a piano melody", "guitar"])
+    assert scores[0, 0] > scores[0, 1]
+    assert np.allclose(pairs.score(["a piano melody"])[0], scores[0], atol=1e-6)
 
 
 def test_bm25_query_without_known_terms_scores_zero():

@@ -30,8 +30,9 @@ METHODS = ("rrf", "weighted")
 @dataclass(frozen=True)
 class FusionConfig:
     """How to fuse: ``method`` (``"rrf"`` or ``"weighted"``), the RRF constant ``k``, the ``weights`` of the
-    dense and the lexical ranking, and the ``lexical`` scorer's name (``tfidf`` or ``bm25``). The default is
-    untuned equal-weight RRF over TF-IDF. ``tuning`` records how a tuned configuration was chosen."""
+    dense and the lexical ranking, and the ``lexical`` scorer's name (one of :data:`melscribe.scorers.BASELINES`:
+    ``tfidf``, ``tfidf-bigrams`` or ``bm25``). The default is untuned equal-weight RRF over TF-IDF. ``tuning``
+    records how a tuned configuration was chosen."""
 
     method: str = "rrf"
     k: int = 60

@@ -345,6 +345,8 @@ class DescriptorIndex:
     fingerprint: str
     kind: str
     path: Path | None = field(default=None, compare=False)
+    #: whether each text was embedded in a run of its own (an int8 encoder's embeddings depend on the batch)
+    encoded_alone: bool = False
 
     @classmethod
     def build(cls, texts: Sequence[str], encoder: TextEncoder, *, fingerprint: str,
@@ -372,7 +374,7 @@ class DescriptorIndex:
             raise InvalidRequestError(f"{len(vocabulary_embeddings)} vocabulary embeddings for {len(vocabulary)} descriptors")
         index, kind = make_faiss_index(embeddings, kind)
         return cls(index, list(texts), list(vocabulary), np.asarray(vocabulary_embeddings, dtype=np.float32),
-                   encoder.name, encoder.probe, fingerprint, kind)
+                   encoder.name, encoder.probe, fingerprint, kind, encoded_alone=encoder.encodes_each_text_alone)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -429,12 +431,17 @@ class DescriptorIndex:
 
     def check(self, encoder: TextEncoder | None = None, fingerprint: str | None = None) -> None:
         """Raise :class:`StaleIndexError` if the index was built with another model than ``encoder`` or for
-        another catalog than the one with ``fingerprint``."""
+        another catalog than the one with ``fingerprint``, or, for an encoder that embeds each text alone (onnx-int8),
+        with the descriptor sets embedded in shared batches (as melscribe did before), which such an encoder's
+        requests would not match exactly."""
         where = f"the index at {self.path}" if self.path else "the index"
         if encoder is not None and not same_model(self.model_probe, encoder.probe):
             raise StaleIndexError(f"{where} was built with model {self.model_name!r}, which differs from "
                                   f"{encoder.name!r}: rebuild it (`melscribe index build`) or use the model it was "
                                   "built with")
+        if encoder is not None and encoder.encodes_each_text_alone and not self.encoded_alone:
+            raise StaleIndexError(f"{where} holds descriptor sets embedded in shared batches, and {encoder!r} now "
+                                  "embeds each text alone, as it embeds requests: rebuild it (`melscribe index build`)")
         if fingerprint is not None and fingerprint != self.fingerprint:
             raise StaleIndexError(f"{where} was built for another catalog (fingerprint {self.fingerprint[:12]}…, "
                                   f"this catalog {fingerprint[:12]}…): rebuild it (`melscribe index build`)")
@@ -443,7 +450,7 @@ class DescriptorIndex:
         """What the index holds and how it was built, as plain JSON-able values."""
         return {"path": str(self.path) if self.path else None, "kind": self.kind, "descriptor_sets": len(self),
                 "inverted_lists": self.nlist, "vocabulary": len(self.vocabulary), "dim": self.dim, "model": self.model_name,
-                "catalog_fingerprint": self.fingerprint, "version": INDEX_VERSION}
+                "catalog_fingerprint": self.fingerprint, "encoded_alone": self.encoded_alone, "version": INDEX_VERSION}
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the index to ``folder`` atomically (replacing any index there); returns the folder."""
@@ -472,7 +479,7 @@ class DescriptorIndex:
                      for f in (FAISS_FILE, VOCAB_FILE)}
             meta = {"version": INDEX_VERSION, "kind": self.kind, "dim": self.dim, "model": self.model_name,
                     "model_probe": self.model_probe.tolist(), "catalog_fingerprint": self.fingerprint,
-                    "files": files, "texts": self.texts, "vocabulary": self.vocabulary}
+                    "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary}
             write_meta(tmp / META_FILE, meta)
             replace_dir(tmp, folder)
         except BaseException:
@@ -536,6 +543,7 @@ class DescriptorIndex:
             texts, vocabulary = list(meta["texts"]), list(meta["vocabulary"])
             dim, model, fingerprint, kind = int(meta["dim"]), meta["model"], meta["catalog_fingerprint"], meta["kind"]
             probe = np.asarray(meta["model_probe"], dtype=np.float32)
+            encoded_alone = bool(meta.get("encoded_alone", False))  # absent from indexes saved before it existed
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise IndexCorruptError(f"index file {meta_path} is unreadable ({type(e).__name__}: {e}); "
                                     "rebuild the index") from None
@@ -566,4 +574,4 @@ class DescriptorIndex:
             raise IndexCorruptError(f"index files in {folder} disagree: {index.ntotal} vectors of dim {index.d}, "
                                     f"{len(texts)} texts, vocabulary embeddings {vocab_emb.shape} for "
                                     f"{len(vocabulary)} descriptors; rebuild the index")
-        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder)
+        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder, encoded_alone)
