@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="Recall@k table of scorers over test splits and seeds",
                        description="Evaluate scorers on test splits (mean ± std over seeds) and write the table.",
-                       epilog="Scorer specs: tfidf, bm25, all-MiniLM-L6-v2, a model folder, dense:NAME, "
+                       epilog="Scorer specs: tfidf, tfidf-bigrams (words and word pairs), bm25, all-MiniLM-L6-v2, "
+                              "a model folder, dense:NAME, "
                               "fused:FOLDER, rrf:A+B, weighted:W*A+W*B, rerank:CE_FOLDER@FIRST_STAGE, "
                               "clap:NAME|FOLDER|FILE.pt (CLAP's text tower), ttmr:CHECKPOINT (TTMR/TTMR++ text tower); "
                               "prefix LABEL= to name a row. A model folder, dense: or fused: spec takes a suffix "

@@ -48,6 +48,7 @@ class StubEncoder:
     name = "stub-model"
     dim = STUB_DIM
     probe = np.eye(STUB_DIM, dtype=np.float32)[0]
+    encodes_each_text_alone = False
 
 
 def unit_vectors(n: int, seed: int = 0, dim: int = STUB_DIM) -> np.ndarray:
