@@ -98,14 +98,16 @@ def main() -> None:
     args.out = args.out or RESULTS / f"fusion_grid_{args.lexical}"
 
     from melscribe.evaluate import provenance
-    from melscribe.fusion import load_fusion
+    from melscribe.fusion import FusionConfig, load_fusion
     from melscribe.train.fusion import grid_configs
 
     targets = {s: float(v) / 100 for s, _, v in (t.partition("=") for t in args.target)}
     recall = measure(args.model, args.lexical, args.splits, args.seeds, args.data_dir)
     stored = load_fusion(args.model)
     labels = {cfg: label for label, cfg in grid_configs(args.lexical).items()}
-    marks = {"rrf(k=60) w=1.0": "untuned RRF"}
+    # the untuned default (no fusion.json) is equal-weight RRF over one lexical scorer
+    untuned = FusionConfig()
+    marks = {"rrf(k=60) w=1.0": "untuned RRF" if args.lexical == untuned.lexical else "equal-weight RRF"}
     if stored is not None and stored in labels:
         marks[labels[stored]] = "tuned (fusion.json)"
     passing = [label for label in recall[args.splits[0]] if label not in ("dense", "lexical")
