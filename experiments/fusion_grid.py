@@ -103,6 +103,7 @@ def main() -> None:
 
     targets = {s: float(v) / 100 for s, _, v in (t.partition("=") for t in args.target)}
     recall = measure(args.model, args.lexical, args.splits, args.seeds, args.data_dir)
+    prov = provenance()  # before this run writes its own result files
     stored = load_fusion(args.model)
     labels = {cfg: label for label, cfg in grid_configs(args.lexical).items()}
     # the untuned default (no fusion.json) is equal-weight RRF over one lexical scorer
@@ -125,7 +126,6 @@ def main() -> None:
     png = args.out.with_suffix(".png")
     x_split = next((s for s in args.splits if s.startswith("track_")), args.splits[-1])
     plot(recall, x_split, args.splits[0], marks, png)
-    prov = provenance()
     command = "python " + " ".join(sys.argv)
     md = [f"# Recall@10 of every fusion in the tuning grid ({args.lexical})", "",
           f"Command: `{command}`", "",
