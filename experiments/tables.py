@@ -56,7 +56,8 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
             rows[f"student {kind}, fused (tuned fusion)"] = fused_spec(model, spec)
         return rows
     if table == "baselines":
-        return {"TF-IDF": "tfidf", "TF-IDF, words and word pairs": "tfidf-bigrams", "BM25": "bm25", "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+        return {"TF-IDF": "tfidf", "TF-IDF, words and word pairs": "tfidf-bigrams", "BM25": "bm25",
+                "all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
                 "all-MiniLM-L12-v2": "all-MiniLM-L12-v2", "msmarco-bert-base-dot-v5": "msmarco-bert-base-dot-v5",
                 "bert-large-cased (mean pooling)": "bert-large-cased", "mpnet-base (mean pooling)": "mpnet-base",
                 # the text towers of joint audio–text models; without weights the rows are skipped with the reason
