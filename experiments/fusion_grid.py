@@ -32,20 +32,14 @@ def measure(model: Path, lexical: str, splits: list[str], seeds: list[int], data
     from tqdm.auto import tqdm
 
     from melscribe.evaluate import split_seeds, test_dataset
-    from melscribe.scorers import BASELINES, DenseScorer
-    from melscribe.train.fusion import grid_recall
+    from melscribe.scorers import DenseScorer
+    from melscribe.train.fusion import dataset_grid
 
     dense_scorer = DenseScorer(str(model))
     out: dict[str, dict[str, float]] = {}
     for split in splits:
-        per_seed = []
-        for seed in tqdm(split_seeds(split, seeds), desc=split):
-            ds = test_dataset(split, seed, data_dir)
-            doc_ids, qids = list(ds.corpus), list(ds.queries)
-            texts, queries = [ds.corpus[d] for d in doc_ids], [ds.queries[q] for q in qids]
-            dense = dense_scorer.fit(texts).score(queries)
-            lex = BASELINES[lexical]().fit(texts).score(queries)
-            per_seed.append(grid_recall(dense, lex, ds, doc_ids, qids, lexical))
+        per_seed = [dataset_grid(dense_scorer, test_dataset(split, seed, data_dir), lexical)
+                    for seed in tqdm(split_seeds(split, seeds), desc=split)]
         out[split] = {label: float(np.mean([g[label] for g in per_seed])) for label in per_seed[0]}
     return out
 

@@ -46,6 +46,17 @@ def grid_recall(dense: np.ndarray, lex: np.ndarray, ds: PairDataset, doc_ids: li
     return grid
 
 
+def dataset_grid(dense_scorer, ds: PairDataset, lexical: str = "tfidf", qids: list[str] | None = None) -> dict[str, float]:
+    """:func:`grid_recall` on ``ds`` (all its queries, or ``qids``): ``dense_scorer`` (a
+    :class:`~melscribe.scorers.DenseScorer`) and the lexical scorer ``lexical`` are fitted on its corpus."""
+    qids = list(ds.queries) if qids is None else list(qids)
+    doc_ids = list(ds.corpus)
+    texts, queries = [ds.corpus[d] for d in doc_ids], [ds.queries[q] for q in qids]
+    dense = dense_scorer.fit(texts).score(queries)
+    lex = BASELINES[lexical]().fit(texts).score(queries)
+    return grid_recall(dense, lex, ds, doc_ids, qids, lexical)
+
+
 def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: int = 0,
                 max_queries: int = 2000) -> FusionConfig:
     """Grid-search the fusion of ``model_dir`` with ``lexical`` on ``ds`` (pairs of held-out clips) for
@@ -54,11 +65,8 @@ def tune_fusion(model_dir: str, ds: PairDataset, lexical: str = "tfidf", seed: i
     qids = list(ds.queries)
     if len(qids) > max_queries:
         qids = random.Random(seed).sample(qids, max_queries)
-    doc_ids = list(ds.corpus)
-    texts, queries = [ds.corpus[d] for d in doc_ids], [ds.queries[q] for q in qids]
-    dense = DenseScorer(model_dir, show_progress_bar=True).fit(texts).score(queries)
-    lex = BASELINES[lexical]().fit(texts).score(queries)
-    grid = grid_recall(dense, lex, ds, doc_ids, qids, lexical)
+    grid = dataset_grid(DenseScorer(model_dir, show_progress_bar=True), ds, lexical, qids)
     configs = grid_configs(lexical)
     best = max(configs, key=lambda label: (grid[label], -list(configs).index(label)))
-    return dataclasses.replace(configs[best], tuning={"queries": len(qids), "documents": len(doc_ids), "recall@10": grid})
+    return dataclasses.replace(configs[best], tuning={"queries": len(qids), "documents": len(ds.corpus),
+                                                      "recall@10": grid})
