@@ -2,12 +2,15 @@
 shares most of its descriptors with a positive of the request is probably relevant (``"male voice"`` mined for
 a request whose positive is ``"male voice, rubab"``); training a teacher to push it down teaches noise.
 
-Two rules, each a function over plain data:
+Three rules, each a function over plain data:
 
 * :func:`denoise_negatives` (before the teacher exists): drop a mined negative whose descriptor set overlaps a
   positive's by Jaccard ≥ ``max_overlap``.
 * :func:`denoise_margins` (once the teacher has labelled the triplets): drop a triplet whose negative the
   teacher scores above the positive by more than ``max_inversion`` (a negative margin).
+* :func:`verbatim_false_negative` (stage ``mnrl``, ``mnrl_denoise``): another row's descriptor set whose every
+  descriptor occurs verbatim in the request is what the pairs rule makes a positive of it
+  (:func:`melscribe.pairs.sample_descriptor_set`), not an in-batch negative.
 
 sentence-transformers' ``mine_hard_negatives`` offers score-based cut-offs (``relative_margin``, ``max_score``);
 the first rule uses what it cannot see, the descriptor sets themselves.
@@ -48,6 +51,15 @@ def denoise_negatives(negatives: dict[str, list[str]], positives: dict[str, list
         kept[q] = [n for n in negs if not probably_relevant(pos_texts, corpus[n], max_overlap)]
         dropped += len(negs) - len(kept[q])
     return kept, dropped
+
+
+def verbatim_false_negative(request: str, descriptor_set_text: str) -> bool:
+    """Whether every descriptor of ``descriptor_set_text`` occurs verbatim (case-insensitively) in ``request``,
+    as :func:`melscribe.pairs.verbatim_descriptors` matches them: such a set ("male voice, guitar" for "a male
+    voice sings over a guitar") answers the request as well as its own positive. False for an empty set."""
+    descriptors = descriptor_set(descriptor_set_text)
+    low = request.lower()
+    return bool(descriptors) and all(d in low for d in descriptors)
 
 
 def denoise_margins(margins: Sequence[float], max_inversion: float | None) -> list[int]:

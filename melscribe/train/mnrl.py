@@ -1,5 +1,10 @@
 """Stage ``mnrl``: plain in-batch-negatives training of the bi-encoder (MultipleNegativesRankingLoss) on the
 (request, descriptor set) pairs: the offline default recipe, the GPL teacher's starting point and miner.
+
+With ``denoise`` (``TrainConfig.mnrl_denoise``), :class:`DenoisedMNRLLoss` leaves out of each request's
+softmax the other rows' descriptor sets that are false negatives of it
+(:func:`melscribe.train.denoise.verbatim_false_negative`): in a batch of 64 MusicCaps pairs, one request in
+five meets such a set, which plain MNRL pushes away from it.
 """
 
 from __future__ import annotations
@@ -8,16 +13,20 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
+from .denoise import verbatim_false_negative
 from .trainer import train_sentence_transformer
 
 
 def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir: str | os.PathLike,
-               base: str | None = None, negatives: Sequence[str] | None = None, max_seq_length: int = 96,
-               batch_size: int = 64, epochs: float = 1.0, max_steps: int = -1, lr: float = 5e-5,
-               warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100, callbacks: Sequence = (),
-               bf16: bool = False) -> Path:
+               base: str | None = None, negatives: Sequence[str] | None = None, denoise: bool = False,
+               max_seq_length: int = 96, batch_size: int = 64, epochs: float = 1.0, max_steps: int = -1,
+               lr: float = 5e-5, warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100,
+               callbacks: Sequence = (), bf16: bool = False) -> Path:
     """Plain in-batch-negatives training (MultipleNegativesRankingLoss) on (request, descriptor set) pairs,
-    optionally with one hard negative per pair. No batch holds two pairs of one track or one text."""
+    optionally with one hard negative per pair, and with ``denoise`` without the false negatives of
+    :class:`DenoisedMNRLLoss`. No batch holds two pairs of one track or one text."""
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     columns = {"anchor": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}
@@ -25,5 +34,61 @@ def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir:
         columns["negative"] = list(negatives)
     keys = [frozenset((f"t:{tr}", f"d:{p[1]}") + ((f"d:{negatives[i]}",) if negatives is not None else ()))
             for i, (p, tr) in enumerate(zip(pairs, tracks))]
-    return train_sentence_transformer(columns, MultipleNegativesRankingLoss, Path(out_dir), base, max_seq_length, batch_size, epochs,
+    loss = MultipleNegativesRankingLoss
+    if denoise:
+        documents = [columns["positive"]] + ([columns["negative"]] if negatives is not None else [])
+        columns["label"] = [float(i) for i in range(len(pairs))]  # the row index: the loss looks its texts up
+        loss = lambda model: DenoisedMNRLLoss(model, columns["anchor"], documents)  # noqa: E731
+    return train_sentence_transformer(columns, loss, Path(out_dir), base, max_seq_length, batch_size, epochs,
                   max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks, bf16)
+
+
+class _MaskedCosine:
+    """Cosine similarity with the entries of ``mask`` (set per batch) at −∞: out of the softmax."""
+
+    def __init__(self):
+        self.mask: torch.Tensor | None = None
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        from sentence_transformers.util import cos_sim
+
+        scores = cos_sim(a, b)
+        return scores if self.mask is None else scores.masked_fill(self.mask.to(scores.device), float("-inf"))
+
+
+class DenoisedMNRLLoss(torch.nn.Module):
+    """sentence-transformers' ``MultipleNegativesRankingLoss`` (request → documents, scale 20, cosine) in which
+    each request's softmax leaves out every other row's document that
+    :func:`~melscribe.train.denoise.verbatim_false_negative` calls a false negative of it (its own positive
+    always stays). ``requests[i]`` and ``documents[c][i]`` are row ``i``'s request and its document of column
+    ``c`` (the positive, then the hard negatives); each batch's labels are its row indices."""
+
+    def __init__(self, model, requests: Sequence[str], documents: Sequence[Sequence[str]]):
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        super().__init__()
+        self.model, self.requests, self.documents = model, list(requests), [list(c) for c in documents]
+        self.similarity = _MaskedCosine()
+        self.mnrl = MultipleNegativesRankingLoss(model, similarity_fct=self.similarity)
+        self.masked = 0  # false negatives left out so far, for the run's log
+
+    def false_negatives(self, rows: Sequence[int]) -> torch.Tensor:
+        """``(len(rows), columns × len(rows))`` booleans: True where column ``c``'s document of row ``j`` is a
+        false negative of row ``i``'s request (the layout of MNRL's request → document scores)."""
+        mask = torch.zeros(len(rows), len(self.documents) * len(rows), dtype=torch.bool)
+        for i, row in enumerate(rows):
+            request = self.requests[row]
+            for c, column in enumerate(self.documents):
+                for j, other in enumerate(rows):
+                    if (c, j) != (0, i) and verbatim_false_negative(request, column[other]):
+                        mask[i, c * len(rows) + j] = True
+        return mask
+
+    def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
+        mask = self.false_negatives([int(r) for r in labels.tolist()])
+        self.masked += int(mask.sum())
+        self.similarity.mask = mask
+        try:
+            return self.mnrl(sentence_features, labels)
+        finally:
+            self.similarity.mask = None

@@ -198,7 +198,7 @@ class TrainingRun:
             keep = [r for r in rows if negs.get(r[0])]
             rows, negatives = keep, [ds.corpus[rng.choice(negs[q])] for q, _, _ in keep]
         train_mnrl([(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], [t for _, _, t in rows], self.out / "mnrl",
-                   base=c.student_base, negatives=negatives, max_seq_length=c.max_seq_length,
+                   base=c.student_base, negatives=negatives, denoise=c.mnrl_denoise, max_seq_length=c.max_seq_length,
                    batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr, warmup_ratio=c.warmup_ratio,
                    seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
 

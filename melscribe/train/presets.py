@@ -71,6 +71,9 @@ class TrainConfig:
     mnrl_lr: float = 5e-5
     mnrl_max_steps: int = -1
     mnrl_hard_negatives: bool = False
+    # leave out of MNRL's softmax the in-batch descriptor sets whose every descriptor occurs verbatim in the request
+    # (false negatives: train/denoise.verbatim_false_negative)
+    mnrl_denoise: bool = False
     margin_weight: float = 1.0  # recipe joint: MNRL + margin_weight x MarginMSE
     save_steps: int = 100
     bf16: bool = True  # bfloat16 autocast: about 1.7x faster on CPUs with AVX512-BF16/AMX, and on GPUs
