@@ -79,6 +79,7 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
             "bi-encoder + TF-IDF, RRF k=60, equal weights (untuned)": f"rrf:{model}+tfidf"}
     for name, folder in (recipe_runs or {}).items():
         rows[f"recipe {name}"] = str(recipe_model(folder))
+        rows[f"recipe {name}, fused (its own tuned fusion, as recommend() serves it)"] = f"fused:{recipe_model(folder)}"
     return rows
 
 
