@@ -17,7 +17,7 @@ from tiny_fixtures import tiny_records
 
 TINY = dict(recipe="mnrl+gpl", synthetic_per_track=1, mine_depth=8, negatives_per_query=4, teacher_max_rows=64,
             teacher_batch_size=16, mnrl_batch_size=16, batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=3,
-            heldout_tracks=12, bf16=False,
+            heldout_tracks=12, bf16=False, mnrl_denoise=True,
             fast_student="none")  # stage fast: tests/test_encoder.py
 
 
@@ -142,6 +142,53 @@ def test_denoising_drops_negatives_that_share_most_descriptors_with_a_positive()
     assert denoise_margins([2.0, -0.5, 0.0, -3.0], 0.0) == [0, 2]
     assert denoise_margins([2.0, -0.5, -3.0], 1.0) == [0, 1]
     assert denoise_margins([-9.0], None) == [0]
+
+
+def test_a_set_of_descriptors_all_verbatim_in_the_request_is_a_false_negative():
+    from melscribe.train.denoise import verbatim_false_negative
+
+    request = "A Male Voice sings over an acoustic guitar, no drums"
+    assert verbatim_false_negative(request, "male voice, acoustic guitar")
+    assert verbatim_false_negative(request, "guitar")  # a substring, as the pairs rule matches descriptors
+    assert not verbatim_false_negative(request, "male voice, piano")  # one descriptor is not in the request
+    assert not verbatim_false_negative(request, "female voice")
+    assert not verbatim_false_negative(request, "")
+
+
+def test_denoised_mnrl_is_mnrl_without_the_false_negatives(minilm):
+    import torch
+    import torch.nn.functional as F
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from melscribe.train.mnrl import DenoisedMNRLLoss
+
+    requests = ["a male voice over an acoustic guitar", "fast drums and a distorted guitar", "a calm piano piece"]
+    positives = ["male voice, folk", "distorted guitar, rock", "piano, calm"]
+    negatives = ["guitar", "acoustic guitar, male voice", "drums"]
+    loss = DenoisedMNRLLoss(minilm, requests, [positives, negatives])
+    mask = loss.false_negatives([0, 1, 2])
+    # columns: positives of rows 0-2, then negatives of rows 0-2; a row's own positive is never masked
+    assert mask.nonzero().tolist() == [[0, 3], [0, 4], [1, 3], [1, 5]]
+    assert loss.false_negatives([2, 1])[0].tolist() == [False, False, False, False]  # by row index, any order
+    features = [minilm.tokenize(c) for c in (requests, positives, negatives)]
+    rows = torch.tensor([0.0, 1.0, 2.0])
+    with torch.no_grad():
+        got = float(loss(features, rows))
+        q, p, n = (F.normalize(minilm(f)["sentence_embedding"], dim=-1) for f in features)
+        docs = torch.cat([p, n])
+        expected = 0.0  # the reference loop: each request's softmax over the documents that are not masked
+        for i in range(3):
+            kept = [c for c in range(6) if not mask[i, c]]
+            logits = 20.0 * (q[i] @ docs[kept].T)
+            expected -= float(F.log_softmax(logits, dim=0)[kept.index(i)]) / 3
+        assert got == pytest.approx(expected, rel=1e-4)
+        assert loss.masked == 4
+        # no false negative in the batch: exactly sentence-transformers' MNRL
+        plain = DenoisedMNRLLoss(minilm, requests, [positives])
+        pair_features = features[:2]
+        assert not plain.false_negatives([0, 1, 2]).any()
+        assert float(plain(pair_features, rows)) == pytest.approx(
+            float(MultipleNegativesRankingLoss(minilm)(pair_features, rows)), rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["mnrl", "bce"])
