@@ -2,6 +2,7 @@
 and the server's in-process stages.
 
     python experiments/bench_http_cpu.py [--backend onnx-int8] [--requests 1500] [--repeats 3] [--concurrency 8]
+                                         [--max-batch N --out experiments/results/http_cpu_max_batch_N]
 
 Starts ``melscribe serve`` (this checkout) over the MusicCaps catalog, sends ``--requests`` MC_reco requests
 (200 distinct ones, cycled) ``--repeats`` times at ``--concurrency`` with the benchmark's httpx client, and
@@ -76,6 +77,8 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=1500, help="timed requests per load (default 1500)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--max-batch", type=int, help="the server's --max-batch (default: its own)")
+    p.add_argument("--out", type=Path, help=f"output stem (default: {RESULTS})")
     p.add_argument("--data-dir")
     args = p.parse_args()
     use_offline_mode_without_hub()
@@ -93,7 +96,8 @@ def main() -> None:
         work = Path(tmp)
         catalog, catalog_file = musiccaps_catalog(args.data_dir, None, work)
         rec = Recommender(TextEncoder(model, backend=args.backend), catalog, index_dir=work / "index")
-        with running_server(model, args.backend, catalog_file, work / "index", work / "server.log") as url:
+        with running_server(model, args.backend, catalog_file, work / "index", work / "server.log",
+                            options=["--max-batch", str(args.max_batch)] if args.max_batch else ()) as url:
             server = psutil.Process().children()[0]
             asyncio.run(http_load(url, cycle[:4 * args.concurrency], args.concurrency, 10))  # warm-up
             for _ in range(args.repeats):
@@ -110,7 +114,7 @@ def main() -> None:
                 print(loads[-1])
         stages = stage_costs(rec, requests)
         print(stages)
-    info.update(backend=args.backend, concurrency=args.concurrency, requests=args.requests, loads=loads,
+    info.update(backend=args.backend, concurrency=args.concurrency, max_batch=args.max_batch, requests=args.requests, loads=loads,
                 stages_cpu_ms_per_request=stages,
                 command="python experiments/bench_http_cpu.py " + " ".join(sys.argv[1:]))
     body = ["| load | requests/s | server CPU ms per request | client CPU ms per request | cores idle |",
@@ -122,8 +126,10 @@ def main() -> None:
              "| stage | CPU ms per request |", "|---|---:|"]
     body += [f"| {name} | {ms} |" for name, ms in stages.items()]
     body += [f"| sum | {sum(stages.values()):.3f} |"]
-    write_measurement(RESULTS, info, f"Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency})",
-                      f"`melscribe serve` over the MusicCaps catalog; {args.requests} requests per load ({DISTINCT} "
+    batching = f", --max-batch {args.max_batch}" if args.max_batch else ""
+    write_measurement(args.out or RESULTS, info,
+                      f"Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency}{batching})",
+                      f"`melscribe serve{batching}` over the MusicCaps catalog; {args.requests} requests per load ({DISTINCT} "
                       "distinct MC_reco requests, cycled); client (httpx) and server share the cores.", body)
 
 

@@ -293,14 +293,15 @@ def _free_port() -> int:
 
 @contextmanager
 def running_server(model: str, backend: str, catalog_file: Path, index_dir: Path, log_file: Path,
-                   timeout: float = 600, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``melscribe serve`` (this checkout, with ``env`` added to its environment) on a free loopback port,
-    until its ``/health`` answers; yields its base URL and stops it (by its own pid) afterwards."""
+                   timeout: float = 600, env: dict[str, str] | None = None, options: Sequence[str] = ()) -> Iterator[str]:
+    """``melscribe serve`` (this checkout, with ``env`` added to its environment and ``options`` to its command
+    line) on a free loopback port, until its ``/health`` answers; yields its base URL and stops it (by its own
+    pid) afterwards."""
     import httpx
 
     port = _free_port()
     cmd = [sys.executable, "-m", "melscribe.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--model", model,
-           "--backend", backend, "--catalog", str(catalog_file), "--index-dir", str(index_dir)]
+           "--backend", backend, "--catalog", str(catalog_file), "--index-dir", str(index_dir), *options]
     env = {**os.environ, **(env or {}),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     with open(log_file, "wb") as log:

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melscribe.config import use_offline_mode_without_hub  # noqa: E402
+from melscribe.scorers import LEXICAL_BASELINES  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -80,7 +81,7 @@ def plot(recall: dict, x_split: str, y_split: str, marks: dict[str, str], path: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="the trained bi-encoder folder (with fusion.json)")
-    parser.add_argument("--lexical", default="tfidf", choices=["tfidf", "tfidf-bigrams", "bm25"])
+    parser.add_argument("--lexical", default="tfidf", choices=LEXICAL_BASELINES)
     parser.add_argument("--splits", nargs="+", default=["MC", "MC_reco", "track_MC_reco"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--target", nargs="*", default=["MC=94.5"], metavar="SPLIT=R@10",

@@ -248,6 +248,9 @@ BASELINES: dict[str, Callable[[], Scorer]] = {
     "mpnet-base": lambda: DenseScorer("microsoft/mpnet-base", name="mpnet-base (mean)"),
 }
 
+#: The lexical baselines: what the fusion may fuse with a bi-encoder (``TrainConfig.fusion_lexical``).
+LEXICAL_BASELINES = ("tfidf", "tfidf-bigrams", "bm25")
+
 
 def make_scorer(spec: str) -> Scorer:
     """Build a scorer from a short spec, as used by the CLI and the table scripts.

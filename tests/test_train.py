@@ -272,3 +272,12 @@ def test_other_recipes_reuse_the_shared_stages(tiny_run, tmp_path, recipe, label
         assert info["label_teacher"]["kind"] == "fused" and info["label_teacher"]["weight"] > 0
     scores = make_scorer(str(final)).fit(["steel drums, tropical", "sad, piano"]).score(["tropical steel drums"])
     assert scores[0, 0] > scores[0, 1]
+
+
+def test_the_preset_refuses_an_unknown_lexical_scorer_for_the_fusion():
+    from melscribe.scorers import BASELINES, LEXICAL_BASELINES
+
+    assert set(LEXICAL_BASELINES) <= set(BASELINES)
+    assert get_preset("offline", fusion_lexical="bm25").fusion_lexical == "bm25"
+    with pytest.raises(ValueError, match="unknown fusion_lexical 'splade'; choose one of tfidf, tfidf-bigrams, bm25"):
+        get_preset("offline", fusion_lexical="splade")

@@ -156,6 +156,10 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if cfg.query_generation == "llm" and cfg.synthetic_per_track and not cfg.llm_model:
         raise InvalidRequestError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
                          "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
+    from ..scorers import LEXICAL_BASELINES
+
+    if cfg.fusion_lexical not in LEXICAL_BASELINES:
+        raise InvalidRequestError(f"unknown fusion_lexical {cfg.fusion_lexical!r}; choose one of {', '.join(LEXICAL_BASELINES)}")
     if cfg.fusion_queries not in FUSION_QUERIES:
         raise InvalidRequestError(f"unknown fusion_queries {cfg.fusion_queries!r}; choose one of {', '.join(FUSION_QUERIES)}")
     if cfg.fusion_queries == "llm" and cfg.heldout_tracks and not cfg.llm_model:
