@@ -126,10 +126,11 @@ def main() -> None:
              "| stage | CPU ms per request |", "|---|---:|"]
     body += [f"| {name} | {ms} |" for name, ms in stages.items()]
     body += [f"| sum | {sum(stages.values()):.3f} |"]
-    batching = f", --max-batch {args.max_batch}" if args.max_batch else ""
+    option = f"--max-batch {args.max_batch}" if args.max_batch else ""
     write_measurement(args.out or RESULTS, info,
-                      f"Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency}{batching})",
-                      f"`melscribe serve{batching}` over the MusicCaps catalog; {args.requests} requests per load ({DISTINCT} "
+                      f"Where the CPU goes under HTTP load ({args.backend}, concurrency {args.concurrency}"
+                      f"{', ' + option if option else ''})",
+                      f"`melscribe serve{' ' + option if option else ''}` over the MusicCaps catalog; {args.requests} requests per load ({DISTINCT} "
                       "distinct MC_reco requests, cycled); client (httpx) and server share the cores.", body)
 
 
