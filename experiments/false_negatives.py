@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melscribe.evaluate import provenance  # noqa: E402
 from melscribe.pairs import read_beir  # noqa: E402
+from melscribe.fileio import write_text_atomic  # noqa: E402
 from melscribe.train.denoise import descriptor_set, verbatim_false_negative  # noqa: E402
+from melscribe.train.mnrl import batch_keys  # noqa: E402
 from melscribe.train.trainer import DistinctTrackBatchSampler  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "false_negatives.json"
@@ -35,7 +37,7 @@ def main() -> None:
     seed = json.loads((args.run / "run.json").read_text())["config"]["seed"]
     rows = ds.pairs()
     requests, documents = [ds.queries[q] for q, _, _ in rows], [ds.corpus[d] for _, d, _ in rows]
-    keys = [frozenset((f"t:{t}", f"d:{documents[i]}")) for i, (_, _, t) in enumerate(rows)]
+    keys = batch_keys(list(zip(requests, documents)), [t for _, _, t in rows])
     sampler = DistinctTrackBatchSampler(keys, [len(r) for r in requests], args.batch_size, seed=seed)
     anchors = with_false = false_total = with_shared = 0
     for batch in sampler.batches():
@@ -52,7 +54,7 @@ def main() -> None:
            "share_with_a_set_sharing_a_verbatim_descriptor": round(with_shared / anchors, 4),
            "command": "python experiments/false_negatives.py " + " ".join(sys.argv[1:]), "provenance": provenance()}
     print(json.dumps(out, indent=2))
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_text_atomic(RESULTS, json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def table_scorers(table: str, run: Path | None, gpl_run: Path | None, model: Pat
             "melscribe fused (bi-encoder + lexical scorer, tuned on held-out train clips)": f"fused:{model}",
             "bi-encoder + TF-IDF, RRF k=60, equal weights (untuned)": f"rrf:{model}+tfidf"}
     for name, folder in (recipe_runs or {}).items():
-        rows[f"recipe {name}"] = str(recipe_model(folder))
-        rows[f"recipe {name}, fused (its own tuned fusion, as recommend() serves it)"] = f"fused:{recipe_model(folder)}"
+        model = recipe_model(folder)
+        rows[f"recipe {name}"] = str(model)
+        rows[f"recipe {name}, fused (its own tuned fusion, as recommend() serves it)"] = f"fused:{model}"
     return rows
 
 

@@ -32,8 +32,7 @@ def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir:
     columns = {"anchor": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}
     if negatives is not None:
         columns["negative"] = list(negatives)
-    keys = [frozenset((f"t:{tr}", f"d:{p[1]}") + ((f"d:{negatives[i]}",) if negatives is not None else ()))
-            for i, (p, tr) in enumerate(zip(pairs, tracks))]
+    keys = batch_keys(pairs, tracks, negatives)
     loss = MultipleNegativesRankingLoss
     if denoise:
         documents = [columns["positive"]] + ([columns["negative"]] if negatives is not None else [])
@@ -41,6 +40,14 @@ def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir:
         loss = lambda model: DenoisedMNRLLoss(model, columns["anchor"], documents)  # noqa: E731
     return train_sentence_transformer(columns, loss, Path(out_dir), base, max_seq_length, batch_size, epochs,
                   max_steps, lr, warmup_ratio, seed, save_steps, keys, callbacks, bf16)
+
+
+def batch_keys(pairs: Sequence[tuple[str, str]], tracks: Sequence[str],
+               negatives: Sequence[str] | None = None) -> list[frozenset]:
+    """The group keys of stage ``mnrl``'s batch sampler, one per pair: its track and its documents' texts (no batch
+    holds two rows that share one)."""
+    return [frozenset((f"t:{tr}", f"d:{p[1]}") + ((f"d:{negatives[i]}",) if negatives is not None else ()))
+            for i, (p, tr) in enumerate(zip(pairs, tracks))]
 
 
 class _MaskedCosine:
@@ -70,7 +77,7 @@ class DenoisedMNRLLoss(torch.nn.Module):
         self.model, self.requests, self.documents = model, list(requests), [list(c) for c in documents]
         self.similarity = _MaskedCosine()
         self.mnrl = MultipleNegativesRankingLoss(model, similarity_fct=self.similarity)
-        self.masked = 0  # false negatives left out so far, for the run's log
+        self.masked = 0  # false negatives left out so far (a running count)
 
     def false_negatives(self, rows: Sequence[int]) -> torch.Tensor:
         """``(len(rows), columns × len(rows))`` booleans: True where column ``c``'s document of row ``j`` is a
