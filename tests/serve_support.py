@@ -16,7 +16,7 @@ import pytest
 
 from melscribe.serve.catalog import Catalog
 from melscribe.encoder import TextEncoder
-from melscribe.serve.recommend import Recommender
+from melscribe.serve.recommend import BATCH_SCORE_TOLERANCE, Recommender
 
 #: track id, descriptors (one set per row; a repeated id adds a set), title, artist.
 ROWS = [
@@ -48,6 +48,23 @@ def recommender_in(home: Path, encoder: TextEncoder, catalog: Catalog | Path) ->
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MELSCRIBE_HOME", str(home))
         return Recommender(encoder, catalog)
+
+
+_SCORES = ("score", "audio_score", "rerank_score")
+
+
+def assert_same_answers(got: list[list[dict]], expected: list[list[dict]]) -> None:
+    """Answers (lists of ``Recommendation.to_dict()``) agree as batching promises: every field equal, the
+    scores within :data:`BATCH_SCORE_TOLERANCE` (batch sizes round differently on some CPUs)."""
+    assert len(got) == len(expected)
+    for answer, reference in zip(got, expected):
+        strip = lambda rows: [{k: v for k, v in r.items() if k not in _SCORES} for r in rows]  # noqa: E731
+        assert strip(answer) == strip(reference)
+        for r, ref in zip(answer, reference):
+            for key in _SCORES:
+                assert (r[key] is None) == (ref[key] is None), key
+                if ref[key] is not None:
+                    assert r[key] == pytest.approx(ref[key], abs=BATCH_SCORE_TOLERANCE), key
 
 
 def write_catalog(path: Path, rows=ROWS) -> Path:

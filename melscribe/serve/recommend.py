@@ -79,6 +79,10 @@ LOW_CONFIDENCE_POSITION = 0.4
 #: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
 #: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
 MAX_REQUEST_CHARS = 10_000
+#: How far a score may differ between a request encoded alone and in a batch (:meth:`Recommender.recommend_many`,
+#: the HTTP server's batches): the same tracks come back in the same order, but matrix kernels on some CPUs
+#: (Intel Xeon with AVX-512 VNNI / AMX) round differently at other batch sizes, in the sixth decimal.
+BATCH_SCORE_TOLERANCE = 1e-5
 #: The most descriptor sets ``rerank`` may re-score per request (50 add about 280 ms on 2 CPU cores).
 MAX_RERANK = 500
 
@@ -331,7 +335,8 @@ class Recommender:
 
     def recommend_many(self, requests: Sequence[str], k: int = 10, **options: Any) -> list[RecommendationList]:
         """:meth:`recommend` for several requests at once (same ``k``, filters and ``intent``), encoded as one batch:
-        faster per request than one call each. Every request is checked before any is encoded."""
+        faster per request than one call each. Every request is checked before any is encoded. The answers are
+        those of :meth:`recommend`, with scores within :data:`BATCH_SCORE_TOLERANCE` (module doc)."""
         if isinstance(requests, str):
             raise InvalidRequestError("recommend_many takes a list of requests, not one string")
         return self.answer([self.prepare(r, k, **options) for r in requests])
