@@ -1,0 +1,12 @@
+"""musicnn's pretrained music taggers (MagnaTagATune and Million Song Dataset, musicnn and VGG) in PyTorch.
+
+``MusicnnTagger.load("musicnn-mtt").tag_probabilities([waveform])`` gives 50 tag probabilities per
+16 kHz mono clip, with no TensorFlow: the weights are read from the ``musicnn`` package's
+checkpoints (``pip install --no-deps musicnn==0.1.0``) and converted once.
+"""
+
+from __future__ import annotations
+
+from melscribe.audio.musicnn.tagger import TAGGERS, MusicnnTagger
+
+__all__ = ["TAGGERS", "MusicnnTagger"]
