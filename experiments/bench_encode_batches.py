@@ -28,7 +28,7 @@ from benchmark import machine_info, musiccaps_catalog, write_measurement  # noqa
 
 from melscribe.config import trained_model_path, use_offline_mode_without_hub  # noqa: E402
 from melscribe.data import load_mc_test  # noqa: E402
-from melscribe.onnx_backend import SPIN_ENV  # noqa: E402
+from melscribe.encoding.onnx_backend import SPIN_ENV  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encode_batches"
 #: mode → whether the int8 backend runs each text alone (``OnnxBackend.text_per_run``).
@@ -52,7 +52,7 @@ def main() -> None:
     args = p.parse_args()
     use_offline_mode_without_hub()
     os.environ.setdefault(SPIN_ENV, "0")  # as melscribe serve runs it
-    from melscribe.encoder import TextEncoder
+    from melscribe.encoding.encoder import TextEncoder
     from melscribe.serve.recommend import Recommender
 
     encoder = TextEncoder(args.model or str(trained_model_path()), backend="onnx-int8")

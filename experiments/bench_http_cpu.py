@@ -84,7 +84,7 @@ def main() -> None:
     use_offline_mode_without_hub()
     import psutil
 
-    from melscribe.encoder import TextEncoder
+    from melscribe.encoding.encoder import TextEncoder
     from melscribe.serve.recommend import Recommender
 
     info = machine_info()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import HTTP_LEVELS, HTTP_REQUESTS, run_benchmark, write_report  # noqa: E402
 
 from melscribe.config import data_dir, use_offline_mode_without_hub  # noqa: E402
-from melscribe.encoder import BACKENDS  # noqa: E402
+from melscribe.encoding.encoder import BACKENDS  # noqa: E402
 from melscribe.serve.index import KINDS  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

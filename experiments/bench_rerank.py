@@ -38,7 +38,7 @@ def main() -> None:
     use_offline_mode_without_hub()
 
     from melscribe.data import load_mc_test
-    from melscribe.evaluate import provenance
+    from melscribe.evaluation.protocol import provenance
     from melscribe.fileio import write_text_atomic
     from melscribe.serve.recommend import Recommender
 

@@ -5,7 +5,7 @@ Experiment code, not part of the library (it uses ``psutil`` and ``httpx`` when 
 and ``test`` extras). ``experiments/bench_recommend.py`` is its command line; ``tests/test_bench.py`` runs it
 small.
 
-Backends (``torch``, ``onnx``, ``onnx-int8``, ``static``, ``student``: :mod:`melscribe.encoder`) whose
+Backends (``torch``, ``onnx``, ``onnx-int8``, ``static``, ``student``: :mod:`melscribe.encoding.encoder`) whose
 embeddings are the same (torch and onnx) share one *embedding space*: its indexes are built once and each
 backend is timed on them; a backend with its own embeddings (static, ...) gets its own indexes.
 
@@ -48,9 +48,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from melscribe.data import load_mc_test
-from melscribe.encoder import SERVING_BACKEND, TextEncoder
+from melscribe.encoding.encoder import SERVING_BACKEND, TextEncoder
 from melscribe.errors import ModelUnavailableError
-from melscribe.onnx_backend import SPIN_ENV
+from melscribe.encoding.onnx_backend import SPIN_ENV
 from melscribe.serve.catalog import Catalog, Track, set_text
 from melscribe.serve.index import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, REFINE_K_FACTOR, DescriptorIndex,
                                    default_nprobe, resolve_kind)
@@ -75,7 +75,7 @@ def machine_info() -> dict[str, Any]:
     import sentence_transformers
     import torch
 
-    from melscribe.evaluate import provenance
+    from melscribe.evaluation.protocol import provenance
 
     prov = provenance()
     try:
@@ -396,7 +396,7 @@ def run_benchmark(data_dir: str | os.PathLike | None = None, *, model: Any = Non
         encoders, skipped = {model.backend: model}, {}
         source = model.source
     else:
-        from melscribe.encoder import default_model
+        from melscribe.encoding.encoder import default_model
 
         source = str(model or default_model())
         encoders, skipped = {}, {}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from confidence_requests import EMOJI, NON_ENGLISH, OFF_TOPIC, SHORT_ENGLISH, gibberish, random_emoji  # noqa: E402
 
-from melscribe.evaluate import provenance  # noqa: E402
+from melscribe.evaluation.protocol import provenance  # noqa: E402
 
 POSITIVES = ("English (LP-MusicCaps-MC requests)", "English (short)")
 NEGATIVES = ("non-English", "emoji only", "gibberish")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melscribe.evaluate import provenance  # noqa: E402
+from melscribe.evaluation.protocol import provenance  # noqa: E402
 
 EXAMPLES = [
     ("This pop song features a teen female vocal delivering melodic singing over an acoustic guitar and simple "

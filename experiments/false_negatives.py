@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melscribe.evaluate import provenance  # noqa: E402
+from melscribe.evaluation.protocol import provenance  # noqa: E402
 from melscribe.pairs import read_beir  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
 from melscribe.train.denoise import descriptor_set, verbatim_false_negative  # noqa: E402

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melscribe.config import use_offline_mode_without_hub  # noqa: E402
-from melscribe.scorers import LEXICAL_BASELINES  # noqa: E402
+from melscribe.retrieval.scorers import LEXICAL_BASELINES  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -32,8 +32,8 @@ def measure(model: Path, lexical: str, splits: list[str], seeds: list[int], data
     """Recall@10 (mean over seeds) of the bi-encoder, the lexical scorer and every fusion of the grid, per split."""
     from tqdm.auto import tqdm
 
-    from melscribe.evaluate import split_seeds, test_dataset
-    from melscribe.scorers import DenseScorer
+    from melscribe.evaluation.protocol import split_seeds, test_dataset
+    from melscribe.retrieval.scorers import DenseScorer
     from melscribe.train.fusion import dataset_grid
 
     dense_scorer = DenseScorer(str(model))
@@ -92,8 +92,8 @@ def main() -> None:
     use_offline_mode_without_hub()
     args.out = args.out or RESULTS / f"fusion_grid_{args.lexical}"
 
-    from melscribe.evaluate import provenance
-    from melscribe.fusion import FusionConfig, load_fusion
+    from melscribe.evaluation.protocol import provenance
+    from melscribe.retrieval.fusion import FusionConfig, load_fusion
     from melscribe.train.fusion import grid_configs
 
     targets = {s: float(v) / 100 for s, _, v in (t.partition("=") for t in args.target)}

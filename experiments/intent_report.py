@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melscribe.config import PACKAGED_MINILM  # noqa: E402
-from melscribe.encoder import TextEncoder  # noqa: E402
+from melscribe.encoding.encoder import TextEncoder  # noqa: E402
 from melscribe.errors import ModelUnavailableError  # noqa: E402
-from melscribe.evaluate import provenance  # noqa: E402
+from melscribe.evaluation.protocol import provenance  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
-from melscribe.intent import load_synonym_pairs  # noqa: E402
-from melscribe.intent_eval import CarryJudge, format_report_table, intent_report, leaks, load_requests  # noqa: E402
+from melscribe.intent.parser import load_synonym_pairs  # noqa: E402
+from melscribe.evaluation.intent import CarryJudge, format_report_table, intent_report, leaks, load_requests  # noqa: E402
 from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -112,7 +112,7 @@ def render(result: dict, requests, n_pairs: int, n_same: int) -> str:
           "\"no vocals\" does not carry \"vocals\"). **semantic**: word, or a track descriptor sharing no word with "
           f"it at cosine ≥ {result['metric_thresholds']['semantic']} under the packaged MiniLM, the threshold that "
           f"classifies the most of {n_pairs} hand-labelled pairs right ({n_same} synonyms, "
-          "`melscribe/intent_synonyms.json`). **loose**: the same at cosine ≥ "
+          "`melscribe/intent/synonyms.json`). **loose**: the same at cosine ≥ "
           f"{result['metric_thresholds']['loose']}, the threshold of the best balanced accuracy on those pairs; "
           "most descriptors it admits are not synonyms, so it over-counts: an upper bound.",
           "- intent **on**: `Recommender(intent=True)`, the default (`melscribe/intent.py`); **off**: "

@@ -19,7 +19,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from melscribe.evaluate import PAPER_RECALL_AT_10
+    from melscribe.evaluation.protocol import PAPER_RECALL_AT_10
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tables", nargs="+", type=Path)

@@ -45,12 +45,12 @@ def main() -> int:
     args = p.parse_args()
     use_offline_mode_without_hub()
 
-    from melscribe.evaluate import format_table, write_results
+    from melscribe.evaluation.protocol import format_table, write_results
     from melscribe.llm.client import LLMSettings
     from melscribe.llm.experiment import compare_requests, trained_scorer_factory
     from melscribe.llm.jobs import mc_captions, rephrase_captions, write_rephrased_csv
     from melscribe.llm.local import LocalServer
-    from melscribe.scorers import make_scorer
+    from melscribe.retrieval.scorers import make_scorer
 
     rows = mc_captions(args.data_dir, args.limit)
     cache = args.cache or home_dir() / "llm-cache" / "rephrase-local.jsonl"

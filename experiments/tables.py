@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def fused_spec(model: Path, dense_spec: str) -> str:
     """A scorer spec fusing ``dense_spec`` with the lexical scorer as ``model``'s tuned fusion says."""
-    from melscribe.fusion import FusionConfig, load_fusion
+    from melscribe.retrieval.fusion import FusionConfig, load_fusion
 
     cfg = load_fusion(model) or FusionConfig()
     w = cfg.weights[1]
@@ -135,8 +135,8 @@ def main() -> None:
     args = parser.parse_args()
     use_offline_mode_without_hub()
 
-    from melscribe.evaluate import evaluate_table, format_table, write_results
-    from melscribe.scorers import make_scorer
+    from melscribe.evaluation.protocol import evaluate_table, format_table, write_results
+    from melscribe.retrieval.scorers import make_scorer
 
     if args.table == "recommend":
         return recommend_table(args)
@@ -162,7 +162,7 @@ def recommend_table(args: argparse.Namespace) -> None:
     """Track-level figures of ``recommend()`` itself over the MusicCaps catalog, one row per configuration."""
     import json
 
-    from melscribe.evaluate import TRACK_SPLITS, evaluate_recommender, provenance
+    from melscribe.evaluation.protocol import TRACK_SPLITS, evaluate_recommender, provenance
     from melscribe.fileio import write_text_atomic
     from melscribe.serve.recommend import Recommender
 

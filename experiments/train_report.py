@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melscribe.evaluate import provenance  # noqa: E402
+from melscribe.evaluation.protocol import provenance  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

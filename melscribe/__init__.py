@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from melscribe.version import __version__
 __all__ = ["recommend", "Recommender", "load_recommender", "__version__"]
 
 if TYPE_CHECKING:
-    from .serve.recommend import Recommender, recommend
+    from melscribe.serve.recommend import Recommender, recommend
 
 
 def __getattr__(name: str):
     # Lazy: `import melscribe` stays cheap (no torch) until the recommender is used.
     if name in ("recommend", "Recommender"):
-        from .serve import recommend as _module
+        from melscribe.serve import recommend as _module
 
         return getattr(_module, name)
     if name == "load_recommender":
-        from .serve.recommend import default_recommender
+        from melscribe.serve.recommend import default_recommender
 
         return default_recommender
     raise AttributeError(f"module 'melscribe' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The ``melscribe`` command line: ``prepare``, ``evaluate``, ``train``, ``index``, ``recommend``, ``serve``,
-``rephrase``."""
+``rephrase``, ``audio``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import MelscribeError
+from melscribe.errors import MelscribeError
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -15,8 +15,8 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from .data import load_musiccaps, load_test_split
-    from .pairs import build_pairs, write_beir
+    from melscribe.data import load_musiccaps, load_test_split
+    from melscribe.pairs import build_pairs, write_beir
 
     if args.split == "train":
         records, split_name = load_musiccaps(args.data_dir, split="train"), "train"
@@ -30,8 +30,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from functools import partial
 
-    from .evaluate import evaluate_table, format_table, write_results
-    from .scorers import make_scorer
+    from melscribe.evaluation.protocol import evaluate_table, format_table, write_results
+    from melscribe.retrieval.scorers import make_scorer
 
     scorers = {}
     for spec in args.scorer:
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.set_defaults(func=cmd_evaluate)
 
-    for module in ("melscribe.train.commands", "melscribe.serve.commands", "melscribe.llm.commands"):
+    for module in ("melscribe.train.commands", "melscribe.serve.commands", "melscribe.llm.commands",
+                   "melscribe.audio.commands"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``melscribe`` command."""
-    from .config import use_offline_mode_without_hub
+    from melscribe.config import use_offline_mode_without_hub
 
     use_offline_mode_without_hub()
     parser = build_parser()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataError
+from melscribe.errors import DataError
 
 DATA_ENV = "MELSCRIBE_DATA"
 HOME_ENV = "MELSCRIBE_HOME"

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from .config import DATA_ENV, data_dir as _data_dir
-from .errors import DataError
+from melscribe.config import DATA_ENV, data_dir as _data_dir
+from melscribe.errors import DataError
 
 MUSICCAPS_CSV = Path("musiccaps") / "musiccaps-public.csv"
 MC_REPHRASED_CSV = Path("lp-musiccaps-mc") / "mc_rephrased.csv"
@@ -228,3 +228,17 @@ def export_lp_musiccaps(subset: str, split: str, frame: pd.DataFrame, data_dir: 
     out.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return path
+
+
+def load_training_records(sources, data_dir=None) -> list[Record]:
+    """Training records of the given sources (``musiccaps`` train split, or ``lp-musiccaps-mtt``/``-msd``
+    train). Never a test split."""
+    records: list[Record] = []
+    for source in sources:
+        if source == "musiccaps":
+            records += load_musiccaps(data_dir, split="train")
+        elif source.startswith("lp-musiccaps-"):
+            records += load_lp_musiccaps(source.removeprefix("lp-musiccaps-"), "train", data_dir)
+        else:
+            raise ValueError(f"unknown training source {source!r}")
+    return records

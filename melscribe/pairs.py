@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .data import Record
-from .errors import DataError
-from .fileio import write_text_atomic
+from melscribe.data import Record
+from melscribe.errors import DataError
+from melscribe.fileio import write_text_atomic
 
 SENTENCE_SEPARATOR = ". "
 DESCRIPTOR_SEPARATOR = ", "

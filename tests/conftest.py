@@ -35,7 +35,7 @@ def real_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     """The packaged all-MiniLM-L6-v2 as a SentenceTransformer, loaded once."""
-    from melscribe.models import load_sentence_transformer
+    from melscribe.encoding.models import load_sentence_transformer
 
     return load_sentence_transformer("all-MiniLM-L6-v2")
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from melscribe.serve.catalog import Catalog
-from melscribe.encoder import TextEncoder
+from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.recommend import BATCH_SCORE_TOLERANCE, Recommender
 
 #: track id, descriptors (one set per row; a repeated id adds a set), title, artist.

@@ -16,7 +16,7 @@ import uvicorn
 from melscribe.errors import InvalidRequestError
 from melscribe.serve import commands
 from melscribe.serve.api import create_app
-from melscribe.encoder import TextEncoder
+from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
 from serve_support import recommender_in, running_server, text_encoder, write_catalog

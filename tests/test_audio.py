@@ -1,4 +1,4 @@
-"""Tests of melscribe.serve.audio on synthetic audio and a tiny random-weight CLAP checkpoint."""
+"""Tests of melscribe.audio (files, joint, clap) on synthetic audio and a tiny random-weight CLAP checkpoint."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ import pytest
 import soundfile as sf
 
 from melscribe.errors import DataError, InvalidRequestError
-from melscribe.serve.audio import (
-    AudioEmbeddings,
-    ClapAudioTextModel,
-    embed_audio_files,
-    load_audio,
-    rerank_by_audio,
-    tag_audio,
-)
+from melscribe.audio.clap import ClapAudioTextModel
+from melscribe.audio.files import AudioEmbeddings, embed_audio_files, load_audio
+from melscribe.audio.joint import rerank_by_audio, tag_audio
 
 from tiny_fixtures import tiny_clap
 

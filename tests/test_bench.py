@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melscribe.encoder import TextEncoder
+from melscribe.encoding.encoder import TextEncoder
 
 from serve_support import text_encoder
 

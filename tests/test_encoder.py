@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melscribe.encoder import TextEncoder, encoder_name
-from melscribe.models import STUDENT_DIR
+from melscribe.encoding.encoder import TextEncoder, encoder_name
+from melscribe.encoding.models import STUDENT_DIR
 from melscribe.errors import ModelUnavailableError, StaleIndexError
 from melscribe.serve.index import DescriptorIndex, same_model
 
@@ -61,7 +61,7 @@ def test_onnx_embeddings_equal_torch(torch_encoder: TextEncoder, onnx_encoder: T
 
 
 def test_onnx_cache_is_reused_and_a_broken_one_exported_again(onnx_encoder: TextEncoder) -> None:
-    from melscribe.onnx_backend import META_FILE, MODEL_FILE, OnnxBackend, OnnxCacheError, cache_dir
+    from melscribe.encoding.onnx_backend import META_FILE, MODEL_FILE, OnnxBackend, OnnxCacheError, cache_dir
 
     folder = cache_dir("all-MiniLM-L6-v2")
     assert onnx_encoder._impl.folder == folder and (folder / MODEL_FILE).is_file()
@@ -95,7 +95,7 @@ def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: T
 
     import onnx
 
-    from melscribe.onnx_backend import META_FILE, MODEL_FILE, QUANTIZATION, gelu_fed_matmuls
+    from melscribe.encoding.onnx_backend import META_FILE, MODEL_FILE, QUANTIZATION, gelu_fed_matmuls
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MELSCRIBE_HOME", str(home))
@@ -140,7 +140,7 @@ def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: T
 
 
 def test_onnx_needs_neither_torch_nor_sentence_transformers_at_request_time(onnx_encoder: TextEncoder, home: Path) -> None:
-    code = ("import sys; from melscribe.encoder import TextEncoder; e = TextEncoder('all-MiniLM-L6-v2', backend='onnx'); "
+    code = ("import sys; from melscribe.encoding.encoder import TextEncoder; e = TextEncoder('all-MiniLM-L6-v2', backend='onnx'); "
             "assert e.encode(['steel drums']).shape == (1, 384); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
     env = dict(os.environ, MELSCRIBE_HOME=str(home), PYTHONPATH=str(Path(__file__).parents[1]))
@@ -153,7 +153,7 @@ def test_onnx_refuses_what_it_cannot_pool(minilm) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from melscribe.onnx_backend import describe
+    from melscribe.encoding.onnx_backend import describe
 
     assert describe(minilm)["pooling"] == ["mean"]
     last = SentenceTransformer(modules=[minilm[0], Pooling(384, pooling_mode="lasttoken")], device="cpu")
@@ -167,7 +167,7 @@ def test_pooling_modes_match_sentence_transformers(minilm) -> None:
     import torch
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from melscribe.onnx_backend import pool
+    from melscribe.encoding.onnx_backend import pool
 
     rng = np.random.default_rng(0)
     hidden = rng.standard_normal((3, 5, 4)).astype(np.float32)
@@ -217,7 +217,7 @@ def test_token_vectors_are_the_teachers_embeddings_of_single_tokens(minilm) -> N
 def test_static_student_trains_and_runs_on_the_static_backend(kind: str, tmp_path: Path, cheap_token_vectors) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from melscribe.static_backend import STUDENT_INFO
+    from melscribe.encoding.static_backend import STUDENT_INFO
     from melscribe.train.fast import distillation_texts, train_fast_student
 
     texts = distillation_texts([q for q, _ in PAIRS], [d for _, d in PAIRS])
@@ -312,7 +312,7 @@ def test_recommender_on_onnx_gives_torch_top_10_from_the_same_index(torch_encode
 
 
 def test_scorer_specs_take_a_backend(onnx_encoder: TextEncoder) -> None:
-    from melscribe.scorers import make_scorer, split_backend
+    from melscribe.retrieval.scorers import make_scorer, split_backend
 
     assert split_backend("dense:x@onnx") == ("dense:x", "onnx")
     assert split_backend("some/path@v2") == ("some/path@v2", "torch")
@@ -335,7 +335,7 @@ def test_backend_option_of_the_commands() -> None:
 
 
 def test_onnx_session_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from melscribe import onnx_backend
+    from melscribe.encoding import onnx_backend
 
     monkeypatch.delenv(onnx_backend.THREADS_ENV, raising=False)
     monkeypatch.delenv(onnx_backend.SPIN_ENV, raising=False)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from melscribe.evaluate import evaluate_scorer, evaluate_table, format_table, retrieve, write_results
+from melscribe.evaluation.protocol import evaluate_scorer, evaluate_table, format_table, retrieve, write_results
 from melscribe.pairs import PairDataset
-from melscribe.scorers import BM25Scorer, ModelUnavailableError, TfidfScorer
+from melscribe.retrieval.scorers import BM25Scorer, ModelUnavailableError, TfidfScorer
 
 
 def small_dataset():
@@ -62,7 +62,7 @@ def tiny_data_dir(root):
 
 
 def test_track_level_pairs_one_document_per_distinct_list(tmp_path):
-    from melscribe.evaluate import test_dataset
+    from melscribe.evaluation.protocol import test_dataset
     from melscribe.pairs import doc_id
 
     ds = test_dataset("track_MC_reco", data_dir=tiny_data_dir(tmp_path))
@@ -74,8 +74,8 @@ def test_track_level_pairs_one_document_per_distinct_list(tmp_path):
 
 
 def test_recommend_is_evaluated_like_the_dense_scorer_over_distinct_lists(tmp_path, minilm):
-    from melscribe.evaluate import TRACK_SPLITS, evaluate_recommender, test_dataset
-    from melscribe.scorers import DenseScorer
+    from melscribe.evaluation.protocol import TRACK_SPLITS, evaluate_recommender, test_dataset
+    from melscribe.retrieval.scorers import DenseScorer
     from melscribe.serve.catalog import Catalog
     from melscribe.serve.recommend import Recommender
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from melscribe.errors import InvalidRequestError
-from melscribe.fusion import FUSION_FILE, FusionConfig, fuse, load_fusion, rank_matrix, reciprocal_rank_fusion, weighted_fusion
+from melscribe.retrieval.fusion import FUSION_FILE, FusionConfig, fuse, load_fusion, rank_matrix, reciprocal_rank_fusion, weighted_fusion
 from melscribe.serve.recommend import resolve_fusion
 
 DENSE = np.array([[0.9, 0.1, 0.5]], dtype=np.float32)

@@ -13,7 +13,7 @@ import torch
 
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import index as index_mod
-from melscribe.encoder import TextEncoder, default_model
+from melscribe.encoding.encoder import TextEncoder, default_model
 from melscribe.serve.index import (CHECKSUM, FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, default_nprobe,
                                    file_checksum, ivf_lists, read_meta, write_meta)
 

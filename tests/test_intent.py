@@ -1,6 +1,6 @@
-"""Tests of melscribe.intent (negation cues, scope, matching to a vocabulary), of intent handling in the
+"""Tests of melscribe.intent.parser (negation cues, scope, matching to a vocabulary), of intent handling in the
 recommender (exclusion, switch, explanation, CLI and HTTP), of semantic ``exclude_descriptors`` and of
-melscribe.intent_eval."""
+melscribe.evaluation.intent."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from melscribe.errors import DataError, InvalidRequestError
-from melscribe.intent import (DEFAULT_THRESHOLD, IntentParser, best_threshold, calibrate_threshold, find_rejections,
+from melscribe.intent.parser import (DEFAULT_THRESHOLD, IntentParser, best_threshold, calibrate_threshold, find_rejections,
                               is_negative_descriptor, load_synonym_pairs, may_reject, negated_part, parse_intent, stem,
                               stems)
-from melscribe.intent_eval import CarryJudge, evaluate_intent, load_requests, metric_words
+from melscribe.evaluation.intent import CarryJudge, evaluate_intent, load_requests, metric_words
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.commands import format_table, track_label
-from melscribe.encoder import TextEncoder
+from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
 from serve_support import ROWS, recommender_in, small_catalog, text_encoder, write_catalog
@@ -362,7 +362,7 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
 
 
 def test_the_quick_cue_check_lets_every_cue_through() -> None:
-    from melscribe.intent import CUES, _may_reject
+    from melscribe.intent.parser import CUES, _may_reject
 
     for cue in CUES:
         assert _may_reject().search(f"calm piano {cue} drums"), cue

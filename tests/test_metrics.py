@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from melscribe.metrics import aggregate, evaluate_run, mean_std, query_metric
+from melscribe.evaluation.metrics import aggregate, evaluate_run, mean_std, query_metric
 
 # Hand-worked example. Query q1 has relevant {a, c}; ranking: x a y c z.
 #   recall@1 = 0, recall@5 = 2/2 = 1, recall@2 = 1/2

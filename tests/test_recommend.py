@@ -15,7 +15,7 @@ import pytest
 from melscribe.errors import DataError, IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.serve import recommend as recommend_mod
 from melscribe.serve.catalog import Catalog
-from melscribe.encoder import TextEncoder
+from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.index import FAISS_FILE, DescriptorIndex
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
@@ -184,7 +184,7 @@ def test_fusion_adds_lexical_matches(rec: Recommender, catalog: Catalog) -> None
 
 def test_fusion_on_a_large_catalog_re_ranks_the_dense_candidates(rec: Recommender, catalog: Catalog,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from melscribe.fusion import FusionConfig
+    from melscribe.retrieval.fusion import FusionConfig
 
     monkeypatch.setattr(recommend_mod, "LEXICAL_UNION_MAX", 0)  # every catalog counts as large
     weighted = FusionConfig(method="weighted", weights=(1.0, 0.5))
@@ -237,7 +237,7 @@ def test_musiccaps_sample_captions_find_their_own_clips(encoder: TextEncoder, re
 
 
 def test_audio_only_tracks_are_reranked_by_audio(rec: Recommender, catalog: Catalog, tmp_path: Path) -> None:
-    from melscribe.serve import audio
+    from melscribe.audio import joint as audio
 
     clap = tiny_clap(tmp_path / "clap")
     write_audio(tmp_path / "music")
@@ -282,7 +282,7 @@ def reranker():
     """The packaged MiniLM read as a cross-encoder with a fixed random one-logit head: real, deterministic logits."""
     import torch
 
-    from melscribe.reranker import Reranker, load_cross_encoder
+    from melscribe.encoding.reranker import Reranker, load_cross_encoder
 
     ce = load_cross_encoder("all-MiniLM-L6-v2")
     head = ce.model.classifier

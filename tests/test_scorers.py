@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from melscribe.scorers import BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer, make_scorer
+from melscribe.retrieval.scorers import BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer, make_scorer
 
 CORPUS = ["steel drums, tropical, upbeat", "sad, piano, ballad", "heavy metal, distorted guitar", "jazz, saxophone"]
 QUERIES = ["upbeat tropical music with steel drums", "a sad piano ballad", "smooth jazz saxophone"]

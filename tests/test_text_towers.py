@@ -1,4 +1,4 @@
-"""CLAP_text and TTMR_text scorers (melscribe.text_towers) on tiny random-weight models written in the tests:
+"""CLAP_text and TTMR_text scorers (melscribe.audio.text_towers) on tiny random-weight models written in the tests:
 a transformers CLAP folder, a LAION-CLAP-layout ``.pt``, TTMR (BERT) and TTMR++ (RoBERTa) checkpoints."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from melscribe.scorers import ModelUnavailableError, make_scorer  # noqa: E402
-from melscribe.text_towers import (  # noqa: E402
+from melscribe.retrieval.scorers import ModelUnavailableError, make_scorer  # noqa: E402
+from melscribe.audio.text_towers import (  # noqa: E402
     TRUST_ENV,
     clap_config_from_state_dict,
     laion_clap_to_transformers,
@@ -257,7 +257,7 @@ def test_baselines_table_lists_clap_and_ttmr_rows(tmp_path):
     rows = tables.table_scorers("baselines", None, None, clap="x.pt", ttmr="best.pth")
     assert rows["CLAP_text"] == "clap:x.pt" and rows["TTMR_text"] == "ttmr:best.pth"
 
-    from melscribe.evaluate import format_table
+    from melscribe.evaluation.protocol import format_table
 
     result = {"rows": {}, "skipped": {"CLAP_text": "cannot load", "TTMR_text": "no TTMR checkpoint given"},
               "splits": ["MC"]}

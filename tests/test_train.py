@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from melscribe.pairs import read_beir
-from melscribe.reranker import Reranker, load_cross_encoder
-from melscribe.scorers import make_scorer
+from melscribe.encoding.reranker import Reranker, load_cross_encoder
+from melscribe.retrieval.scorers import make_scorer
 from melscribe.train.trainer import DistinctTrackBatchSampler
 from melscribe.train.presets import get_preset
 
@@ -193,7 +193,7 @@ def test_denoised_mnrl_is_mnrl_without_the_false_negatives(minilm):
 
 @pytest.mark.parametrize("loss", ["mnrl", "bce"])
 def test_teacher_trains_from_a_bi_encoder_with_either_loss(tmp_path, loss):
-    from melscribe.reranker import Reranker
+    from melscribe.encoding.reranker import Reranker
     from melscribe.train.teacher import train_teacher
 
     examples = [(f"a track with {d}", d, [o for o in ("steel drums", "piano", "techno", "choir") if o != d][:2])
@@ -228,9 +228,9 @@ def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
 
 
 def test_fused_teacher_ranks_as_the_weighted_fusion_in_cosine_units():
-    from melscribe.encoder import TextEncoder
-    from melscribe.fusion.weighted import weighted_fusion
-    from melscribe.scorers import TfidfScorer
+    from melscribe.encoding.encoder import TextEncoder
+    from melscribe.retrieval.fusion.weighted import weighted_fusion
+    from melscribe.retrieval.scorers import TfidfScorer
     from melscribe.train.label import FusedTeacher, margin_labels
 
     corpus = ["steel drums, calypso", "piano, sad", "techno, fast", "jazz, saxophone", "choir, church", "metal, guitar"]
@@ -275,7 +275,7 @@ def test_other_recipes_reuse_the_shared_stages(tiny_run, tmp_path, recipe, label
 
 
 def test_the_preset_refuses_an_unknown_lexical_scorer_for_the_fusion():
-    from melscribe.scorers import BASELINES, LEXICAL_BASELINES
+    from melscribe.retrieval.scorers import BASELINES, LEXICAL_BASELINES
 
     assert set(LEXICAL_BASELINES) <= set(BASELINES)
     assert get_preset("offline", fusion_lexical="bm25").fusion_lexical == "bm25"

@@ -3,7 +3,7 @@
 * :func:`stub_index`: a small index of random vectors, built without a model (:class:`StubEncoder`), whose
   content :func:`check_stub_index` verifies;
 * :func:`tiny_records`: a few dozen captioned tracks, for the training pipeline without the real data;
-* :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``serve.audio.ClapAudioTextModel``) on disk.
+* :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``melscribe.audio.clap.ClapAudioTextModel``) on disk.
 
 Light to import (no torch): subprocesses of the fault-injection tests import it.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from melscribe.data import Record
-from melscribe.serve.audio import ClapAudioTextModel
+from melscribe.audio.clap import ClapAudioTextModel
 from melscribe.serve.index import DescriptorIndex
 
 STUB_DIM = 32

@@ -5,4 +5,4 @@ requests, descriptor sets → requests), :mod:`.local` runs llama.cpp's server w
 :mod:`.commands` is the command line.
 """
 
-from .client import LLMError, LLMFatalError, LLMSettings, ResultCache, complete_all  # noqa: F401
+from melscribe.llm.client import LLMError, LLMFatalError, LLMSettings, ResultCache, complete_all  # noqa: F401

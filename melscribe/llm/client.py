@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import MelscribeError
+from melscribe.errors import MelscribeError
 
 #: Used when ``$OPENAI_API_KEY`` is unset: llama.cpp's server, vLLM and Ollama accept any key.
 PLACEHOLDER_KEY = "sk-local-placeholder"

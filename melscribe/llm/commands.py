@@ -105,7 +105,7 @@ def register(sub) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from .client import LLMSettings
+    from melscribe.llm.client import LLMSettings
 
     return LLMSettings(model=args.model, base_url=args.base_url, concurrency=args.concurrency,
                        max_retries=args.max_retries, timeout=args.timeout, backoff=args.backoff,
@@ -113,7 +113,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def _cache_path(args: argparse.Namespace) -> Path:
-    from ..config import home_dir
+    from melscribe.config import home_dir
 
     return args.cache or home_dir() / "llm-cache" / f"{args.job}.jsonl"
 
@@ -128,7 +128,7 @@ def _finish(report, out: Path, rows: int) -> int:
 
 
 def cmd_rephrase(args: argparse.Namespace) -> int:
-    from .jobs import mc_captions, read_captions, rephrase_captions, write_rephrased_csv
+    from melscribe.llm.jobs import mc_captions, read_captions, rephrase_captions, write_rephrased_csv
 
     rows = read_captions(args.input, args.limit) if args.input else mc_captions(args.data_dir, args.limit)
     done, report = rephrase_captions(rows, settings_from_args(args), _cache_path(args),
@@ -138,8 +138,8 @@ def cmd_rephrase(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ..train.pipeline import load_training_records
-    from .jobs import llm_requests, write_requests_csv
+    from melscribe.data import load_training_records
+    from melscribe.llm.jobs import llm_requests, write_requests_csv
 
     records = load_training_records(args.source or ["musiccaps"], args.data_dir)
     records = records[: args.limit] if args.limit is not None else records
@@ -151,7 +151,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None, prog: str = "melscribe rephrase") -> int:
     """Run a job from the command line (used by ``data_prep/rephrase.py``)."""
-    from ..errors import MelscribeError
+    from melscribe.errors import MelscribeError
 
     args = build_parser(prog).parse_args(argv)
     try:

@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from ..data import Record, load_mc_test
-from ..evaluate import SEEDS, evaluate_record_sets
-from ..scorers import ModelUnavailableError, Scorer
-from .jobs import read_rephrased_csv
+from melscribe.data import Record, load_mc_test
+from melscribe.evaluation.protocol import SEEDS, evaluate_record_sets
+from melscribe.retrieval.scorers import ModelUnavailableError, Scorer
+from melscribe.llm.jobs import read_rephrased_csv
 
 SHIPPED = "MC_reco (Llama-3-8B, shipped)"
 
@@ -35,7 +35,7 @@ def request_sets(new_csv: str | os.PathLike, label: str, data_dir: str | os.Path
 
 def compare_requests(new_csv: str | os.PathLike, label: str, scorers: Mapping[str, Callable[[], Scorer]],
                      seeds: Sequence[int] = SEEDS, data_dir: str | os.PathLike | None = None) -> dict:
-    """:func:`melscribe.evaluate.evaluate_record_sets` on the two request sets of :func:`request_sets`, with the
+    """:func:`melscribe.evaluation.protocol.evaluate_record_sets` on the two request sets of :func:`request_sets`, with the
     number of rows compared and a few examples side by side."""
     sets = request_sets(new_csv, label, data_dir)
     if not sets[label]:
@@ -50,7 +50,7 @@ def compare_requests(new_csv: str | os.PathLike, label: str, scorers: Mapping[st
 def trained_scorer_factory(path: str | os.PathLike) -> Callable[[], Scorer]:
     """A factory of the trained bi-encoder's scorer that raises :class:`ModelUnavailableError` (so the row is
     skipped with the reason) when ``path`` holds no model."""
-    from ..scorers import make_scorer
+    from melscribe.retrieval.scorers import make_scorer
 
     def build() -> Scorer:
         p = Path(path).expanduser()

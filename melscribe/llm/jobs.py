@@ -21,11 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..data import MC_REPHRASED_CSV, Record, read_csv
-from ..config import data_dir as _data_dir
-from ..errors import DataError
-from ..fileio import write_text_atomic
-from .client import CompletionReport, Item, LLMSettings, ResultCache, complete_all
+from melscribe.data import MC_REPHRASED_CSV, Record, read_csv
+from melscribe.config import data_dir as _data_dir
+from melscribe.errors import DataError
+from melscribe.fileio import write_text_atomic
+from melscribe.llm.client import CompletionReport, Item, LLMSettings, ResultCache, complete_all
 
 PROMPTS = ("rephrase", "generate", "caption")
 ROLES = ("system", "user", "assistant")

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .client import LLMError
+from melscribe.llm.client import LLMError
 
 
 def smollm2_gguf() -> Path:

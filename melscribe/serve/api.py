@@ -6,7 +6,7 @@
   ``{"request", "k",
   "intent", "low_confidence", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in
   the body turns intent handling on or off for this request (default: the server's, on unless ``--no-intent``);
-  in the answer it is what the request wants and avoids (:meth:`melscribe.intent.Intent.to_dict`), ``null``
+  in the answer it is what the request wants and avoids (:meth:`melscribe.intent.parser.Intent.to_dict`), ``null``
   when off. ``low_confidence`` is true when the request resembles nothing in the catalog
   (:class:`~melscribe.serve.recommend.RecommendationList`). ``rerank`` > 0 re-scores the best ``rerank``
   descriptor sets with the music cross-encoder (each result then carries its ``rerank_score``); 400 if the
@@ -37,10 +37,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from .. import __version__
-from ..errors import InvalidRequestError, MelscribeError
-from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
-from .recommend import PreparedRequest, Recommender
+from melscribe.version import __version__
+from melscribe.errors import InvalidRequestError, MelscribeError
+from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
+from melscribe.serve.recommend import PreparedRequest, Recommender
 
 #: Largest request body accepted, in bytes (larger: 413).
 MAX_BODY_BYTES = 256 * 1024

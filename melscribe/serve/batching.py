@@ -17,8 +17,8 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import MelscribeError
-from .recommend import PreparedRequest, Recommendation, Recommender
+from melscribe.errors import MelscribeError
+from melscribe.serve.recommend import PreparedRequest, Recommendation, Recommender
 
 log = logging.getLogger(__name__)
 

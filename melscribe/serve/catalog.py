@@ -49,12 +49,11 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from ..data import load_musiccaps, parse_descriptors
-from ..errors import DataError, InvalidRequestError
+from melscribe.data import load_musiccaps, parse_descriptors
+from melscribe.errors import DataError, InvalidRequestError
 
 REQUIRED_COLUMNS = ("track_id", "descriptors")
 METADATA_COLUMNS = ("title", "artist", "url")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 
 
 def set_text(descriptors: Iterable[str]) -> str:
@@ -85,7 +84,7 @@ class Track:
 
 @dataclass(frozen=True, eq=False)
 class AudioTracks:
-    """Audio embeddings of a catalog's audio-only tracks, made by ``model`` (a ``serve.audio`` model);
+    """Audio embeddings of a catalog's audio-only tracks, made by ``model`` (a :class:`~melscribe.audio.joint.AudioTextModel`);
     ``failures`` lists the files that could not be decoded, with the reason."""
 
     model: Any
@@ -219,43 +218,66 @@ class Catalog:
     def with_audio_folder(self, folder: str | os.PathLike, model: Any, *, top_k: int = 5,
                           cache_dir: str | os.PathLike | None = None) -> "Catalog":
         """A new catalog with one audio-only track per audio file under ``folder`` (id: the file's path
-        relative to ``folder``). Each is tagged zero-shot by ``model`` (a ``serve.audio`` model) with its
-        ``top_k`` descriptors of this catalog's vocabulary, which become its descriptor set (``inferred``).
+        relative to ``folder``), described by ``model`` (a :class:`~melscribe.audio.joint.AudioTextModel`):
+        a model with ``describe_files`` (the offline default,
+        :class:`~melscribe.audio.tagger_space.TaggerTextModel`) gives each file its tags above its threshold;
+        any other (CLAP) tags it zero-shot with its ``top_k`` closest descriptors of this catalog's vocabulary.
+        Either becomes the track's descriptor set (``inferred``).
 
-        Files that cannot be decoded are skipped with a warning and listed in ``audio.failures``. Audio
-        embeddings are cached under ``cache_dir`` (default: ``audio.embed_audio_files``'s) by file hash and model.
+        Files that cannot be decoded are skipped with a warning and listed in ``audio.failures``. What the
+        model computes per file is cached under ``cache_dir`` (default:
+        :func:`~melscribe.audio.files.embed_audio_files`'s) by file hash and model.
         """
-        from . import audio as audio_lib
-
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise DataError(f"audio folder {folder} does not exist")
-        paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        if not paths:
-            raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {folder}")
-        emb = audio_lib.embed_audio_files(model, paths, cache_dir=cache_dir)
-        failures = tuple((str(p), str(reason)) for p, reason in emb.failures)
-        if failures:
-            warnings.warn(f"skipped {len(failures)} undecodable audio file(s): "
-                          + "; ".join(f"{p} ({r})" for p, r in failures), stacklevel=2)
-        if not len(emb.paths):
-            raise DataError(f"none of the {len(paths)} audio file(s) under {folder} could be decoded")
-        tags = audio_lib.tag_audio(model, emb.embeddings, self.vocabulary(), top_k=top_k)
-        new = []
-        for p, tagged in zip(emb.paths, tags):
-            p = Path(p)
-            tid = p.relative_to(folder).as_posix()
-            if tid in self:
-                raise DataError(f"audio file {p} would get track id {tid!r}, which {self.source} already has")
-            new.append(Track(tid, (tuple(d for d, _ in tagged),), {"title": p.stem}, str(p), inferred=True))
-        ids, vectors = tuple(t.id for t in new), np.asarray(emb.embeddings, dtype=np.float32)
+        if self.audio is not None and len(self.audio.track_ids) and self.audio.model is not model:
+            raise DataError(f"{self.source} has audio-only tracks embedded by another audio model")
+        new, audio = _audio_tracks(Path(folder).expanduser(), model, self.vocabulary(), top_k, cache_dir)
+        for t in new:
+            if t.id in self:
+                raise DataError(f"audio file {t.audio_path} would get track id {t.id!r}, which {self.source} "
+                                "already has")
         if self.audio is not None and len(self.audio.track_ids):  # audio-only tracks added before
-            if self.audio.model is not model:
-                raise DataError(f"{self.source} has audio-only tracks embedded by another audio model")
-            ids, vectors = self.audio.track_ids + ids, np.vstack([self.audio.embeddings, vectors])
-            failures = self.audio.failures + failures
-        return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}",
-                       audio=AudioTracks(model, ids, vectors, failures))
+            audio = AudioTracks(model, self.audio.track_ids + audio.track_ids,
+                                np.vstack([self.audio.embeddings, audio.embeddings]),
+                                self.audio.failures + audio.failures)
+        return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}", audio=audio)
+
+    @classmethod
+    def from_audio_folder(cls, folder: str | os.PathLike, model: Any, *, vocabulary: Iterable[str] = (),
+                          top_k: int = 5, cache_dir: str | os.PathLike | None = None) -> "Catalog":
+        """A catalog of the audio files under ``folder`` alone, described as by :meth:`with_audio_folder`.
+        A model that tags zero-shot (CLAP) needs the ``vocabulary`` to tag with."""
+        vocabulary = list(vocabulary)
+        if not vocabulary and not hasattr(model, "describe_files"):
+            raise InvalidRequestError(f"{getattr(model, 'name', model)} tags audio with a vocabulary: pass "
+                                      "vocabulary=..., or use a tagger (the default musicnn model)")
+        new, audio = _audio_tracks(Path(folder).expanduser(), model, vocabulary, top_k, cache_dir)
+        return cls(new, source=str(folder), audio=audio)
+
+
+def _audio_tracks(folder: Path, model: Any, vocabulary: list[str], top_k: int,
+                  cache_dir: str | os.PathLike | None) -> tuple[list[Track], AudioTracks]:
+    """The audio-only tracks of ``folder``'s audio files, and their :class:`AudioTracks` (see
+    :meth:`Catalog.with_audio_folder`)."""
+    from melscribe.audio.files import AUDIO_SUFFIXES, audio_files
+    from melscribe.audio.joint import describe_audio
+
+    if not folder.is_dir():
+        raise DataError(f"audio folder {folder} does not exist")
+    paths = audio_files(folder)
+    if not paths:
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {folder}")
+    described = describe_audio(model, paths, vocabulary, top_k=top_k, cache_dir=cache_dir)
+    failures = tuple((str(p), str(reason)) for p, reason in described.failures)
+    if failures:
+        warnings.warn(f"skipped {len(failures)} undecodable audio file(s): "
+                      + "; ".join(f"{p} ({r})" for p, r in failures), stacklevel=3)
+    if not len(described.paths):
+        raise DataError(f"none of the {len(paths)} audio file(s) under {folder} could be decoded")
+    tracks = [Track(Path(p).relative_to(folder).as_posix(), (tuple(d for d, _ in tagged),), {"title": Path(p).stem},
+                    str(p), inferred=True)
+              for p, tagged in zip(described.paths, described.descriptors)]
+    vectors = np.asarray(described.embeddings, dtype=np.float32)
+    return tracks, AudioTracks(model, tuple(t.id for t in tracks), vectors, failures)
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -12,10 +12,19 @@ import os
 import sys
 from pathlib import Path
 
-from ..encoder import BACKENDS, SERVING_BACKEND, TextEncoder, default_model, encoder_name
-from .index import KINDS, DescriptorIndex
-from .batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
-from .recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
+from melscribe.audio.models import load_audio_model
+from melscribe.audio.musicnn import TAGGERS
+from melscribe.audio.tagger_space import DEFAULT_TAGGER
+from melscribe.encoding.encoder import BACKENDS, SERVING_BACKEND, TextEncoder, default_model, encoder_name
+from melscribe.serve.index import KINDS, DescriptorIndex
+from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
+from melscribe.errors import InvalidRequestError
+from melscribe.serve.catalog import Catalog
+from melscribe.serve.recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
+
+
+#: ``--catalog none``: no catalog file, only the audio of ``--audio-folder``.
+NO_CATALOG = "none"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) -> None:
     p.add_argument("--model", help="sentence encoder name or folder (default: the trained bi-encoder under "
                                    "$MELSCRIBE_HOME if any, else the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--catalog", type=Path, help="catalog file: .csv, .jsonl or .parquet (default: MusicCaps)")
+    p.add_argument("--catalog", type=_catalog_arg,
+                   help="catalog file: .csv, .jsonl or .parquet (default: MusicCaps); none: only the audio files of "
+                        "--audio-folder")
     p.add_argument("--data-dir", help="data directory for the MusicCaps catalog (default: $MELSCRIBE_DATA)")
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
@@ -77,6 +88,12 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--backend", choices=BACKENDS, default=SERVING_BACKEND,
                    help="encoder backend: torch, onnx (same embeddings, faster), onnx-int8, static or student (the "
                         f"fast student trained with the model; see the README) (default {SERVING_BACKEND})")
+    p.add_argument("--audio-folder", type=Path,
+                   help="add the audio files under this folder (WAV, FLAC, OGG, MP3) as audio-only tracks, "
+                        "described by --audio-model")
+    p.add_argument("--audio-model", metavar="NAME", default=None,
+                   help=f"audio model for --audio-folder: {', '.join(TAGGERS)} (a music tagger read offline, in the "
+                        f"bi-encoder's space; default {DEFAULT_TAGGER}), clap or clap:NAME_OR_FOLDER")
     if serving:
         p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                        help="fuse the dense ranking with a lexical one (default: the fusion tuned by training when "
@@ -85,9 +102,6 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
                        help="do not read what requests reject (\"but not jazz\", \"no vocals\") to keep it out")
         p.add_argument("--reranker", help="music cross-encoder folder for re-ranking (default: the model's teacher/ "
                                           "if it has one); requests ask for it with rerank")
-        p.add_argument("--audio-folder", type=Path, help="add the audio files of this folder as audio-only tracks")
-        p.add_argument("--audio-model", help="CLAP checkpoint (name or folder) for --audio-folder "
-                                             "(default: config.DEFAULT_CLAP)")
 
 
 def _encoder(args: argparse.Namespace) -> TextEncoder:
@@ -96,15 +110,28 @@ def _encoder(args: argparse.Namespace) -> TextEncoder:
     return TextEncoder(model, backend=args.backend)
 
 
-def _recommender(args: argparse.Namespace) -> Recommender:
-    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
-    encoder = _encoder(args)
-    if getattr(args, "audio_folder", None):
-        from ..config import DEFAULT_CLAP
-        from .audio import ClapAudioTextModel
+def _catalog_arg(value: str) -> Path | str:
+    """``--catalog``: a file, or ``none`` for a catalog of ``--audio-folder`` alone."""
+    return NO_CATALOG if value.lower() == NO_CATALOG else Path(value)
 
-        clap = ClapAudioTextModel.from_pretrained(args.audio_model or DEFAULT_CLAP)
-        catalog = catalog.with_audio_folder(args.audio_folder, clap)
+
+def _catalog_and_encoder(args: argparse.Namespace) -> tuple[Catalog, TextEncoder]:
+    """The catalog the arguments name (with the audio of ``--audio-folder``) and the encoder."""
+    if args.catalog == NO_CATALOG and not args.audio_folder:
+        raise InvalidRequestError("--catalog none needs --audio-folder: a catalog of that folder's audio alone")
+    # a catalog file is read before the model is loaded: a bad catalog fails fast
+    catalog = None if args.catalog == NO_CATALOG else load_catalog(args.catalog, args.data_dir)
+    encoder = _encoder(args)
+    if args.audio_folder:
+        model = load_audio_model(args.audio_model, encoder)
+        print(f"audio model: {model.name}", file=sys.stderr)
+        catalog = (Catalog.from_audio_folder(args.audio_folder, model) if catalog is None
+                   else catalog.with_audio_folder(args.audio_folder, model))
+    return catalog, encoder
+
+
+def _recommender(args: argparse.Namespace) -> Recommender:
+    catalog, encoder = _catalog_and_encoder(args)
     return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
                        fusion=getattr(args, "fusion", None), intent=not getattr(args, "no_intent", False),
                        reranker=getattr(args, "reranker", None))
@@ -112,8 +139,7 @@ def _recommender(args: argparse.Namespace) -> Recommender:
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
-    catalog = load_catalog(args.catalog, args.data_dir)  # before the model: a bad catalog fails fast
-    encoder = _encoder(args)
+    catalog, encoder = _catalog_and_encoder(args)
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
     index = build_index(catalog, encoder, folder, args.kind)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")
@@ -149,8 +175,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """``melscribe serve``: serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from ..onnx_backend import SPIN_ENV
-    from . import api
+    from melscribe.encoding.onnx_backend import SPIN_ENV
+    from melscribe.serve import api
 
     # Under concurrent load spinning onnxruntime threads take the cores the server's other threads need:
     # 219 against 156 requests/s at concurrency 8 here (experiments/results/bench_recommend.md). One request

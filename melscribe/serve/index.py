@@ -59,9 +59,9 @@ import numpy as np
 import xxhash
 from tqdm.auto import tqdm
 
-from ..encoder import TextEncoder
-from ..errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
-from ..fileio import replace_dir
+from melscribe.encoding.encoder import TextEncoder
+from melscribe.errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
+from melscribe.fileio import replace_dir
 
 log = logging.getLogger(__name__)
 

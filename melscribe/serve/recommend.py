@@ -9,13 +9,13 @@ Each result set says whether it is *low-confidence* (:class:`RecommendationList`
 descriptor set of the catalog much more than gibberish does (see :func:`low_confidence_threshold`), as with
 requests in another language than the model's, emoji-only or meaningless requests.
 
-Options: lexical + dense fusion (:mod:`melscribe.fusion`: the fusion tuned by training and stored beside the
+Options: lexical + dense fusion (:mod:`melscribe.retrieval.fusion`: the fusion tuned by training and stored beside the
 model, by default, of the dense ranking and a lexical scorer over the descriptor-set texts, on the union of the
 best sets of each), and, for catalogs with audio-only tracks
 (:meth:`Catalog.with_audio_folder`), re-ranking of those tracks by audio–text similarity to the request's
 top descriptor sets.
 
-Intent (``intent=True``, the default; :mod:`melscribe.intent`): what a request rejects ("…but not jazz",
+Intent (``intent=True``, the default; :mod:`melscribe.intent.parser`): what a request rejects ("…but not jazz",
 "no vocals") is cut out of the text the encoder reads and matched to the vocabulary; descriptor sets carrying
 a rejected descriptor are excluded. If fewer than ``k`` tracks remain, the best excluded ones fill the
 remaining places, after all the others, each saying in ``intent["carries_avoided"]`` what it carries.
@@ -38,16 +38,16 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..config import home_dir
-from ..errors import IndexCorruptError, InvalidRequestError, StaleIndexError
-from ..fusion import FusionConfig, load_fusion
-from ..scorers import BASELINES
-from .catalog import Catalog, Track, set_text
-from ..encoder import SERVING_BACKEND, TextEncoder
-from ..intent import Intent, IntentParser, may_reject
-from ..models import TEACHER_DIR
-from ..reranker import Reranker
-from .index import DescriptorIndex
+from melscribe.config import home_dir
+from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from melscribe.retrieval.fusion import FusionConfig, load_fusion
+from melscribe.retrieval.scorers import BASELINES
+from melscribe.serve.catalog import Catalog, Track, set_text
+from melscribe.encoding.encoder import SERVING_BACKEND, TextEncoder
+from melscribe.intent.parser import Intent, IntentParser, may_reject
+from melscribe.encoding.models import TEACHER_DIR
+from melscribe.encoding.reranker import Reranker
+from melscribe.serve.index import DescriptorIndex
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class _Candidate:
 
 def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Path:
     """Where the index of a catalog (by fingerprint) under a model is cached: ``<home>/indexes/<hash>``.
-    ``model_name``: the encoder's name (:func:`melscribe.encoder.encoder_name`, which tells apart the
+    ``model_name``: the encoder's name (:func:`melscribe.encoding.encoder.encoder_name`, which tells apart the
     backends whose embeddings differ)."""
     key = hashlib.sha256(f"{model_name}\0{fingerprint}\0{kind}".encode()).hexdigest()[:16]
     return home_dir() / "indexes" / key
@@ -214,22 +214,22 @@ class Recommender:
 
     ``model``: a model name or path, a loaded ``SentenceTransformer`` or a :class:`TextEncoder`; default the
     trained bi-encoder (``config.trained_model_path()``) if present, else the packaged all-MiniLM-L6-v2.
-    ``backend``: the encoder backend (see :mod:`melscribe.encoder`); default ``SERVING_BACKEND`` for a model given by
+    ``backend``: the encoder backend (see :mod:`melscribe.encoding.encoder`); default ``SERVING_BACKEND`` for a model given by
     name or path, torch for a loaded ``SentenceTransformer``.
     ``catalog``: a :class:`Catalog` or catalog file; default all of MusicCaps from ``data_dir``.
     The index is ``index`` if given, else loaded from ``index_dir`` (default
     :func:`index_cache_dir`) or built and saved there. An index that is corrupt or was built with another
     model or catalog is rebuilt when ``auto_rebuild``, else refused (:class:`IndexCorruptError`,
-    :class:`StaleIndexError`). ``fusion`` fuses the dense ranking with a lexical one (:mod:`melscribe.fusion`):
+    :class:`StaleIndexError`). ``fusion`` fuses the dense ranking with a lexical one (:mod:`melscribe.retrieval.fusion`):
     ``None`` (default) uses the fusion tuned by training if the model folder has one (``fusion.json``), else
     none; ``True`` the tuned fusion, or untuned equal-weight RRF with TF-IDF if there is none; ``False`` none;
-    or a :class:`~melscribe.fusion.FusionConfig`. ``audio_rerank`` re-ranks the catalog's audio-only tracks
+    or a :class:`~melscribe.retrieval.fusion.FusionConfig`. ``audio_rerank`` re-ranks the catalog's audio-only tracks
     by audio–text similarity. ``intent``: read what requests reject (module doc; per call
     ``recommend(..., intent=False)``); ``intent_threshold``: the cosine above which a descriptor sharing no
     word with a rejected phrase is taken to name it (default: calibrated for the model,
-    :func:`melscribe.intent.calibrate_threshold`). ``reranker``: the music cross-encoder that
+    :func:`melscribe.intent.parser.calibrate_threshold`). ``reranker``: the music cross-encoder that
     ``recommend(..., rerank=N)`` re-scores the top N descriptor sets with (a folder, a name or a
-    :class:`~melscribe.reranker.Reranker`); default the teacher a GPL recipe publishes in the model's folder
+    :class:`~melscribe.encoding.reranker.Reranker`); default the teacher a GPL recipe publishes in the model's folder
     (``teacher/``), if there is one. Loaded on first use.
     """
 
@@ -304,7 +304,7 @@ class Recommender:
             return self._reranker_source
 
     def parse_intent(self, request: str) -> Intent:
-        """What ``request`` wants and rejects (:class:`melscribe.intent.Intent`); recent requests are cached."""
+        """What ``request`` wants and rejects (:class:`melscribe.intent.parser.Intent`); recent requests are cached."""
         if not isinstance(request, str):
             raise InvalidRequestError(f"the request must be a string, not {type(request).__name__}")
         return self._parse_cached(request.strip())
@@ -547,7 +547,7 @@ class Recommender:
     def _rerank_audio(self, candidates: list[_Candidate], rows: np.ndarray) -> list[_Candidate]:
         """Audio-only candidates keep the slots the ranking gave them, filled in order of the similarity of
         their audio to the request's top descriptor sets."""
-        from .audio import rerank_by_audio
+        from melscribe.audio.joint import rerank_by_audio
 
         audio = [c for c in candidates if c.track.id in self._audio_rows]
         if not audio:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ..fileio import replace_dir, temp_sibling
+from melscribe.fileio import replace_dir, temp_sibling
 
 
 def last_checkpoint(folder: str | os.PathLike) -> str | None:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .presets import PRESETS, RECIPES, TrainConfig
+from melscribe.train.presets import PRESETS, RECIPES, TrainConfig
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -31,9 +31,9 @@ def _parse_overrides(items: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from ..config import home_dir, trained_model_path
-    from .pipeline import TrainingRun, train
-    from .presets import get_preset
+    from melscribe.config import home_dir, trained_model_path
+    from melscribe.train.pipeline import TrainingRun, train
+    from melscribe.train.presets import get_preset
 
     cfg = get_preset(args.preset, recipe=args.recipe, seed=args.seed, **_parse_overrides(args.set or []))
     out = Path(args.out) if args.out else home_dir() / "runs" / f"{args.preset}-{cfg.recipe}-seed{cfg.seed}"
@@ -50,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     """Add the ``train`` sub-command to the ``melscribe`` parser."""
-    from .pipeline import STAGES
+    from melscribe.train.pipeline import STAGES
 
     p = sub.add_parser(
         "train", help="train the request → descriptor-set bi-encoder (GPL recipe)",

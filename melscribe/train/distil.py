@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from .trainer import train_sentence_transformer
+from melscribe.train.trainer import train_sentence_transformer
 
 
 class ScaledSimilarity:

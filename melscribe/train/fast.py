@@ -1,8 +1,8 @@
 """Stage ``fast``: a fast student of the trained bi-encoder, for the ``static`` and ``student`` backends of
-:class:`~melscribe.encoder.TextEncoder`.
+:class:`~melscribe.encoding.encoder.TextEncoder`.
 
 :func:`train_fast_student` takes plain data (texts, or request/descriptor-set pairs) and writes a
-sentence-transformers folder ``out_dir/model`` with :data:`~melscribe.static_backend.STUDENT_INFO`. Kinds:
+sentence-transformers folder ``out_dir/model`` with :data:`~melscribe.encoding.static_backend.STUDENT_INFO`. Kinds:
 
 * ``static-distill``: a ``StaticEmbedding`` (one vector per token of the bi-encoder's tokenizer, averaged)
   initialised from the bi-encoder (below) and trained with ``MSELoss`` to reproduce the bi-encoder's
@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..fileio import temp_sibling, write_text_atomic
+from melscribe.fileio import temp_sibling, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,10 @@ def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.
     kind; the initial static model also counts its token frequencies there); ``pairs`` and ``tracks``
     (their source tracks: no batch holds two pairs of one track): the ``static-mnrl`` training data.
     ``epochs``, ``lr`` and ``batch_size`` default to :data:`DEFAULTS`. Returns ``out_dir/model``."""
-    from ..models import load_sentence_transformer, model_fingerprint
-    from ..static_backend import STUDENT_INFO
-    from .checkpoints import publish_model
-    from .mnrl import train_mnrl
+    from melscribe.encoding.models import load_sentence_transformer, model_fingerprint
+    from melscribe.encoding.static_backend import STUDENT_INFO
+    from melscribe.train.checkpoints import publish_model
+    from melscribe.train.mnrl import train_mnrl
 
     family, layers = parse_kind(kind)
     if family == "none":
@@ -133,9 +133,9 @@ def teacher_targets(teacher: str | os.PathLike, texts: Sequence[str], out: Path,
     the teacher are the same). From :data:`ONNX_MIN_TEXTS` texts on, encoded with the onnx backend (same
     embeddings, faster, after a one-time export of about 20 s) when it can export the model; else with
     ``loaded`` (the teacher's ``SentenceTransformer``) on torch."""
-    from ..encoder import TextEncoder
-    from ..models import model_fingerprint
-    from ..errors import ModelUnavailableError
+    from melscribe.encoding.encoder import TextEncoder
+    from melscribe.encoding.models import model_fingerprint
+    from melscribe.errors import ModelUnavailableError
 
     key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16] + "-" + model_fingerprint(teacher)
     path, info = out / "targets.npy", out / "targets.json"
@@ -230,7 +230,7 @@ def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, base: 
     row of ``targets`` (a teacher's embeddings, same dimension). Returns ``out_dir/model``."""
     from sentence_transformers.sentence_transformer.losses import MSELoss
 
-    from .trainer import train_sentence_transformer
+    from melscribe.train.trainer import train_sentence_transformer
 
     if len(texts) != len(targets):
         raise ValueError(f"{len(texts)} texts and {len(targets)} target embeddings: lengths differ")

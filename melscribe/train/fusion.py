@@ -1,4 +1,4 @@
-"""Stage ``fusion``: choose how the bi-encoder is fused with a lexical scorer (:mod:`melscribe.fusion`).
+"""Stage ``fusion``: choose how the bi-encoder is fused with a lexical scorer (:mod:`melscribe.retrieval.fusion`).
 
 The method (reciprocal rank with constant ``k``, or a weighted sum of z-normalised scores) and the lexical
 weight are chosen by Recall@10 on a test-like pair set (one descriptor set per sentence) built from
@@ -14,10 +14,10 @@ import random
 
 import numpy as np
 
-from ..evaluate import evaluate_run
-from ..fusion import FusionConfig
-from ..pairs import PairDataset
-from ..scorers import BASELINES, DenseScorer
+from melscribe.evaluation.protocol import evaluate_run
+from melscribe.retrieval.fusion import FusionConfig
+from melscribe.pairs import PairDataset
+from melscribe.retrieval.scorers import BASELINES, DenseScorer
 
 RRF_KS = (10, 30, 60, 100)
 LEXICAL_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -48,7 +48,7 @@ def grid_recall(dense: np.ndarray, lex: np.ndarray, ds: PairDataset, doc_ids: li
 
 def dataset_grid(dense_scorer, ds: PairDataset, lexical: str = "tfidf", qids: list[str] | None = None) -> dict[str, float]:
     """:func:`grid_recall` on ``ds`` (all its queries, or ``qids``): ``dense_scorer`` (a
-    :class:`~melscribe.scorers.DenseScorer`) and the lexical scorer ``lexical`` are fitted on its corpus."""
+    :class:`~melscribe.retrieval.scorers.DenseScorer`) and the lexical scorer ``lexical`` are fitted on its corpus."""
     qids = list(ds.queries) if qids is None else list(qids)
     doc_ids = list(ds.corpus)
     texts, queries = [ds.corpus[d] for d in doc_ids], [ds.queries[q] for q in qids]

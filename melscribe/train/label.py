@@ -1,11 +1,11 @@
 """GPL step 4, stage ``label``: the teacher's margins as pseudo-labels.
 
 The teacher is anything that scores (request, descriptor set) pairs (``score_pairs``): the music
-cross-encoder of stage ``teacher`` (:class:`~melscribe.reranker.Reranker`, ``TrainConfig.label_teacher =
+cross-encoder of stage ``teacher`` (:class:`~melscribe.encoding.reranker.Reranker`, ``TrainConfig.label_teacher =
 "cross-encoder"``), or :class:`FusedTeacher`, the run's MNRL bi-encoder fused with TF-IDF (``"fused"``).
 
 Cross-encoder margins are computed from **raw logits**: a one-logit ``CrossEncoder`` applies a sigmoid by
-default, which squashes every margin toward 0, so the :class:`~melscribe.reranker.Reranker` asks for the
+default, which squashes every margin toward 0, so the :class:`~melscribe.encoding.reranker.Reranker` asks for the
 identity activation.
 """
 
@@ -16,12 +16,12 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..fusion.weighted import weighted_fusion
+from melscribe.retrieval.fusion.weighted import weighted_fusion
 
 
 def margin_labels(teacher, triplets: Sequence[tuple[str, str, str]], show_progress_bar: bool = True) -> np.ndarray:
     """``T(q, pos) − T(q, neg)`` for each (query, positive text, negative text), ``T`` being ``teacher``'s
-    ``score_pairs`` (raw logits of a :class:`melscribe.reranker.Reranker`, or a :class:`FusedTeacher`). Each
+    ``score_pairs`` (raw logits of a :class:`melscribe.encoding.reranker.Reranker`, or a :class:`FusedTeacher`). Each
     distinct (query, document) pair is scored once."""
     unique = list(dict.fromkeys(p for q, pos, neg in triplets for p in ((q, pos), (q, neg))))
     score = dict(zip(unique, teacher.score_pairs(unique, show_progress_bar=show_progress_bar).tolist()))
@@ -32,14 +32,14 @@ class FusedTeacher:
     """A bi-encoder fused with a lexical scorer, as a teacher: ``T(q, d) = scale · (cos(q, d) + w · σ_q ·
     z_q(lex(q, d)))``, where ``z_q`` z-normalises the lexical scores of ``q`` over ``corpus`` and ``σ_q`` is the
     spread of its cosine scores there. Per request this ranks exactly as the weighted fusion
-    ``z(dense) + w · z(lex)`` of :mod:`melscribe.fusion.weighted`, but in the bi-encoder's own cosine units
+    ``z(dense) + w · z(lex)`` of :mod:`melscribe.retrieval.fusion.weighted`, but in the bi-encoder's own cosine units
     (times ``scale``, the student's ``margin_scale``): a student starting from that bi-encoder already matches
     the dense part of every margin and learns the lexical part."""
 
     def __init__(self, model: str, corpus: Sequence[str], lexical: str = "tfidf", weight: float = 1.0,
                  scale: float = 1.0, chunk: int = 512):
-        from ..encoder import TextEncoder
-        from ..scorers import BASELINES
+        from melscribe.encoding.encoder import TextEncoder
+        from melscribe.retrieval.scorers import BASELINES
 
         self.encoder, self.corpus = TextEncoder(model), list(corpus)
         self.lexical = BASELINES[lexical]().fit(self.corpus)

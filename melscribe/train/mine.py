@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..pairs import PairDataset
+from melscribe.pairs import PairDataset
 
 
 def dense_top_k(model_name: str, queries: Sequence[str], corpus: Sequence[str], depth: int,
@@ -21,7 +21,7 @@ def dense_top_k(model_name: str, queries: Sequence[str], corpus: Sequence[str], 
     """Indices of the ``depth`` nearest documents per query by cosine similarity (faiss, exact)."""
     import faiss
 
-    from ..scorers import DenseScorer
+    from melscribe.retrieval.scorers import DenseScorer
 
     scorer = DenseScorer(model_name, batch_size=batch_size, show_progress_bar=True)
     docs = scorer.embed(list(corpus))
@@ -33,7 +33,7 @@ def dense_top_k(model_name: str, queries: Sequence[str], corpus: Sequence[str], 
 
 def bm25_top_k(queries: Sequence[str], corpus: Sequence[str], depth: int, chunk: int = 512) -> np.ndarray:
     """Indices of the ``depth`` best BM25 documents per query (-1 where a document scores 0)."""
-    from ..scorers import BM25Scorer
+    from melscribe.retrieval.scorers import BM25Scorer
 
     scorer = BM25Scorer().fit(corpus)
     out = np.full((len(queries), depth), -1, dtype=np.int64)

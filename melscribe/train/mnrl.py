@@ -15,8 +15,8 @@ from typing import Sequence
 
 import torch
 
-from .denoise import verbatim_false_negative
-from .trainer import train_sentence_transformer
+from melscribe.train.denoise import verbatim_false_negative
+from melscribe.train.trainer import train_sentence_transformer
 
 
 def train_mnrl(pairs: Sequence[tuple[str, str]], tracks: Sequence[str], out_dir: str | os.PathLike,

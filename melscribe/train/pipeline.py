@@ -21,7 +21,7 @@ teacher as ``model/teacher/``, the re-ranker of ``recommend(..., rerank=N)``). S
 fast student that ``TrainConfig.fast_student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
 with ``none``) from the final bi-encoder; its output folder is named after the kind, so students of several
 kinds can be trained in one run folder for comparison. :func:`train` publishes it inside the bi-encoder's
-folder, as ``model/fast/`` (:data:`melscribe.models.STUDENT_DIR`), where the ``static`` and ``student``
+folder, as ``model/fast/`` (:data:`melscribe.encoding.models.STUDENT_DIR`), where the ``static`` and ``student``
 encoder backends find it.
 """
 
@@ -37,28 +37,14 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from ..models import STUDENT_DIR, TEACHER_DIR
-from ..fileio import replace_dir, temp_sibling, write_text_atomic
-from ..static_backend import STUDENT_INFO
-from ..data import Record, load_lp_musiccaps, load_musiccaps
-from ..pairs import PairDataset, build_pairs, read_beir, write_beir
-from .presets import TrainConfig
+from melscribe.encoding.models import STUDENT_DIR, TEACHER_DIR
+from melscribe.fileio import replace_dir, temp_sibling, write_text_atomic
+from melscribe.encoding.static_backend import STUDENT_INFO
+from melscribe.data import Record, load_training_records
+from melscribe.pairs import PairDataset, build_pairs, read_beir, write_beir
+from melscribe.train.presets import TrainConfig
 
 STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion", "fast")
-
-
-def load_training_records(sources, data_dir=None) -> list[Record]:
-    """Training records of the given sources (``musiccaps`` train split, or ``lp-musiccaps-mtt``/``-msd``
-    train). Never a test split."""
-    records: list[Record] = []
-    for source in sources:
-        if source == "musiccaps":
-            records += load_musiccaps(data_dir, split="train")
-        elif source.startswith("lp-musiccaps-"):
-            records += load_lp_musiccaps(source.removeprefix("lp-musiccaps-"), "train", data_dir)
-        else:
-            raise ValueError(f"unknown training source {source!r}")
-    return records
 
 
 def _write_json_atomic(path: Path, obj) -> None:
@@ -152,7 +138,7 @@ class TrainingRun:
         if c.synthetic_per_track and c.query_generation == "llm":
             records = records + self._llm_records(records, c.synthetic_per_track)
         elif c.synthetic_per_track:
-            from .queries import template_requests
+            from melscribe.train.queries import template_requests
 
             records = records + template_requests(records, c.synthetic_per_track, seed=c.seed)
         ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
@@ -162,8 +148,8 @@ class TrainingRun:
         """Records written by a language model from ``records`` (:func:`melscribe.llm.jobs.llm_requests`;
         ``job`` picks the prompt). Answers are cached in ``llm-cache.jsonl`` of the run folder, so a rerun
         after a failure asks only what is missing."""
-        from ..llm.client import LLMError, LLMSettings
-        from ..llm.jobs import llm_requests
+        from melscribe.llm.client import LLMError, LLMSettings
+        from melscribe.llm.jobs import llm_requests
 
         c = self.config
         settings = LLMSettings(model=c.llm_model, base_url=c.llm_base_url, concurrency=c.llm_concurrency)
@@ -175,7 +161,7 @@ class TrainingRun:
         return out
 
     def _stage_mine(self) -> None:
-        from .mine import mine_negatives
+        from melscribe.train.mine import mine_negatives
 
         c, ds = self.config, self.pairs()
         qids = list(ds.queries)
@@ -188,7 +174,7 @@ class TrainingRun:
                             (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
 
     def _stage_mnrl(self) -> None:
-        from .mnrl import train_mnrl
+        from melscribe.train.mnrl import train_mnrl
 
         c, ds = self.config, self.pairs()
         rows = ds.pairs()
@@ -213,7 +199,7 @@ class TrainingRun:
     def teacher_negatives(self) -> dict[str, list[str]]:
         """The mined negatives with those :func:`~melscribe.train.denoise.probably_relevant` to a positive
         dropped (``config.denoise_overlap``; None keeps them)."""
-        from .denoise import denoise_negatives
+        from melscribe.train.denoise import denoise_negatives
 
         ds = self.pairs()
         kept, dropped = denoise_negatives(self.negatives(), ds.qrels, ds.corpus, self.config.denoise_overlap)
@@ -221,7 +207,7 @@ class TrainingRun:
         return kept
 
     def _stage_teacher(self) -> None:
-        from .teacher import teacher_examples, train_teacher
+        from melscribe.train.teacher import teacher_examples, train_teacher
 
         c = self.config
         examples = teacher_examples(self.pairs(), self.teacher_negatives(), c.teacher_negatives_per_positive,
@@ -232,7 +218,7 @@ class TrainingRun:
                       bf16=c.bf16)
 
     def _stage_label(self) -> None:
-        from .label import margin_labels
+        from melscribe.train.label import margin_labels
 
         ds, triplets = self.pairs(), self.triplets()
         margins = margin_labels(self.label_teacher(), [(ds.queries[q], ds.corpus[p], ds.corpus[n])
@@ -246,8 +232,8 @@ class TrainingRun:
         with the lexical weight that the fusion stage's grid prefers for it on the held-out clips."""
         c = self.config
         if c.label_teacher == "fused":
-            from .fusion import tune_fusion
-            from .label import FusedTeacher
+            from melscribe.train.fusion import tune_fusion
+            from melscribe.train.label import FusedTeacher
 
             model = self.resolve_model("mnrl")
             tuned = tune_fusion(model, self.heldout_pairs(), lexical=c.fusion_lexical, seed=c.seed)
@@ -255,7 +241,7 @@ class TrainingRun:
             weight = float(max(grid, key=grid.get).removeprefix("weighted w="))
             self.info["label_teacher"] = {"kind": "fused", "model": model, "lexical": c.fusion_lexical, "weight": weight}
             return FusedTeacher(model, list(self.pairs().corpus.values()), c.fusion_lexical, weight, c.margin_scale)
-        from ..reranker import Reranker
+        from melscribe.encoding.reranker import Reranker
 
         self.run("teacher")
         return Reranker(str(self.out / "teacher" / "model"), max_length=c.teacher_max_length,
@@ -271,7 +257,7 @@ class TrainingRun:
         """The labelled triplets the student learns from: all of them, or with ``config.margin_denoise`` only
         those whose negative is neither :func:`~melscribe.train.denoise.probably_relevant` to the positive
         nor preferred by the teacher (a negative margin)."""
-        from .denoise import denoise_margins, probably_relevant
+        from melscribe.train.denoise import denoise_margins, probably_relevant
 
         c, ds, rows = self.config, self.pairs(), self.margins()
         if not c.margin_denoise:
@@ -283,7 +269,7 @@ class TrainingRun:
         return kept
 
     def _stage_distil(self) -> None:
-        from .distil import distil_margin_mse, train_joint
+        from melscribe.train.distil import distil_margin_mse, train_joint
 
         c = self.config
         continued = c.recipe.startswith("mnrl+")  # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
@@ -311,7 +297,7 @@ class TrainingRun:
         return self.out / self.final_stage() / "model"
 
     def _stage_fusion(self) -> None:
-        from .fusion import tune_fusion
+        from melscribe.train.fusion import tune_fusion
 
         c = self.config
         self.run(self.final_stage())
@@ -334,7 +320,7 @@ class TrainingRun:
         return self.out / "fast" / self.config.fast_student
 
     def _stage_fast(self) -> None:
-        from .fast import distillation_texts, parse_kind, train_fast_student
+        from melscribe.train.fast import distillation_texts, parse_kind, train_fast_student
 
         c = self.config
         if parse_kind(c.fast_student)[0] == "none":

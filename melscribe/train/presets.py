@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
-from ..errors import InvalidRequestError
+from melscribe.config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
+from melscribe.errors import InvalidRequestError
 
 RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint", "mnrl+joint")
 QUERY_GENERATION = ("templates", "llm")
@@ -140,7 +140,7 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     cfg = PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
-    from .teacher import TEACHER_LOSSES
+    from melscribe.train.teacher import TEACHER_LOSSES
 
     if cfg.teacher_loss not in TEACHER_LOSSES:
         raise ValueError(f"unknown teacher_loss {cfg.teacher_loss!r}; choose one of {', '.join(TEACHER_LOSSES)}")
@@ -148,7 +148,7 @@ def get_preset(name: str, **overrides) -> TrainConfig:
         raise ValueError(f"unknown label_teacher {cfg.label_teacher!r}; choose one of {', '.join(LABEL_TEACHERS)}")
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; choose one of {', '.join(RECIPES)}")
-    from .fast import parse_kind
+    from melscribe.train.fast import parse_kind
 
     parse_kind(cfg.fast_student)
     if cfg.query_generation not in QUERY_GENERATION:
@@ -156,7 +156,7 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if cfg.query_generation == "llm" and cfg.synthetic_per_track and not cfg.llm_model:
         raise InvalidRequestError("query_generation=llm needs llm_model (and llm_base_url unless $OPENAI_BASE_URL is set), "
                          "e.g. --set llm_model=smollm2 --set llm_base_url=http://127.0.0.1:8011/v1")
-    from ..scorers import LEXICAL_BASELINES
+    from melscribe.retrieval.scorers import LEXICAL_BASELINES
 
     if cfg.fusion_lexical not in LEXICAL_BASELINES:
         raise InvalidRequestError(f"unknown fusion_lexical {cfg.fusion_lexical!r}; choose one of {', '.join(LEXICAL_BASELINES)}")

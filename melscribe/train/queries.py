@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Iterable, Sequence
 
-from ..data import Record
+from melscribe.data import Record
 
 CAPTION_TEMPLATES = (
     "This {a} track features {list}.",

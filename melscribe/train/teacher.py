@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 
-from ..config import resolve_model
-from ..models import cuda_available
-from ..pairs import PairDataset
-from .checkpoints import last_checkpoint, publish_model
+from melscribe.config import resolve_model
+from melscribe.encoding.models import cuda_available
+from melscribe.pairs import PairDataset
+from melscribe.train.checkpoints import last_checkpoint, publish_model
 
 
 TEACHER_LOSSES = ("bce", "mnrl")

@@ -11,8 +11,8 @@ from typing import Sequence
 
 import torch
 
-from ..models import load_sentence_transformer
-from .checkpoints import last_checkpoint, publish_model
+from melscribe.encoding.models import load_sentence_transformer
+from melscribe.train.checkpoints import last_checkpoint, publish_model
 
 
 class DistinctTrackBatchSampler:

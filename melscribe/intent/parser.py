@@ -377,7 +377,7 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int
 # ---------------------------------------------------------------------------------------------------------
 
 #: Hand-labelled (phrase, descriptor, same concept?) pairs from which the semantic threshold is calibrated.
-SYNONYM_PAIRS_FILE = Path(__file__).with_name("intent_synonyms.json")
+SYNONYM_PAIRS_FILE = Path(__file__).with_name("synonyms.json")
 #: The threshold :func:`calibrate_threshold` finds for the packaged all-MiniLM-L6-v2 on
 #: :data:`SYNONYM_PAIRS_FILE`. It is high because, for that model, no lower threshold classifies more of the
 #: labelled pairs right: among neighbours sharing no word with a phrase, those above any threshold from 0.60

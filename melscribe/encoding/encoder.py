@@ -5,17 +5,17 @@ similarity) with one of several backends:
 
 * ``torch``: the sentence-transformers model itself (PyTorch);
 * ``onnx``: the same transformer exported once with ``torch.onnx``, graph-optimised and run with
-  onnxruntime, with melscribe's own tokenisation, pooling and normalisation (:mod:`melscribe.onnx_backend`);
+  onnxruntime, with melscribe's own tokenisation, pooling and normalisation (:mod:`melscribe.encoding.onnx_backend`);
   embeddings equal to torch's within 1e-4 cosine, so both share an index;
 * ``onnx-int8``: that graph with int8 weights (dynamic quantisation): faster, embeddings a little off, each
   text encoded in a run of its own (activations are quantised per run);
 * ``static``: the static-embedding student (sentence-transformers ``StaticEmbedding``) published by
   ``melscribe train`` inside the bi-encoder's folder, in :data:`STUDENT_DIR` (stage ``fast``), or a static
-  model folder itself; run with numpy (:mod:`melscribe.static_backend`);
+  model folder itself; run with numpy (:mod:`melscribe.encoding.static_backend`);
 * ``student``: whatever fast student is published in :data:`STUDENT_DIR`: a static one as ``static``, a
   smaller transformer (``fast_student="layers-N"``) on the ``onnx`` backend.
 
-Every evaluation scorer (:class:`melscribe.scorers.DenseScorer`), the index and the recommender go through
+Every evaluation scorer (:class:`melscribe.retrieval.scorers.DenseScorer`), the index and the recommender go through
 this class, so a backend chosen once applies everywhere. Only the ``torch`` backend (and the one-time ONNX
 export) imports PyTorch.
 """
@@ -31,9 +31,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import PACKAGED_MINILM, resolve_model, trained_model_path
-from .errors import InvalidRequestError
-from .models import load_sentence_transformer
+from melscribe.config import PACKAGED_MINILM, resolve_model, trained_model_path
+from melscribe.errors import InvalidRequestError
+from melscribe.encoding.models import load_sentence_transformer
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +106,17 @@ class TextEncoder:
                 self.model = load_sentence_transformer(self.source)
             return _TorchBackend(self.model)
         if self.backend in ("onnx", "onnx-int8"):
-            from .onnx_backend import OnnxBackend
+            from melscribe.encoding.onnx_backend import OnnxBackend
 
             return OnnxBackend.for_model(self.source, quantized=self.backend == "onnx-int8")
-        from .static_backend import StaticBackend, find_student, is_static_model
+        from melscribe.encoding.static_backend import StaticBackend, find_student, is_static_model
 
         if self.backend == "static":
             return StaticBackend.for_model(self.source)
         student = find_student(self.source)
         if is_static_model(student):
             return StaticBackend(student)
-        from .onnx_backend import OnnxBackend
+        from melscribe.encoding.onnx_backend import OnnxBackend
 
         return OnnxBackend.for_model(student)
 

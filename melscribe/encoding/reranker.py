@@ -1,6 +1,6 @@
 """The music cross-encoder as a re-ranker: one class that scores (request, descriptor set) pairs with raw
 logits, used by GPL's labelling stage (:func:`melscribe.train.teacher.margin_labels`), by evaluation
-(:class:`melscribe.scorers.RerankScorer`) and by serving (``recommend(..., rerank=N)``).
+(:class:`melscribe.retrieval.scorers.RerankScorer`) and by serving (``recommend(..., rerank=N)``).
 
 The cross-encoder runs in PyTorch with bfloat16 autocast where that is fast (a GPU, or a CPU with
 AVX512-BF16 or AMX: about 2.8× faster than float32 here, same ranking); pairs are scored in order of length, so
@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import resolve_model
-from .errors import ModelUnavailableError
-from .models import cuda_available
+from melscribe.config import resolve_model
+from melscribe.errors import ModelUnavailableError
+from melscribe.encoding.models import cuda_available
 
 
 def load_cross_encoder(name_or_path: str, max_length: int | None = None):

@@ -1,13 +1,13 @@
 """Loading sentence-transformers models offline, and what identifies a model folder; shared by the encoder
-and its backends (:mod:`melscribe.encoder`, :mod:`melscribe.onnx_backend`, :mod:`melscribe.static_backend`)."""
+and its backends (:mod:`melscribe.encoding.encoder`, :mod:`melscribe.encoding.onnx_backend`, :mod:`melscribe.encoding.static_backend`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .config import resolve_model
-from .errors import ModelUnavailableError
+from melscribe.config import resolve_model
+from melscribe.errors import ModelUnavailableError
 
 #: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
 STUDENT_DIR = "fast"

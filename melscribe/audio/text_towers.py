@@ -4,7 +4,7 @@ Both the request and the descriptor set go through the model's *text* encoder; t
 the two embeddings (as in Epure et al., NLP4MusA 2024: CLAP_text 36.5 and TTMR_text 19.9 Recall@10 on MC).
 
 * ``clap:NAME_OR_FOLDER``: a transformers ``ClapModel`` checkpoint (default :data:`~melscribe.config.DEFAULT_CLAP`,
-  ``laion/larger_clap_music``), through :class:`melscribe.serve.audio.ClapAudioTextModel`.
+  ``laion/larger_clap_music``), through :class:`melscribe.audio.clap.ClapAudioTextModel`.
 * ``clap:FILE.pt[@TOKENIZER]``: a checkpoint of LAION-CLAP's own code (e.g. ``music_audioset_epoch_15_esc_90.14.pt``),
   whose state dict is mapped onto a transformers ``ClapModel`` by :func:`laion_clap_to_transformers` (config read
   off the tensor shapes). The file holds no tokenizer: RoBERTa's (``vocab.json`` + ``merges.txt``) is taken from
@@ -17,7 +17,7 @@ the two embeddings (as in Epure et al., NLP4MusA 2024: CLAP_text 36.5 and TTMR_t
   CLAP (``$MELSCRIBE_TTMR_TOKENIZER``), and for BERT's uncased vocabulary the packaged all-MiniLM-L6-v2, which
   uses the same WordPiece vocabulary.
 
-A checkpoint that cannot be used here raises :class:`~melscribe.scorers.ModelUnavailableError` with a one-line
+A checkpoint that cannot be used here raises :class:`~melscribe.retrieval.scorers.ModelUnavailableError` with a one-line
 reason, so the baselines table skips its row. Checkpoints are read with ``torch.load(weights_only=True)``; a
 file that also pickles Python objects is refused unless ``MELSCRIBE_TRUST_CHECKPOINTS=1``.
 """
@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_CLAP
-from .errors import ModelUnavailableError
+from melscribe.config import DEFAULT_CLAP
+from melscribe.errors import ModelUnavailableError
 
 CLAP_TOKENIZER_ENV = "MELSCRIBE_CLAP_TOKENIZER"
 TTMR_TOKENIZER_ENV = "MELSCRIBE_TTMR_TOKENIZER"
@@ -142,10 +142,10 @@ def _load_tokenizer(candidates: Sequence[str | os.PathLike | None], what: str, e
 # ---- CLAP ---------------------------------------------------------------------------------------------------
 
 def load_clap(name_or_path: str | os.PathLike = DEFAULT_CLAP, tokenizer: str | None = None, device: str | None = None):
-    """A :class:`~melscribe.serve.audio.ClapAudioTextModel` from a transformers checkpoint (hub name, cached or
+    """A :class:`~melscribe.audio.clap.ClapAudioTextModel` from a transformers checkpoint (hub name, cached or
     reachable, or folder) or from a LAION-CLAP ``.pt`` file; :class:`ModelUnavailableError` if it cannot load."""
-    from .errors import DataError
-    from .serve.audio import ClapAudioTextModel
+    from melscribe.errors import DataError
+    from melscribe.audio.clap import ClapAudioTextModel
 
     p = Path(str(name_or_path)).expanduser()
     if p.suffix in CHECKPOINT_SUFFIXES:
@@ -243,14 +243,14 @@ def clap_config_from_state_dict(sd: dict, pad_token_id: int = 1):
 
 
 def load_laion_clap(path: str | os.PathLike, tokenizer: str | None = None, device: str | None = None):
-    """A LAION-CLAP ``.pt`` as a :class:`~melscribe.serve.audio.ClapAudioTextModel` (transformers ``ClapModel``).
+    """A LAION-CLAP ``.pt`` as a :class:`~melscribe.audio.clap.ClapAudioTextModel` (transformers ``ClapModel``).
 
     Every text-tower tensor must map; audio tensors that do not are reported in the model's
     ``conversion_notes`` (the text scorer does not need them)."""
     import torch
     from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
-    from .serve.audio import ClapAudioTextModel
+    from melscribe.audio.clap import ClapAudioTextModel
 
     path = Path(path).expanduser()
     sd = load_state_dict(path)
@@ -359,7 +359,7 @@ def load_ttmr(path: str | os.PathLike, tokenizer: str | None = None, device: str
                   type_vocab_size=type_vocab)
     candidates = [tokenizer, os.environ.get(TTMR_TOKENIZER_ENV), path.parent, backbone]
     if not is_roberta and vocab == 30522:
-        from .config import resolve_model
+        from melscribe.config import resolve_model
 
         candidates.append(resolve_model("all-MiniLM-L6-v2"))  # bert-base-uncased's WordPiece vocabulary
     tok = _load_tokenizer(candidates, f"{backbone}", TTMR_TOKENIZER_ENV, path)

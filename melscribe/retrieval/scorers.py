@@ -15,11 +15,11 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .config import resolve_model
-from .encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder
-from .errors import ModelUnavailableError
-from .fusion import FUSION_FILE, METHODS, fuse, load_fusion
-from .reranker import Reranker
+from melscribe.config import resolve_model
+from melscribe.encoding.encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder
+from melscribe.errors import ModelUnavailableError
+from melscribe.retrieval.fusion import FUSION_FILE, METHODS, fuse, load_fusion
+from melscribe.encoding.reranker import Reranker
 
 
 class Scorer(Protocol):
@@ -136,7 +136,7 @@ _SHARED: dict[tuple[str, str], tuple[TextEncoder, dict[str, np.ndarray]]] = {}
 
 
 class DenseScorer:
-    """Cosine similarity of :class:`~melscribe.encoder.TextEncoder` embeddings. Embeddings are cached by
+    """Cosine similarity of :class:`~melscribe.encoding.encoder.TextEncoder` embeddings. Embeddings are cached by
     text (per model name and backend, shared in the process), so re-fitting on a corpus of another seed only
     encodes new documents. ``model``: a name or folder, a loaded ``SentenceTransformer`` or a ``TextEncoder``."""
 
@@ -176,7 +176,7 @@ class DenseScorer:
 
 
 class FusedScorer:
-    """Fuses several scorers with :func:`melscribe.fusion.fuse`: ``method="rrf"`` (reciprocal rank, constant
+    """Fuses several scorers with :func:`melscribe.retrieval.fusion.fuse`: ``method="rrf"`` (reciprocal rank, constant
     ``k``) or ``"weighted"`` (weighted sum of z-normalised scores)."""
 
     def __init__(self, scorers: Sequence[Scorer], method: str = "rrf", weights: Sequence[float] | None = None,
@@ -258,13 +258,13 @@ def make_scorer(spec: str) -> Scorer:
     * a name of :data:`BASELINES` (``tfidf``, ``bm25``, ``all-MiniLM-L6-v2``, ...);
     * ``dense:<model name or folder>`` (or just an existing folder): a sentence-transformers model; a suffix
       ``@<backend>`` (``dense:PATH@onnx``, ``PATH@static``, ``fused:PATH@student``) picks the encoder backend
-      (:data:`melscribe.encoder.BACKENDS`, default :data:`~melscribe.encoder.DEFAULT_BACKEND`);
+      (:data:`melscribe.encoding.encoder.BACKENDS`, default :data:`~melscribe.encoding.encoder.DEFAULT_BACKEND`);
     * ``rrf:<spec>+<spec>[+...]``: reciprocal-rank fusion (k = 60);
     * ``weighted:<w>*<spec>+<w>*<spec>``: weighted fusion of z-normalised scores;
     * ``rerank:[N:]<cross-encoder folder>@<first-stage spec>``: cross-encoder over the top N (default 100);
     * ``fused:<trained model folder>``: the bi-encoder fused with a lexical scorer as its ``fusion.json`` says.
     * ``clap:<name, folder or LAION .pt>`` / ``ttmr:<checkpoint>``: a joint audio–text model's text tower
-      (:mod:`melscribe.text_towers`).
+      (:mod:`melscribe.audio.text_towers`).
     """
     spec = spec.strip()
     if spec in BASELINES:
@@ -289,7 +289,7 @@ def make_scorer(spec: str) -> Scorer:
         ce_path, _, first = tail.partition("@")
         return RerankScorer(make_scorer(first), Reranker(ce_path), depth=int(depth), name=spec)
     if kind in ("clap", "ttmr"):  # text towers of joint audio–text models (CLAP_text, TTMR_text)
-        from . import text_towers
+        from melscribe.audio import text_towers
 
         return (text_towers.clap_scorer if kind == "clap" else text_towers.ttmr_scorer)(rest, name=spec)
     model, backend = split_backend(spec)

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InvalidRequestError
-from .rrf import rank_matrix, reciprocal_rank_fusion
-from .weighted import weighted_fusion
+from melscribe.errors import InvalidRequestError
+from melscribe.retrieval.fusion.rrf import rank_matrix, reciprocal_rank_fusion
+from melscribe.retrieval.fusion.weighted import weighted_fusion
 
 __all__ = ["FUSION_FILE", "METHODS", "FusionConfig", "fuse", "load_fusion", "rank_matrix", "reciprocal_rank_fusion",
            "weighted_fusion"]
@@ -30,7 +30,7 @@ METHODS = ("rrf", "weighted")
 @dataclass(frozen=True)
 class FusionConfig:
     """How to fuse: ``method`` (``"rrf"`` or ``"weighted"``), the RRF constant ``k``, the ``weights`` of the
-    dense and the lexical ranking, and the ``lexical`` scorer's name (one of :data:`melscribe.scorers.BASELINES`:
+    dense and the lexical ranking, and the ``lexical`` scorer's name (one of :data:`melscribe.retrieval.scorers.BASELINES`:
     ``tfidf``, ``tfidf-bigrams`` or ``bm25``). The default is untuned equal-weight RRF over TF-IDF. ``tuning``
     records how a tuned configuration was chosen."""
 

@@ -1,12 +1,12 @@
-"""The ``onnx`` backend of :class:`~melscribe.encoder.TextEncoder`: the transformer run by ONNX Runtime.
+"""The ``onnx`` backend of :class:`~melscribe.encoding.encoder.TextEncoder`: the transformer run by ONNX Runtime.
 
-Once per model (keyed by :func:`~melscribe.models.model_fingerprint`), the sentence-transformers model is
+Once per model (keyed by :func:`~melscribe.encoding.models.model_fingerprint`), the sentence-transformers model is
 loaded with PyTorch and its transformer exported with ``torch.onnx`` (inputs ``input_ids``,
 ``attention_mask`` and, if the model reads them, ``token_type_ids``, with dynamic batch and sequence axes;
 output ``last_hidden_state``), then graph-optimised by ``onnxruntime.transformers`` (attention, embedding and
 layer-norm fusions, fp32). The result is cached under ``$MELSCRIBE_HOME/onnx/<fingerprint>/`` with the
 tokenizer and :data:`META_FILE` (pooling, maximum length, file sizes, the embedding of
-:data:`~melscribe.encoder.PROBE_TEXT`); the folder is written atomically and verified on every load (files,
+:data:`~melscribe.encoding.encoder.PROBE_TEXT`); the folder is written atomically and verified on every load (files,
 sizes, and the probe re-encoded within :data:`PROBE_TOLERANCE`); a broken cache is exported again.
 
 At request time neither PyTorch nor sentence-transformers is needed: the ``tokenizers`` library tokenises
@@ -38,9 +38,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import home_dir, resolve_model
-from .errors import ModelUnavailableError
-from .fileio import replace_dir, temp_sibling
+from melscribe.config import home_dir, resolve_model
+from melscribe.errors import ModelUnavailableError
+from melscribe.fileio import replace_dir, temp_sibling
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class OnnxCacheError(Exception):
 
 def cache_dir(model: str | os.PathLike, quantized: bool = False) -> Path:
     """Where the export of ``model`` is cached: ``$MELSCRIBE_HOME/onnx/<model fingerprint>[-int8]``."""
-    from .models import model_fingerprint
+    from melscribe.encoding.models import model_fingerprint
 
     return home_dir() / "onnx" / (model_fingerprint(resolve_model(model)) + ("-int8" if quantized else ""))
 
@@ -300,7 +300,7 @@ def export(model: str | os.PathLike, folder: str | os.PathLike, *, quantized: bo
     :data:`PROBE_TOLERANCE`, else the unfused graph is tried; int8: the agreement is recorded)."""
     import torch
 
-    from .models import load_sentence_transformer
+    from melscribe.encoding.models import load_sentence_transformer
 
     folder = Path(folder)
     st = load_sentence_transformer(model)

@@ -1,4 +1,4 @@
-"""The ``static`` backend of :class:`~melscribe.encoder.TextEncoder`: a static-embedding model run with numpy.
+"""The ``static`` backend of :class:`~melscribe.encoding.encoder.TextEncoder`: a static-embedding model run with numpy.
 
 A static model (sentence-transformers ``StaticEmbedding``, trained by :mod:`melscribe.train.fast`) embeds
 a text as the mean of one learned vector per token: no attention, no layers. Here the ``tokenizers``
@@ -6,7 +6,7 @@ library tokenises (no special tokens, as ``StaticEmbedding`` does), the token ve
 model's ``model.safetensors`` and averaged with numpy, and the mean is L2-normalised: the same embeddings as
 sentence-transformers (within float rounding) without PyTorch, in well under a millisecond per request.
 
-The student of a trained bi-encoder lives in its folder, in :data:`~melscribe.models.STUDENT_DIR`
+The student of a trained bi-encoder lives in its folder, in :data:`~melscribe.encoding.models.STUDENT_DIR`
 (``melscribe train`` publishes it there); :func:`find_student` finds it.
 """
 
@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import resolve_model
-from .errors import ModelUnavailableError
+from melscribe.config import resolve_model
+from melscribe.errors import ModelUnavailableError
 
 #: ``max_seq_length`` reported for a static model whose tokenizer does not truncate.
 UNLIMITED = sys.maxsize
@@ -44,7 +44,7 @@ def is_static_model(folder: str | os.PathLike) -> bool:
 def find_student(model: str | os.PathLike) -> Path:
     """The fast student published inside the folder of the bi-encoder ``model``;
     :class:`ModelUnavailableError` (saying how to make one) if there is none."""
-    from .models import STUDENT_DIR
+    from melscribe.encoding.models import STUDENT_DIR
 
     folder = Path(resolve_model(model)) / STUDENT_DIR
     if not (folder / "modules.json").is_file():

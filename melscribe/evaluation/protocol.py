@@ -15,11 +15,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import Record, load_musiccaps, load_test_split
-from .fileio import write_text_atomic
-from .metrics import DEFAULT_METRICS, aggregate, evaluate_run
-from .pairs import PairDataset, build_pairs, track_level_pairs
-from .scorers import ModelUnavailableError, Scorer
+from melscribe.data import Record, load_musiccaps, load_test_split
+from melscribe.fileio import write_text_atomic
+from melscribe.evaluation.metrics import DEFAULT_METRICS, aggregate, evaluate_run
+from melscribe.pairs import PairDataset, build_pairs, track_level_pairs
+from melscribe.retrieval.scorers import ModelUnavailableError, Scorer
 
 SEEDS = (0, 1, 2)
 #: Track-level splits (see :func:`melscribe.pairs.track_level_pairs`): every MusicCaps clip's full aspect
@@ -128,7 +128,7 @@ def evaluate_recommender(recommender, split: str, data_dir: str | os.PathLike | 
     """Metrics of what :meth:`Recommender.recommend` returns (``options`` passed on) on a track-level split
     (:data:`TRACK_SPLITS`) over the MusicCaps catalog: each returned track counts as its full descriptor
     list's document, identical lists once."""
-    from .pairs import doc_id
+    from melscribe.pairs import doc_id
 
     if split not in TRACK_SPLITS:
         raise ValueError(f"recommend() is evaluated on the track-level splits {', '.join(TRACK_SPLITS)}, not {split!r}")
