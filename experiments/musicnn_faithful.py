@@ -85,7 +85,8 @@ def run_tf(out: Path) -> None:
     tf.compat.v1.disable_eager_execution()
     all_clips = {**clips(CLIP_SEEDS, CLIP_SECONDS), **{f"ref-{k}": v for k, v in clips(REFERENCE_SEEDS, REFERENCE_SECONDS).items()}}
     saved = {"librosa_mel_basis": librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS),
-             "versions": np.array(f"tensorflow {tf.__version__}, librosa {librosa.__version__}")}
+             "versions": np.array(f"tensorflow {tf.__version__}, librosa {librosa.__version__}"),
+             "command": np.array(" ".join([sys.executable, *sys.argv]))}
     for name, y in all_clips.items():
         for precision in ("float16", "float32"):
             saved[f"logmel/{precision}/{name}"] = original_log_mel(librosa, y, precision)
@@ -144,10 +145,11 @@ def compare(tf_file: Path, write_reference: bool) -> dict:
 
     tf_out = dict(np.load(tf_file))
     clip_set = clips(CLIP_SEEDS, CLIP_SECONDS)
-    result = {"tf_versions": str(tf_out["versions"]),
+    result = {"tf_versions": str(tf_out["versions"]), "tf_command": str(tf_out["command"]),
               "filterbank_max_abs_diff": float(np.abs(mel_filterbank() - tf_out["librosa_mel_basis"]).max()),
               "mel_power_max": {n: float(tf_out[f"mel_power_max/{n}"]) for n in clip_set},
-              "front_end": front_end_figures(tf_out, clip_set, log_mel), "models": {}}
+              "front_end": front_end_figures(tf_out, clip_set, log_mel), "models": {},
+              "load_average_before": os.getloadavg()[0]}
     for model, name in MODELS.items():
         taggers = {backend: MusicnnTagger.load(name, backend=backend) for backend in BACKENDS}
         result["models"][model] = model_figures(taggers, tf_out, model, clip_set)
@@ -244,12 +246,14 @@ def markdown(result: dict, command: str) -> str:
     p = result["provenance"]
     lines = [
         "# musicnn in PyTorch against the original TensorFlow graph", "",
-        f"`{command}` — commit {p['commit']}, {p['date']}, {p['machine']}; original run with {result['tf_versions']}.", "",
+        f"`{command}` — commit {p['commit']}, {p['date']}, {p['machine']}.", "",
+        f"The original's outputs: `{result['tf_command']}` ({result['tf_versions']}; musicnn 0.1.0's own graph, "
+        "`musicnn.models`, restored from each checkpoint).", "",
         f"Mel filterbank against `librosa.filters.mel`: max |Δ| = {result['filterbank_max_abs_diff']:.1e}.", "",
         "## Network: the same log-mel patches into both", "",
         f"{N_RANDOM_PATCHES} random patches; max |Δ probability| over 50 tags. Speed: seconds of audio tagged per "
         f"second by `tag_probabilities` ({len(CLIP_SEEDS) * len(LEVELS)} clips of {CLIP_SECONDS:.0f} s, best of 3; "
-        "the machine was shared).", "",
+        f"the machine was shared: load average {result['load_average_before']:.1f} before the run).", "",
         "| model | max \\|Δ prob\\| onnx | torch | speed onnx | speed torch |", "|---|---|---|---|---|",
     ]
     for model, m in result["models"].items():
@@ -274,7 +278,10 @@ def markdown(result: dict, command: str) -> str:
             cells = [f"{v32['onnx']:.1e} ({v32['torch']:.1e})", f"{c['vs_float16_max_abs_diff']:.1e}",
                      f"{s['port']:.3f}", f"{s['float16']:.3f}"]
             lines.append(f"| {model} | {level} | " + " | ".join(cells) + " |")
-    lines += ["", "Top tags of the loud clips (port / original as shipped):", ""]
+    lines += ["", "As shipped, musicnn casts the mel power to float16 before `10000·x`, so a mel power above "
+              "65504 / 10000 ≈ 6.55 becomes inf; a spread of 0 means every clip of the level got the same tags. "
+              "The port computes in float32.", "",
+              "Top tags of the loud clips (port / original as shipped):", ""]
     for model, m in result["models"].items():
         for clip, t in m["clips"]["loud"]["top3"].items():
             lines.append(f"- {model} {clip}: {', '.join(t['port'])} / {', '.join(t['float16'])}")

@@ -10,7 +10,7 @@ SHA-256 of the source checkpoint and of each cached file; a cache whose hashes d
 rebuilt with a warning.
 
 Two backends run the network: ``"onnx"`` (default), ONNX Runtime, and ``"torch"``.
-They agree within 1e-6; ONNX Runtime tags 1.5–3.5 times faster on CPU
+They agree within 1e-6; ONNX Runtime tags 2–3 times faster on a 2-core CPU
 (``experiments/results/musicnn_faithful.md``).
 
 A clip's tags are musicnn's taggram mean: log-mel frames (:mod:`.frontend`, float32 where musicnn
