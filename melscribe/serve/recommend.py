@@ -467,7 +467,7 @@ class Recommender:
                 break
             n = min(total, 4 * n)
         if self._audio is not None:
-            candidates = self._rerank_audio(candidates, rows)
+            candidates = self._rerank_audio(candidates, rows, query)
         candidates = candidates[:k]
         for c in candidates:
             c.rerank_score = teacher.get(c.row)
@@ -544,17 +544,23 @@ class Recommender:
                         return out
         return out
 
-    def _rerank_audio(self, candidates: list[_Candidate], rows: np.ndarray) -> list[_Candidate]:
+    def _rerank_audio(self, candidates: list[_Candidate], rows: np.ndarray, query: np.ndarray) -> list[_Candidate]:
         """Audio-only candidates keep the slots the ranking gave them, filled in order of the similarity of
-        their audio to the request's top descriptor sets."""
+        their audio to the request: to its embedding ``query`` when the audio model shares this recommender's
+        text encoder (:class:`~melscribe.audio.tagger_space.TaggerTextModel`), else (CLAP) to the request's top
+        descriptor sets embedded by the audio model's text tower."""
         from melscribe.audio.joint import rerank_by_audio
 
         audio = [c for c in candidates if c.track.id in self._audio_rows]
         if not audio:
             return candidates
-        texts = [self.index.texts[r] for r in rows[:AUDIO_CONTEXT_SETS].tolist()]
-        with self._audio_lock:
-            sims = rerank_by_audio(self._audio.model, texts, self._audio.embeddings)
+        model = self._audio.model
+        if getattr(getattr(model, "encoder", None), "name", None) == self.encoder.name:
+            sims = self._audio.embeddings @ np.asarray(query, dtype=np.float32)
+        else:
+            texts = [self.index.texts[r] for r in rows[:AUDIO_CONTEXT_SETS].tolist()]
+            with self._audio_lock:
+                sims = rerank_by_audio(model, texts, self._audio.embeddings)
         for c in audio:
             c.audio_score = float(sims[self._audio_rows[c.track.id]])
         slots = iter(sorted(audio, key=lambda c: -c.audio_score))
