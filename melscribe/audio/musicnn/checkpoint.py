@@ -12,9 +12,9 @@ bundle header and is skipped.
 
 Only what musicnn's checkpoints use is supported: uncompressed blocks, one data shard, float32
 tensors (other dtypes are rejected with a :class:`DataError`). The per-tensor CRC32C stored in each
-entry is not verified (CRC32C in pure Python costs seconds per model); the structural checks below —
-bounds, sizes agreeing with shapes, the table's magic number — catch truncated or overwritten files,
-and :mod:`melscribe.audio.musicnn.tagger` records a SHA-256 of the source files for its cache.
+entry is not verified (CRC32C in pure Python costs seconds per model): the structural checks below —
+the table's magic number, block and entry bounds, sizes agreeing with shapes, offsets inside the
+data file — catch missing, truncated or mangled files, but not a changed byte inside a tensor.
 """
 
 from __future__ import annotations
