@@ -7,6 +7,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from melscribe.errors import DataError
+
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling file and a rename."""
@@ -17,9 +19,31 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Move folder ``src`` to ``dst``, replacing ``dst`` if it exists (renames only, same file system)."""
+def check_replaceable(dst: str | os.PathLike, marker: str, what: str) -> None:
+    """Raise :class:`~melscribe.errors.DataError` naming ``dst`` unless it is absent, an empty folder, or a folder
+    holding ``marker``: the file that marks a melscribe ``what`` (an index's ``meta.json``, a model's
+    ``config.json``). Nothing else, a user's folder, a file or ``.``, is ever replaced."""
+    dst = Path(dst)
+    if not (dst.exists() or dst.is_symlink()):
+        return
+    if not dst.is_dir() or dst.is_symlink():
+        raise DataError(f"{dst} is not a folder: melscribe will not replace it with a {what}; choose another path")
+    if (dst / marker).is_file():
+        return
+    try:
+        empty = next(dst.iterdir(), None) is None
+    except OSError as e:
+        raise DataError(f"cannot read the folder {dst}: {e.strerror or e}") from e
+    if not empty:
+        raise DataError(f"{dst} holds files but no {marker}: it is not a melscribe {what}, and melscribe will not "
+                        f"replace it; choose an empty or new folder")
+
+
+def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, *, marker: str, what: str) -> Path:
+    """Move folder ``src`` to ``dst``, replacing ``dst`` if it exists (renames only, same file system); ``dst``
+    must be absent, empty, or a melscribe ``what`` marked by ``marker`` (:func:`check_replaceable`)."""
     src, dst = Path(src), Path(dst)
+    check_replaceable(dst, marker, what)
     if dst.exists():
         old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(dst, old)

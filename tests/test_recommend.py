@@ -321,3 +321,15 @@ def test_rerank_is_checked(rec: Recommender, catalog: Catalog, reranker) -> None
             r.recommend("steel drums", rerank=bad)
     with pytest.raises(InvalidRequestError, match="rerank needs a music cross-encoder"):
         rec.recommend("steel drums", rerank=5)  # the packaged MiniLM has no teacher beside it
+
+
+def test_an_index_dir_holding_a_users_files_is_refused_untouched(rec: Recommender, catalog: Catalog,
+                                                                 tmp_path: Path) -> None:
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(DataError, match=r"mydata holds files but no meta\.json"):
+        Recommender(rec.encoder, catalog, index_dir=mine)
+    with pytest.raises(DataError, match="is not a folder"):
+        Recommender(rec.encoder, catalog, index_dir=mine / "notes.txt")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "precious"

@@ -9,6 +9,9 @@ from pathlib import Path
 from melscribe.config import resolve_model
 from melscribe.errors import ModelUnavailableError
 
+#: The file every model folder melscribe writes holds (transformers' config, in bi- and cross-encoders alike):
+#: a folder without it is not replaced by a new model (:func:`melscribe.fileio.replace_dir`).
+MODEL_MARKER = "config.json"
 #: The folder, inside a trained bi-encoder's folder, that holds its fast student (``melscribe train``).
 STUDENT_DIR = "fast"
 #: Where a GPL recipe publishes its music cross-encoder (the teacher) inside the bi-encoder's folder, for

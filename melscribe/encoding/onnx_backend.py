@@ -349,7 +349,7 @@ def export(model: str | os.PathLike, folder: str | os.PathLike, *, quantized: bo
         (tmp / META_FILE).write_text(json.dumps(meta))
         for name in ("raw.onnx", "fused.onnx"):
             (tmp / name).unlink(missing_ok=True)
-        replace_dir(tmp, folder)
+        replace_dir(tmp, folder, marker=META_FILE, what="ONNX export")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

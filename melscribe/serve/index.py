@@ -481,7 +481,7 @@ class DescriptorIndex:
                     "model_probe": self.model_probe.tolist(), "catalog_fingerprint": self.fingerprint,
                     "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary}
             write_meta(tmp / META_FILE, meta)
-            replace_dir(tmp, folder)
+            replace_dir(tmp, folder, marker=META_FILE, what="index")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

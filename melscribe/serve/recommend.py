@@ -39,6 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from melscribe.config import home_dir
+from melscribe.fileio import check_replaceable
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.retrieval.fusion import FusionConfig, load_fusion
 from melscribe.retrieval.scorers import BASELINES
@@ -47,7 +48,7 @@ from melscribe.encoding.encoder import SERVING_BACKEND, TextEncoder
 from melscribe.intent.parser import Intent, IntentParser, may_reject
 from melscribe.encoding.models import TEACHER_DIR
 from melscribe.encoding.reranker import Reranker
-from melscribe.serve.index import DescriptorIndex
+from melscribe.serve.index import META_FILE as INDEX_META_FILE, DescriptorIndex
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,9 @@ def load_catalog(catalog: Catalog | str | os.PathLike | None, data_dir: str | os
 
 
 def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLike, kind: str = "auto") -> DescriptorIndex:
-    """Embed the descriptor sets and vocabulary of ``catalog`` with ``encoder``, index them, save to ``folder``."""
+    """Embed the descriptor sets and vocabulary of ``catalog`` with ``encoder``, index them, save to ``folder``
+    (which must be absent, empty or an index: checked before any encoding, :func:`melscribe.fileio.check_replaceable`)."""
+    check_replaceable(Path(folder).expanduser(), INDEX_META_FILE, "index")
     index = DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),
                                   vocabulary=catalog.vocabulary(), kind=kind)
     index.save(folder)
@@ -272,6 +275,7 @@ class Recommender:
     def _open_index(self, index_dir: str | os.PathLike | None, kind: str, auto_rebuild: bool) -> DescriptorIndex:
         fingerprint = self.catalog.fingerprint()
         folder = Path(index_dir) if index_dir is not None else index_cache_dir(self.encoder.name, fingerprint, kind)
+        check_replaceable(folder, INDEX_META_FILE, "index")  # a user's folder is refused before anything is read
         if folder.exists():
             try:
                 index = DescriptorIndex.load(folder)

@@ -222,7 +222,7 @@ def _write_cache(network: Musicnn | Vgg, cache: Path, source_sha: str) -> None:
         hashes = {file: _file_sha256(tmp / file) for file in (WEIGHTS_FILE, ONNX_FILE)}
         meta = {"source_sha256": source_sha, "sha256": hashes}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        replace_dir(tmp, cache)
+        replace_dir(tmp, cache, marker=META_FILE, what="converted tagger")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
