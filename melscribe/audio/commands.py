@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from melscribe.audio.musicnn import TAGGERS
 from melscribe.audio.tagger_space import DEFAULT_MAX_TAGS, DEFAULT_TAGGER, DEFAULT_THRESHOLD
 
 #: Tags shown per file in the table (``--json`` gives all of them).
@@ -25,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "tags with their probabilities, and the descriptor set the file gets as an audio-only track. "
                     "Files that cannot be decoded are listed with the reason and make the exit status 1.")
     t.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files or folders")
-    t.add_argument("--model", default=DEFAULT_TAGGER,
-                   help=f"tagger: musicnn-mtt, musicnn-msd, musicnn-mtt-vgg, musicnn-msd-vgg (default {DEFAULT_TAGGER})")
+    t.add_argument("--model", default=DEFAULT_TAGGER, choices=TAGGERS, help=f"tagger (default {DEFAULT_TAGGER})")
     t.add_argument("--threshold", type=_probability, default=DEFAULT_THRESHOLD,
                    help=f"least probability of a descriptor (default {DEFAULT_THRESHOLD})")
     t.add_argument("--max-tags", type=_positive, default=DEFAULT_MAX_TAGS,

@@ -7,6 +7,20 @@ checkpoints (``pip install --no-deps musicnn==0.1.0``) and converted once.
 
 from __future__ import annotations
 
-from melscribe.audio.musicnn.tagger import TAGGERS, MusicnnTagger
+from typing import TYPE_CHECKING
+
+from melscribe.audio.musicnn.names import TAGGERS
+
+if TYPE_CHECKING:
+    from melscribe.audio.musicnn.tagger import MusicnnTagger
 
 __all__ = ["TAGGERS", "MusicnnTagger"]
+
+
+def __getattr__(name: str):
+    # Lazy: naming the taggers (the command line's help) does not import torch.
+    if name == "MusicnnTagger":
+        from melscribe.audio.musicnn.tagger import MusicnnTagger
+
+        return MusicnnTagger
+    raise AttributeError(f"module 'melscribe.audio.musicnn' has no attribute {name!r}")

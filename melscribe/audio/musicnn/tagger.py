@@ -36,20 +36,12 @@ import torch
 
 from melscribe.audio.musicnn.checkpoint import DATA_FILE, INDEX_FILE, read_checkpoint
 from melscribe.audio.musicnn.frontend import N_MELS, PATCH_FRAMES, SAMPLE_RATE, log_mel, patches
+from melscribe.audio.musicnn.names import TAGGERS, MODELS
 from melscribe.audio.musicnn.network import Musicnn, Vgg, build_network
 from melscribe.config import home_dir
 from melscribe.errors import DataError, InvalidRequestError
 from melscribe.fileio import replace_dir, temp_sibling
 
-#: Tagger name -> (musicnn model folder, architecture, label list in ``configuration.py``).
-_MODELS = {
-    "musicnn-mtt": ("MTT_musicnn", "musicnn", "MTT_LABELS"),
-    "musicnn-msd": ("MSD_musicnn", "musicnn", "MSD_LABELS"),
-    "musicnn-mtt-vgg": ("MTT_vgg", "vgg", "MTT_LABELS"),
-    "musicnn-msd-vgg": ("MSD_vgg", "vgg", "MSD_LABELS"),
-}
-#: The tagger names :meth:`MusicnnTagger.load` accepts.
-TAGGERS = tuple(_MODELS)
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 BACKENDS = ("onnx", "torch")
 WEIGHTS_FILE, ONNX_FILE, META_FILE = "weights.pt", "model.onnx", "meta.json"
@@ -84,11 +76,11 @@ class MusicnnTagger:
         Raises :class:`InvalidRequestError` for an unknown name or backend, :class:`DataError` when
         ``musicnn`` is not installed or its files are unreadable.
         """
-        if name not in _MODELS:
+        if name not in MODELS:
             raise InvalidRequestError(f"unknown musicnn tagger {name!r}; choose one of {', '.join(TAGGERS)}")
         if backend not in BACKENDS:
             raise InvalidRequestError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        folder_name, architecture, labels = _MODELS[name]
+        folder_name, architecture, labels = MODELS[name]
         package = musicnn_package_dir()
         source = package / folder_name
         cache = Path(cache_dir) if cache_dir is not None else home_dir() / "audio-models"
