@@ -333,3 +333,15 @@ def test_an_index_dir_holding_a_users_files_is_refused_untouched(rec: Recommende
     with pytest.raises(DataError, match="is not a folder"):
         Recommender(rec.encoder, catalog, index_dir=mine / "notes.txt")
     assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "precious"
+
+
+def test_a_model_path_with_a_tilde_keeps_its_tuned_fusion(minilm, catalog: Catalog, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from melscribe.retrieval.fusion import FUSION_FILE, FusionConfig
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    minilm.save(str(tmp_path / "models" / "mine"))
+    tuned = FusionConfig(method="weighted", weights=(1.0, 0.25), lexical="tfidf")
+    (tmp_path / "models" / "mine" / FUSION_FILE).write_text(json.dumps(tuned.to_dict()))
+    rec = Recommender("~/models/mine", catalog)
+    assert rec.fusion == tuned and rec.encoder.source == str(tmp_path / "models" / "mine")

@@ -92,7 +92,9 @@ class TextEncoder:
                 raise InvalidRequestError(f"a loaded SentenceTransformer runs on the torch backend, not {backend!r}")
             self.model, self.source = model, model.tokenizer.name_or_path
         else:
-            self.source = str(default_model() if model is None else model)
+            # a path is expanded here, where it enters: everything found beside the model (its tuned fusion,
+            # its student, its teacher) is then looked up at the same place
+            self.source = os.path.expanduser(str(default_model() if model is None else model))
             self.model = None
         self.backend = backend
         self.name = encoder_name(self.source, backend)
