@@ -118,3 +118,18 @@ def test_audio_folder_tracks_are_tagged_and_undecodable_files_reported(tmp_path:
     (tmp_path / "bad" / "x.wav").write_bytes(b"nothing")
     with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the 1 audio file"):
         catalog.with_audio_folder(tmp_path / "bad", model, cache_dir=tmp_path / "cache")
+
+
+def test_csv_values_that_pandas_would_call_missing_are_kept_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_text("track_id,descriptors,title,artist\n"
+                    "NA,\"jazz, piano\",null,None\n"
+                    "null,rock,nan,NaN\n"
+                    "None,folk,,N/A\n"
+                    "007,pop,#N/A,1.0\n")
+    catalog = Catalog.from_file(path)
+    assert [t.id for t in catalog] == ["NA", "null", "None", "007"]
+    assert catalog.track("NA").metadata == {"title": "null", "artist": "None"}
+    assert catalog.track("null").metadata == {"title": "nan", "artist": "NaN"}
+    assert catalog.track("None").metadata == {"artist": "N/A"}  # an empty cell is still no value
+    assert catalog.track("007").metadata == {"title": "#N/A", "artist": "1.0"}  # a column with text stays text

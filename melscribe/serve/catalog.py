@@ -288,7 +288,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype={"track_id": str})
+            # no missing-value guessing: an id or a title "NA", "null", "None" or "nan" is read as written
+            return pd.read_csv(path, dtype={"track_id": str}, keep_default_na=False)
         if suffix in (".jsonl", ".ndjson"):
             return pd.read_json(path, lines=True, dtype={"track_id": str})
         if suffix == ".parquet":
