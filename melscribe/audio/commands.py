@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from melscribe.argtypes import float_in, int_in
 from melscribe.audio.musicnn import TAGGERS
 from melscribe.audio.tagger_space import DEFAULT_MAX_TAGS, DEFAULT_TAGGER, DEFAULT_THRESHOLD
 
@@ -27,28 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Files that cannot be decoded are listed with the reason and make the exit status 1.")
     t.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files or folders")
     t.add_argument("--model", default=DEFAULT_TAGGER, choices=TAGGERS, help=f"tagger (default {DEFAULT_TAGGER})")
-    t.add_argument("--threshold", type=_probability, default=DEFAULT_THRESHOLD,
+    t.add_argument("--threshold", type=float_in(0, 1), default=DEFAULT_THRESHOLD,
                    help=f"least probability of a descriptor (default {DEFAULT_THRESHOLD})")
-    t.add_argument("--max-tags", type=_positive, default=DEFAULT_MAX_TAGS,
+    t.add_argument("--max-tags", type=int_in(1), default=DEFAULT_MAX_TAGS,
                    help=f"most descriptors per file (default {DEFAULT_MAX_TAGS})")
     t.add_argument("--json", action="store_true",
                    help='one JSON array: [{"path", "tags": [[tag, probability], ...] best first, "descriptors"}, '
                         '...]; an undecodable file as {"path", "error"}')
     t.set_defaults(func=cmd_audio_tag)
-
-
-def _probability(value: str) -> float:
-    x = float(value)
-    if not 0.0 <= x <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], not {value}")
-    return x
-
-
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return n
 
 
 def _files(paths: list[Path]) -> list[Path]:

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from melscribe.argtypes import float_in, int_in
 from melscribe.audio.models import load_audio_model
 from melscribe.audio.musicnn import TAGGERS
 from melscribe.audio.tagger_space import DEFAULT_TAGGER
@@ -20,7 +21,7 @@ from melscribe.serve.index import KINDS, DescriptorIndex
 from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
 from melscribe.errors import InvalidRequestError
 from melscribe.serve.catalog import Catalog
-from melscribe.serve.recommend import Recommendation, Recommender, build_index, index_cache_dir, load_catalog
+from melscribe.serve.recommend import MAX_RERANK, Recommendation, Recommender, build_index, index_cache_dir, load_catalog
 
 
 #: ``--catalog none``: no catalog file, only the audio of ``--audio-folder``.
@@ -44,14 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("recommend", help="recommend tracks for a request",
                               description="Recommend tracks of a catalog for a natural-language request.")
     p.add_argument("request", help="the request, in quotes")
-    p.add_argument("-k", type=int, default=10, help="number of tracks (default 10)")
+    p.add_argument("-k", type=int_in(1), default=10, help="number of tracks (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--exclude-track", action="append", default=[], metavar="ID", help="never return this track")
     p.add_argument("--require", action="append", default=[], metavar="DESCRIPTOR",
                    help="return only tracks with this descriptor")
     p.add_argument("--exclude", action="append", default=[], metavar="DESCRIPTOR",
                    help="return no track with this descriptor")
-    p.add_argument("--rerank", type=int, default=0, metavar="N",
+    p.add_argument("--rerank", type=int_in(0, MAX_RERANK), default=0, metavar="N",
                    help="re-score the best N descriptor sets with the music cross-encoder (the teacher a GPL recipe "
                         "publishes beside the model, or --reranker); N = 50 adds about 280 ms a request on 2 CPU cores "
                         "(bench_rerank.md) (default 0: off)")
@@ -61,16 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="serve the HTTP API",
                               description="Serve GET /health and POST /recommend over HTTP (uvicorn).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--max-batch", type=int, default=MAX_BATCH,
+    p.add_argument("--port", type=int_in(1, 65535), default=8000, help="port, 1 to 65535 (default 8000)")
+    p.add_argument("--max-batch", type=int_in(1, 4096), default=MAX_BATCH,
                    help=f"most concurrent requests encoded as one batch (default {MAX_BATCH})")
-    p.add_argument("--max-wait-ms", type=float, default=MAX_WAIT_MS,
+    p.add_argument("--max-wait-ms", type=float_in(0, 60_000), default=MAX_WAIT_MS,
                    help=f"how long a request waits for others to share its batch (default {MAX_WAIT_MS} ms)")
-    p.add_argument("--max-queue", type=int, default=MAX_QUEUE,
+    p.add_argument("--max-queue", type=int_in(1), default=MAX_QUEUE,
                    help=f"requests allowed to wait; beyond, the server answers 503 (default {MAX_QUEUE})")
-    p.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+    p.add_argument("--max-body-bytes", type=int_in(64), default=None, metavar="N",
                    help="refuse request bodies over N bytes with 413 (default 262144)")
-    p.add_argument("--max-k", type=int, default=None, metavar="N", help="refuse k over N with 400 (default 1000)")
+    p.add_argument("--max-k", type=int_in(1), default=None, metavar="N", help="refuse k over N with 400 (default 1000)")
     _add_source_arguments(p, serving=True)
     p.set_defaults(func=cmd_serve)
 
@@ -182,8 +183,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # 219 against 156 requests/s at concurrency 8 here (experiments/results/bench_recommend.md). One request
     # at a time (recommend(), the CLI) keeps spinning, the faster there.
     os.environ.setdefault(SPIN_ENV, "0")
-    app = api.create_app(_recommender(args), max_body_bytes=args.max_body_bytes or api.MAX_BODY_BYTES,
-                         max_k=args.max_k or api.MAX_K, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+    limits = {"max_body_bytes": args.max_body_bytes or api.MAX_BODY_BYTES, "max_k": args.max_k or api.MAX_K}
+    app = api.create_app(_recommender(args), **limits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port)
 
