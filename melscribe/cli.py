@@ -27,7 +27,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"{len(ds.queries)} requests, {len(ds.corpus)} descriptor sets → {folder}")
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from functools import partial
 
     from melscribe.evaluation.protocol import evaluate_table, format_table, write_results
@@ -42,6 +42,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.out:
         md, js = write_results(result, args.out, args.title, "melscribe " + " ".join(sys.argv[1:]))
         print(f"wrote {md} and {js}")
+    for label, reason in result["skipped"].items():
+        print(f"melscribe: scorer {label} could not run: {reason}", file=sys.stderr)
+    return 1 if result["skipped"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,3 +87,14 @@ def test_recommend_is_evaluated_like_the_dense_scorer_over_distinct_lists(tmp_pa
         assert evaluate_recommender(rec, split, root, metrics) == pytest.approx(expected)
     with pytest.raises(ValueError, match="track-level"):
         evaluate_recommender(rec, "MC", root)
+
+
+def test_evaluate_exits_non_zero_when_a_named_scorer_cannot_run(real_data_dir, tmp_path, capsys):
+    from melscribe.cli import main
+
+    common = ["evaluate", "--splits", "MC", "--seeds", "0", "--data-dir", str(real_data_dir)]
+    assert main(common + ["--scorer", "nosuch"]) == 2
+    assert "unknown scorer 'nosuch'" in capsys.readouterr().err
+    assert main(common + ["--scorer", "tfidf", "--scorer", f"dense:{tmp_path}/no-model"]) == 1
+    out, err = capsys.readouterr()
+    assert "TF-IDF" in out and f"scorer dense:{tmp_path}/no-model could not run" in err

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from melscribe.retrieval.scorers import BM25Scorer, DenseScorer, FusedScorer, ModelUnavailableError, TfidfScorer, make_scorer
+from melscribe.retrieval.scorers import BM25Scorer, DenseScorer, FusedScorer, InvalidRequestError, ModelUnavailableError, TfidfScorer, make_scorer
 
 CORPUS = ["steel drums, tropical, upbeat", "sad, piano, ballad", "heavy metal, distorted guitar", "jazz, saxophone"]
 QUERIES = ["upbeat tropical music with steel drums", "a sad piano ballad", "smooth jazz saxophone"]
@@ -55,7 +55,7 @@ def test_make_scorer_specs_and_unavailable_model(tmp_path):
     assert isinstance(make_scorer("rrf:tfidf+bm25"), FusedScorer)
     w = make_scorer("weighted:1*tfidf+0.5*bm25")
     assert w.weights == [1.0, 0.5]
-    with pytest.raises(ModelUnavailableError, match="unknown scorer"):
+    with pytest.raises(InvalidRequestError, match="unknown scorer"):  # a typo is an error, not a skip
         make_scorer("nonsense-model")
     with pytest.raises(ModelUnavailableError, match="cannot load"):
         make_scorer(f"dense:{tmp_path}/not-a-model")

@@ -17,7 +17,7 @@ import numpy as np
 
 from melscribe.config import resolve_model
 from melscribe.encoding.encoder import BACKENDS, DEFAULT_BACKEND, TextEncoder
-from melscribe.errors import ModelUnavailableError
+from melscribe.errors import InvalidRequestError, ModelUnavailableError
 from melscribe.retrieval.fusion import FUSION_FILE, METHODS, fuse, load_fusion
 from melscribe.encoding.reranker import Reranker
 
@@ -295,7 +295,7 @@ def make_scorer(spec: str) -> Scorer:
     model, backend = split_backend(spec)
     if Path(model).expanduser().is_dir():
         return DenseScorer(str(Path(model).expanduser()), name=spec, backend=backend)
-    raise ModelUnavailableError(
+    raise InvalidRequestError(
         f"unknown scorer {spec!r}: use one of {', '.join(BASELINES)}, a model folder, dense:NAME, "
         "rrf:A+B, weighted:W*A+W*B, rerank:CROSS_ENCODER@FIRST_STAGE, clap:NAME or ttmr:PATH (dense specs take a "
         "suffix @BACKEND)")
