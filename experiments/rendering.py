@@ -12,9 +12,10 @@ Experiment code, not part of the library; ``experiments/render_music.py`` is its
   file (:func:`midi_file`): the score's notes (its own tempo marks ignored) on the class's instruments
   (:data:`GM_PROGRAMS`, the one table of General MIDI program numbers), each part moved by octaves into
   its instrument's range. Keyboard, guitar, harp, choir and pad classes play every part; ``violin``,
-  ``cello``, ``flute`` the top line of the first part; ``string_quartet`` the parts by pitch on violins,
-  violas, cello (pieces of several parts only); ``guitar_distorted`` the melody and the bass;
-  ``synth_lead`` the melody on a sawtooth lead over the other parts on a pad. A *drum kit* render adds a
+  ``cello``, ``flute`` the top line (the highest note sounding in any part at each moment);
+  ``string_quartet`` the parts by pitch on violins, violas, cello (pieces of several parts only);
+  ``guitar_distorted`` the top line and the bass; ``synth_lead`` the top line on a sawtooth lead over
+  every part on a pad. A *drum kit* render adds a
   steady beat on GM channel 10 (kick, snare, hi-hat, aligned to the score's bars), synthesized on its own
   and mixed 6 dB (RMS) under an otherwise identical render: every drum clip has a drum-less twin that
   differs from it by the drum track only.
@@ -62,7 +63,7 @@ import struct
 import subprocess
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -130,10 +131,10 @@ class Instrumentation:
     """An instrumentation class: which instrument plays which part, and the tags true of it."""
 
     name: str
-    #: ``all``: every part on ``instruments[0]``; ``melody``: the top part's top line on ``instruments[0]``;
-    #: ``quartet``: parts by pitch on violin, violin, viola, ..., cello; ``melody+bass``: the melody and the
-    #: lowest part on ``instruments[0]``; ``lead+pad``: the melody on ``instruments[0]``, the other parts on
-    #: ``instruments[1]``.
+    #: ``all``: every part on ``instruments[0]``; ``melody``: the top line (:func:`skyline`) on
+    #: ``instruments[0]``; ``quartet``: parts by pitch on violin, violin, viola, ..., cello; ``melody+bass``:
+    #: the top line and the lowest part on ``instruments[0]``; ``lead+pad``: the top line on
+    #: ``instruments[0]`` over every part on ``instruments[1]``.
     layout: str
     instruments: tuple[str, ...]
     mtt: tuple[str, ...]
@@ -335,7 +336,7 @@ def plan(n_pieces: int = 40, seed: int = 0, per_piece: int = 6, drums_per_piece:
 class Music:
     """A score reduced to what rendering needs. Times in quarter lengths from the first note."""
 
-    #: Each part's notes (onset, duration, MIDI pitch), in score order (the first part carries the melody).
+    #: Each part's notes (onset, duration, MIDI pitch), in score order.
     parts: list[list[tuple[float, float, int]]]
     #: Loop period: the piece from its first note, rounded up to whole bars.
     period: float
@@ -414,15 +415,30 @@ def music_from_score(score) -> Music:
     return Music(parts, period, beat, beat_name, bar, downbeat, f"{num}/{den}", title)
 
 
-def skyline(notes: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
-    """The top line of a part: the highest pitch at each onset, held at most until the next onset."""
-    top: dict[float, tuple[float, int]] = {}
-    for on, d, m in notes:
-        if on not in top or m > top[on][1]:
-            top[on] = (d, m)
-    onsets = sorted(top)
-    return [(on, min(top[on][0], nxt - on), top[on][1])
-            for on, nxt in zip(onsets, onsets[1:] + [math.inf])]
+def skyline(parts: Sequence[list[tuple[float, float, int]]]) -> list[tuple[float, float, int]]:
+    """The top line of the music: at every moment the highest note sounding in any part (a note that
+    becomes the highest when a higher one ends is struck again there). Silent only where every part is."""
+    notes = sorted(((on, on + d, m) for p in parts for on, d, m in p if d > 0), key=lambda n: (n[0], -n[2]))
+    points = sorted({t for on, end, _ in notes for t in (on, end)})
+    out: list[list] = []
+    current = None  # index into notes of the note being played
+    active: list[int] = []
+    nxt = 0
+    for t in points:
+        active = [i for i in active if notes[i][1] > t]
+        while nxt < len(notes) and notes[nxt][0] <= t:
+            if notes[nxt][1] > t:
+                active.append(nxt)
+            nxt += 1
+        top = max(active, key=lambda i: (notes[i][2], -notes[i][0]), default=None)
+        if top == current:
+            continue
+        if out and out[-1][1] > t:
+            out[-1][1] = t
+        if top is not None:
+            out.append([t, notes[top][1], notes[top][2]])
+        current = top
+    return [(on, end - on, m) for on, end, m in out if end > on]
 
 
 def fit_range(notes: list[tuple[float, float, int]], instrument: str) -> list[tuple[float, float, int]]:
@@ -447,7 +463,7 @@ def assign(music: Music, inst: Instrumentation) -> list[tuple[list[tuple[float, 
     parts = music.parts
     median = [float(np.median([m for _, _, m in p])) for p in parts]
     by_pitch = [parts[i] for i in sorted(range(len(parts)), key=lambda i: -median[i])]
-    melody = skyline(parts[0])
+    melody = skyline(parts)
     first = inst.instruments[0]
     if inst.layout == "all":
         lines = [(p, first, 80) for p in parts]
@@ -463,7 +479,7 @@ def assign(music: Music, inst: Instrumentation) -> list[tuple[list[tuple[float, 
     elif inst.layout == "melody+bass":
         lines = [(melody, first, 90)] + ([(by_pitch[-1], first, 75)] if len(parts) > 1 else [])
     elif inst.layout == "lead+pad":
-        lines = [(melody, first, 90)] + [(p, inst.instruments[1], 62) for p in parts[1:]]
+        lines = [(melody, first, 90)] + [(p, inst.instruments[1], 62) for p in parts]
     else:
         raise ValueError(f"unknown layout {inst.layout!r}")
     return [(fit_range(notes, name), name, vel) for notes, name, vel in lines]
@@ -534,7 +550,13 @@ def midi_file(music: Music, inst: Instrumentation, bpm: float, drums: bool, seco
         return int(round(q * TICKS_PER_QUARTER))
 
     channels = [c for c in range(16) if c != DRUM_CHANNEL]
-    lines = assign(music, inst) if notes else []
+    lines = assign(music, inst)
+    first = min(on for part, _, _ in lines for on, _, _ in part)  # the render starts with its first note
+    if first > 0:
+        lines = [([(on - first, d, m) for on, d, m in part], name, v) for part, name, v in lines]
+        music = replace(music, downbeat=(music.downbeat - first) % music.bar)
+    if not notes:
+        lines = []
     for i, (part, name, velocity) in enumerate(lines):
         ch = channels[i % len(channels)]
         if i < len(channels):
