@@ -57,6 +57,8 @@ def test_recommend_matches_the_recommender(server: str, rec: Recommender) -> Non
             "filters": {"exclude_tracks": ["calypso-2"], "exclude_descriptors": ["reggae"]}}
     r = httpx.post(f"{server}/recommend", json=body)
     assert r.status_code == 200
+    assert list(r.json()) == ["request", "k", "model", "intent", "low_confidence", "results"]  # as --json
+    assert r.json()["model"] == rec.encoder.name
     results = r.json()["results"]
     expected = rec.recommend(body["request"], 3, exclude_tracks=["calypso-2"], exclude_descriptors=["reggae"])
     assert results == [e.to_dict() for e in expected]
@@ -162,8 +164,12 @@ def test_cli_index_build_info_and_recommend(shared_model, catalog_file: Path, tm
     assert len(set(columns)) == 1  # the track column is aligned
 
     run_cli("recommend", "sad piano", "-k", "2", "--json", "--catalog", str(catalog_file), "--require", "piano")
-    results = json.loads(capsys.readouterr().out)
-    assert [r["track_id"] for r in results] == ["ballad"] and results[0]["rank"] == 1
+    answer = json.loads(capsys.readouterr().out)
+    # one shape with HTTP's /recommend: request, k, model, intent, low_confidence, results
+    assert list(answer) == ["request", "k", "model", "intent", "low_confidence", "results"]
+    assert (answer["request"], answer["k"], answer["model"], answer["low_confidence"]) == \
+        ("sad piano", 2, "all-MiniLM-L6-v2", False)
+    assert [r["track_id"] for r in answer["results"]] == ["ballad"] and answer["results"][0]["rank"] == 1
 
 
 def test_cli_index_info_finds_the_cached_index(shared_model, catalog_file: Path, capsys: pytest.CaptureFixture) -> None:
@@ -174,8 +180,17 @@ def test_cli_index_info_finds_the_cached_index(shared_model, catalog_file: Path,
 
 
 def test_cli_reports_bad_input_as_melscribe_errors(shared_model, catalog_file: Path) -> None:
-    with pytest.raises(InvalidRequestError, match="positive"):
-        run_cli("recommend", "sad piano", "-k", "0", "--catalog", str(catalog_file))
+    with pytest.raises(InvalidRequestError, match="unknown descriptor"):
+        run_cli("recommend", "sad piano", "--exclude", "qwzx", "--catalog", str(catalog_file))
+
+
+def test_cli_table_strips_terminal_control_characters(shared_model, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    catalog = tmp_path / "evil.csv"
+    catalog.write_text('track_id,descriptors,title,artist\nevil\x07,"sad, piano",\x1b[2J\x1b[31mRed\x1b[0m,Ada\x9b\n')
+    run_cli("recommend", "sad piano", "-k", "1", "--catalog", str(catalog))
+    out = capsys.readouterr().out
+    assert "Red" in out and not any(ch in out for ch in "\x1b\x07\x9b")
 
 
 def test_serve_command_runs_uvicorn_with_the_app(shared_model, catalog_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

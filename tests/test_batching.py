@@ -130,6 +130,7 @@ def test_a_full_queue_answers_503_and_queued_requests_are_still_answered(rec: Re
         _wait_for(lambda: app.state.batcher.queued == 1)
         busy = post("calm ambient synth pads")
         assert busy.status_code == 503 and "busy" in busy.json()["detail"]
+        assert busy.headers["retry-after"] == "1"
         blocked.release.set()
         for future, track in ((first, "ballad"), (second, "techno"), (third, "country")):
             assert future.result().status_code == 200, future.result().text

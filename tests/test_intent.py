@@ -324,8 +324,8 @@ def test_cli_no_intent(encoder: TextEncoder, catalog: Catalog, tmp_path: Path, m
     assert out[0] == "intent: wants tropical; avoids steel drums (2 descriptors)" and "calypso" not in "\n".join(out)
     out = run("tropical music but no steel drums", "-k", "2", "--no-intent")
     assert out[0].startswith("rank") and "calypso" in "\n".join(out)
-    results = json.loads("\n".join(run("tropical music but no steel drums", "-k", "2", "--json")))
-    assert results[0]["intent"]["avoided"] == ["steel drums"]
+    answer = json.loads("\n".join(run("tropical music but no steel drums", "-k", "2", "--json")))
+    assert answer["intent"]["avoided"] == ["steel drums"] and answer["results"][0]["intent"]["avoided"] == ["steel drums"]
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------

@@ -144,7 +144,8 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:
-        return _AsciiJSONResponse(status_code=503 if isinstance(exc, ServerBusyError) else 400,
+        busy = isinstance(exc, ServerBusyError)
+        return _AsciiJSONResponse(status_code=503 if busy else 400, headers={"Retry-After": "1"} if busy else None,
                                   content={"detail": _clip(str(exc), 5 * MAX_ECHO_CHARS)})
 
     @app.exception_handler(RequestValidationError)
@@ -183,7 +184,6 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
             prepared, intent = check(body)
         results = await batcher.submit(prepared)
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
-        return JSONResponse({"request": _clip(body.request), "k": body.k, "intent": intent,
-                             "low_confidence": results.low_confidence, "results": [r.to_dict() for r in results]})
+        return JSONResponse(results.to_dict(_clip(body.request), body.k, recommender.encoder.name, intent))
 
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -165,10 +166,11 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         print("warning: low confidence: the request resembles nothing in the catalog (another language, emoji or "
               "gibberish?); these results are likely poor", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        intent = rec.parse_intent(args.request).to_dict() if rec.intent else None
+        print(json.dumps(results.to_dict(args.request, args.k, rec.encoder.name, intent), indent=2))
         return
     if rec.intent:
-        print(f"intent: {rec.parse_intent(args.request).describe()}")
+        print(printable(f"intent: {rec.parse_intent(args.request).describe()}"))
     print(format_table(results))
 
 
@@ -187,6 +189,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     app = api.create_app(_recommender(args), **limits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (terminal escape codes in a catalog's titles never reach the
+    terminal), each replaced by a space."""
+    return _CONTROL.sub(" ", text)
 
 
 def track_label(metadata) -> str:
@@ -208,8 +219,8 @@ def format_table(results: list[Recommendation]) -> str:
     for r, label in zip(results, labels):
         carried = (r.intent or {}).get("carries_avoided") or ()
         explained = ", ".join(r.matched_descriptors) + (f"  [carries avoided: {', '.join(carried)}]" if carried else "")
-        rows.append([str(r.rank), f"{r.score:.3f}", r.track_id + (" (audio)" if r.inferred else "")]
-                    + ([label] if named else []) + [explained])
+        rows.append([str(r.rank), f"{r.score:.3f}", printable(r.track_id) + (" (audio)" if r.inferred else "")]
+                    + ([printable(label)] if named else []) + [printable(explained)])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
     return "\n".join("  ".join([f"{row[0]:>{widths[0]}}", f"{row[1]:>{widths[1]}}"]
                                + [f"{cell:<{w}}" for cell, w in zip(row[2:-1], widths[2:])] + [row[-1]]).rstrip()

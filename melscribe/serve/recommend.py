@@ -138,6 +138,13 @@ class RecommendationList(list):
     def __repr__(self) -> str:
         return f"RecommendationList({list.__repr__(self)}, low_confidence={self.low_confidence})"
 
+    def to_dict(self, request: str, k: int, model: str, intent: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The answer as JSON-able values, one shape for HTTP and ``melscribe recommend --json``: ``request``,
+        ``k``, ``model`` (the encoder's name), ``intent`` (what the request was read to want and avoid, ``None``
+        with intent handling off), ``low_confidence`` and ``results``."""
+        return {"request": request, "k": k, "model": model, "intent": intent, "low_confidence": self.low_confidence,
+                "results": [r.to_dict() for r in self]}
+
 
 def low_confidence_threshold(index: DescriptorIndex, null_probes: np.ndarray, music_probes: np.ndarray,
                              position: float = LOW_CONFIDENCE_POSITION) -> float:
