@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -133,3 +134,14 @@ def test_csv_values_that_pandas_would_call_missing_are_kept_as_written(tmp_path:
     assert catalog.track("null").metadata == {"title": "nan", "artist": "NaN"}
     assert catalog.track("None").metadata == {"artist": "N/A"}  # an empty cell is still no value
     assert catalog.track("007").metadata == {"title": "#N/A", "artist": "1.0"}  # a column with text stays text
+
+
+def test_descriptors_joined_by_another_separator_are_warned_about(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_text('track_id,descriptors\na,rock|pop|loud\nb,"jazz; piano"\nc,"folk, calm"\n')
+    with pytest.warns(UserWarning, match=r"2 descriptor\(s\) contain '\|' or ';'.*'jazz; piano'"):
+        catalog = Catalog.from_file(path)
+    assert catalog.track("a").descriptor_sets == (("rock|pop|loud",),)  # read as written, and said so
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Catalog.from_file(write_catalog(tmp_path / "plain.csv"))

@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -202,6 +203,7 @@ class Catalog:
         for tid, e in rows.items():
             audio = e["fields"].pop("audio_path", None)
             tracks.append(Track(tid, tuple(e["sets"]), e["fields"], audio))
+        _warn_list_like(path, tracks)
         return cls(tracks, source=str(path))
 
     @classmethod
@@ -315,6 +317,19 @@ def _descriptors(value: Any, where: str) -> tuple[str, ...]:
         return parse_descriptors(value)
     except DataError as e:
         raise DataError(f"{where}: {e}") from None
+
+
+#: Separators other than the comma that people use in a descriptor cell.
+LIST_LIKE = re.compile(r"[|;]")
+
+
+def _warn_list_like(path: Path, tracks: list[Track]) -> None:
+    """Warn when descriptors look like lists joined by another separator ("rock|pop"): each is read as one."""
+    odd = sorted({d for t in tracks for ds in t.descriptor_sets for d in ds if LIST_LIKE.search(d)})
+    if odd:
+        warnings.warn(f"catalog {path}: {len(odd)} descriptor(s) contain '|' or ';' and are each read as one "
+                      f"descriptor (e.g. {odd[0]!r}); separate descriptors with commas, or give a list "
+                      "([\"rock\", \"pop\"])", stacklevel=3)
 
 
 def _short(v: Any, limit: int = 60) -> str:
