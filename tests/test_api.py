@@ -49,7 +49,7 @@ def test_health(server: str) -> None:
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "model": "all-MiniLM-L6-v2", "catalog": r.json()["catalog"], "tracks": 12,
                         "descriptor_sets": 12, "index": "flat", "fusion": None}
-    assert r.json()["catalog"].endswith("catalog.csv")
+    assert r.json()["catalog"] == "catalog.csv"  # a name: no server path reaches a client
 
 
 def test_recommend_matches_the_recommender(server: str, rec: Recommender) -> None:
@@ -199,3 +199,10 @@ def test_serve_command_runs_uvicorn_with_the_app(shared_model, catalog_file: Pat
     run_cli("serve", "--catalog", str(catalog_file), "--port", "8123")
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
     assert {route.path for route in seen["app"].routes} >= {"/health", "/recommend"}
+
+
+def test_errors_and_health_name_no_server_path(server: str, catalog_file: Path) -> None:
+    folder = str(catalog_file.parent)
+    assert folder not in httpx.get(f"{server}/health").text
+    r = httpx.post(f"{server}/recommend", json={"request": "jazz", "filters": {"require_descriptors": ["qwzx"]}})
+    assert r.status_code == 400 and "catalog.csv" in r.text and folder not in r.text

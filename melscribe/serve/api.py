@@ -27,6 +27,8 @@ others to share its batch of at most ``max_batch``.
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 from typing import Any
 
 from contextlib import asynccontextmanager
@@ -41,6 +43,8 @@ from melscribe.version import __version__
 from melscribe.errors import InvalidRequestError, MelscribeError
 from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
 from melscribe.serve.recommend import PreparedRequest, Recommender
+
+log = logging.getLogger(__name__)
 
 #: Largest request body accepted, in bytes (larger: 413).
 MAX_BODY_BYTES = 256 * 1024
@@ -140,6 +144,9 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
     app = FastAPI(title="melscribe", version=__version__, lifespan=lifespan,
                   description="Natural-language music recommendation through song descriptors.")
     app.state.batcher = batcher
+    # clients see names, never the server's paths (a model folder's last part)
+    model_name = Path(recommender.encoder.name).name or recommender.encoder.name
+    log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(MelscribeError)
@@ -156,7 +163,7 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": recommender.encoder.name, "catalog": recommender.catalog.source,
+        return {"status": "ok", "model": model_name, "catalog": recommender.catalog.name,
                 "tracks": len(recommender.catalog), "descriptor_sets": len(recommender.index),
                 "index": recommender.index.kind,
                 "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
@@ -184,6 +191,6 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
             prepared, intent = check(body)
         results = await batcher.submit(prepared)
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
-        return JSONResponse(results.to_dict(_clip(body.request), body.k, recommender.encoder.name, intent))
+        return JSONResponse(results.to_dict(_clip(body.request), body.k, model_name, intent))
 
     return app

@@ -124,6 +124,12 @@ class Catalog:
                           f"Catalog.with_audio_folder): {', '.join(repr(t.id) for t in dropped[:5])}"
                           + (", …" if len(dropped) > 5 else ""), stacklevel=2)
 
+    @property
+    def name(self) -> str:
+        """What the catalog is called to clients: its source with each path cut to its last part
+        (``catalog.csv + Music``), so that no server path reaches them."""
+        return " + ".join(Path(part).name or part for part in self.source.split(" + "))
+
     def __len__(self) -> int:
         return len(self.tracks)
 
@@ -141,7 +147,7 @@ class Catalog:
         try:
             return self._by_id[track_id]
         except (KeyError, TypeError):
-            raise InvalidRequestError(f"unknown track id {track_id!r} (not in {self.source})") from None
+            raise InvalidRequestError(f"unknown track id {track_id!r} (not in {self.name})") from None
 
     @cached_property
     def descriptor_sets(self) -> dict[str, list[str]]:

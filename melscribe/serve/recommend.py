@@ -441,7 +441,7 @@ class Recommender:
         unknown = sorted(req - self._vocabulary)
         if unknown:
             raise InvalidRequestError(f"unknown descriptor(s) in require_descriptors: {', '.join(map(repr, unknown))} "
-                                      f"(not in the vocabulary of {self.catalog.source})")
+                                      f"(not in the vocabulary of {self.catalog.name})")
         exc = tuple(sorted(set(_as_list(exclude, "exclude_descriptors", normalise=True))))
         return _Filter(ids, req, self._exclusions_cached(exc) if exc else frozenset())
 
@@ -453,7 +453,7 @@ class Recommender:
         if unknown:
             raise InvalidRequestError(f"unknown descriptor(s) in exclude_descriptors: "
                                       f"{', '.join(map(repr, unknown))} (not in the vocabulary of "
-                                      f"{self.catalog.source}, nor close to a descriptor)")
+                                      f"{self.catalog.name}, nor close to a descriptor)")
         return frozenset(exclude).union(*named)
 
     def _rank(self, query: np.ndarray, k: int, filt: _Filter, request: str | None = None,
