@@ -206,3 +206,18 @@ def test_errors_and_health_name_no_server_path(server: str, catalog_file: Path) 
     assert folder not in httpx.get(f"{server}/health").text
     r = httpx.post(f"{server}/recommend", json={"request": "jazz", "filters": {"require_descriptors": ["qwzx"]}})
     assert r.status_code == 400 and "catalog.csv" in r.text and folder not in r.text
+
+
+@pytest.mark.parametrize("kwargs, status, says", [
+    ({"content": b'{"request": "jazz"}', "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
+     "Content-Type: application/json"),  # curl -d without -H
+    ({"data": {"request": "jazz"}}, 415, "Content-Type: application/json"),  # a form post
+    ({"content": b'{"request": "jazz"}', "headers": {"content-type": "text/plain"}}, 415, "got text/plain"),
+    ({"content": b'{"request": "jazz"}'}, 415, "got none"),
+    ({"content": b'{"request": "jazz", "k": NaN}', "headers": {"content-type": "application/json"}}, 422, "integer"),
+    ({"content": b'{"request": NaN}', "headers": {"content-type": "application/json"}}, 422, "valid string"),
+])
+def test_common_client_mistakes_get_a_4xx_saying_what_to_send(server: str, kwargs: dict, status: int,
+                                                              says: str) -> None:
+    r = httpx.post(f"{server}/recommend", **kwargs)
+    assert r.status_code == status and says in r.text

@@ -128,6 +128,15 @@ def _clip(value: Any, limit: int = MAX_ECHO_CHARS) -> Any:
     return value if len(text) <= limit else text[:limit] + "…"
 
 
+def _echo(value: Any) -> Any:
+    """An input quoted back in a 422: as is when it is plain JSON (no NaN or infinity), else as text; clipped."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        value = value.decode("utf-8", "replace") if isinstance(value, bytes) else json.dumps(value, default=str)
+    return _clip(value)
+
+
 def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES, max_k: int = MAX_K,
                max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS, max_queue: int = MAX_QUEUE) -> FastAPI:
     """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
@@ -156,9 +165,15 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
                                   content={"detail": _clip(str(exc), 5 * MAX_ECHO_CHARS)})
 
     @app.exception_handler(RequestValidationError)
-    def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method == "POST" and media != "application/json":
+            return _AsciiJSONResponse(status_code=415, content={"detail": (
+                f"send the body as JSON with the header Content-Type: application/json (got "
+                f"{_clip(media or 'none', 60)!s}), e.g. curl -H 'Content-Type: application/json' "
+                """-d '{"request": "calm piano"}'""")})
         detail = [{"type": e.get("type"), "loc": [_clip(part) for part in e.get("loc", ())], "msg": e.get("msg"),
-                   "input": _clip(e.get("input"))} for e in exc.errors()]
+                   "input": _echo(e.get("input"))} for e in exc.errors()]
         return _AsciiJSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/health")
