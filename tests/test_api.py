@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -195,9 +201,11 @@ def test_cli_table_strips_terminal_control_characters(shared_model, tmp_path: Pa
 
 def test_serve_command_runs_uvicorn_with_the_app(shared_model, catalog_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(app=app, host=host, port=port))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **options: seen.update(app=app, host=host, port=port,
+                                                                                       options=options))
     run_cli("serve", "--catalog", str(catalog_file), "--port", "8123")
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    assert seen["options"] == {"timeout_keep_alive": 5, "timeout_graceful_shutdown": 10}
     assert {route.path for route in seen["app"].routes} >= {"/health", "/recommend"}
 
 
@@ -221,3 +229,53 @@ def test_common_client_mistakes_get_a_4xx_saying_what_to_send(server: str, kwarg
                                                               says: str) -> None:
     r = httpx.post(f"{server}/recommend", **kwargs)
     assert r.status_code == status and says in r.text
+
+
+def _stalled(url: str) -> socket.socket:
+    """A connection that sent a request's headers and none of its body."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n")
+    return conn
+
+
+def test_a_stalled_body_is_answered_408_and_its_connection_closed(rec: Recommender) -> None:
+    with running_server(create_app(rec, body_timeout_s=0.5)) as url:
+        conn = _stalled(url)
+        reply = b""
+        while chunk := conn.recv(4096):  # until the server closes the connection
+            reply += chunk
+        conn.close()
+        assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in reply
+        assert httpx.post(f"{url}/recommend", json={"request": "sad piano", "k": 1}).status_code == 200
+
+
+def test_sigterm_stops_the_server_despite_stalled_connections(catalog_file: Path, home: Path, tmp_path: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    env = {**os.environ, "MELSCRIBE_HOME": str(home)}
+    server = subprocess.Popen([sys.executable, "-m", "melscribe.cli", "serve", "--catalog", str(catalog_file),
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):  # the model loads and the index is read: up to a minute on a busy machine
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.1)
+        stalled = [_stalled(url) for _ in range(3)]
+        start = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        # the stalled bodies time out (10 s) or the graceful shutdown gives up on them (10 s), whichever is first
+        assert time.monotonic() - start < 15
+        for conn in stalled:
+            conn.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

@@ -26,6 +26,7 @@ others to share its batch of at most ``max_batch``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -46,6 +47,11 @@ from melscribe.serve.recommend import PreparedRequest, Recommender
 
 log = logging.getLogger(__name__)
 
+#: Seconds a request's body may take to arrive whole (longer: 408).
+BODY_TIMEOUT_S = 10.0
+#: Seconds an idle keep-alive connection stays open, and seconds a stopping server (SIGTERM) waits for the
+#: requests under way before it closes their connections.
+KEEP_ALIVE_S, SHUTDOWN_S = 5, 10
 #: Largest request body accepted, in bytes (larger: 413).
 MAX_BODY_BYTES = 256 * 1024
 #: Largest ``k`` accepted (larger: 400).
@@ -83,10 +89,12 @@ class _AsciiJSONResponse(JSONResponse):
 
 class _BodyLimit:
     """ASGI middleware answering 413 to a request whose body exceeds ``max_bytes``, whether it declares its
-    length (``Content-Length``) or not (the body is counted as it arrives, and passed on once complete)."""
+    length (``Content-Length``) or not (the body is counted as it arrives, and passed on once complete), and
+    408 to one whose body has not arrived whole within ``timeout_s`` seconds (a stalled client holds no
+    connection for ever)."""
 
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S):
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -95,8 +103,12 @@ class _BodyLimit:
         if declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(scope, receive, send)
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                return await self._timed_out(scope, send)
             if message["type"] != "http.request":  # the client went away
                 return
             chunks.append(message.get("body", b""))
@@ -115,6 +127,15 @@ class _BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _timed_out(self, scope: dict, send: Any) -> None:
+        response = JSONResponse(status_code=408, headers={"Connection": "close"}, content={
+            "detail": f"the request body did not arrive within {self.timeout_s:g} s"})
+
+        async def nothing() -> dict:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
 
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
         response = JSONResponse(status_code=413, content={
@@ -138,7 +159,8 @@ def _echo(value: Any) -> Any:
 
 
 def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES, max_k: int = MAX_K,
-               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS, max_queue: int = MAX_QUEUE) -> FastAPI:
+               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS, max_queue: int = MAX_QUEUE,
+               body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
     """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
     requests (see the module docstring); bodies over ``max_body_bytes`` bytes are refused (413), and ``k``
     above ``max_k`` (400)."""
@@ -156,7 +178,7 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
     # clients see names, never the server's paths (a model folder's last part)
     model_name = Path(recommender.encoder.name).name or recommender.encoder.name
     log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:

@@ -188,7 +188,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     limits = {"max_body_bytes": args.max_body_bytes or api.MAX_BODY_BYTES, "max_k": args.max_k or api.MAX_K}
     app = api.create_app(_recommender(args), **limits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)
-    uvicorn.run(app, host=args.host, port=args.port)
+    uvicorn.run(app, host=args.host, port=args.port, timeout_keep_alive=api.KEEP_ALIVE_S,
+                timeout_graceful_shutdown=api.SHUTDOWN_S)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
