@@ -368,3 +368,30 @@ def test_the_quick_cue_check_lets_every_cue_through() -> None:
         assert _may_reject().search(f"calm piano {cue} drums"), cue
     assert _may_reject().search("a sugar-free pop song") and _may_reject().search("rather calm than loud")
     assert not _may_reject().search("i know a piano ballad with soft female vocals")
+
+
+class _CountingEncoder:
+    """An encoder that counts the texts it is asked to encode."""
+
+    def __init__(self, encoder: TextEncoder):
+        self.encoder, self.texts = encoder, 0
+
+    def encode(self, texts, **options):
+        self.texts += len(texts)
+        return self.encoder.encode(texts, **options)
+
+
+def test_the_work_of_reading_one_request_is_bounded(encoder: TextEncoder) -> None:
+    from melscribe.intent.parser import MAX_REJECTIONS, find_rejections
+
+    counting = _CountingEncoder(encoder)
+    parser = IntentParser(VOCABULARY, None, counting)
+    counting.texts = 0
+    names = ["jazz", "metal", "piano", "drums", "banjo", "techno", "reggae", "violin", "synth", "rap"]
+    flood = " ".join(f"but not {names[i % 10]}{i}" for i in range(600))[:9990]  # 594 distinct rejections
+    assert len(find_rejections(flood)) > 500 and len(find_rejections(flood, limit=MAX_REJECTIONS)) == MAX_REJECTIONS
+    intent = parser.parse(flood)
+    assert len(intent.rejected_phrases) == MAX_REJECTIONS and counting.texts <= MAX_REJECTIONS
+    counting.texts = 0
+    same = parser.parse("calm music " + "but not jazz " * 700)  # one phrase repeated: matched once
+    assert same.rejected_phrases == ("jazz",) and counting.texts <= 1

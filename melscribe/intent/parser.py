@@ -288,9 +288,10 @@ def may_reject(request: str) -> bool:
     return bool(_may_reject().search(request.lower().replace("’", "'")))
 
 
-def find_rejections(request: str) -> list[RejectedPhrase]:
-    """The rejections of a request, in order: each cue with the phrase it covers (see the module doc).
-    Works on the text alone; :class:`IntentParser` matches the phrases to a vocabulary."""
+def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhrase]:
+    """The rejections of a request, in order: each cue with the phrase it covers (see the module doc); with
+    ``limit``, the first ``limit`` only (the scan stops there). Works on the text alone; :class:`IntentParser`
+    matches the phrases to a vocabulary."""
     if not may_reject(request):
         return []
     text = request.lower().replace("’", "'")
@@ -327,7 +328,9 @@ def find_rejections(request: str) -> list[RejectedPhrase]:
         while start > clause_start and toks[start - 1][0] in _SUBJECTS:  # "I don't want…", "I'm not a fan of…"
             start -= 1
         out.extend(RejectedPhrase(name, p, toks[start][1], end) for p in phrases)
-        i = next((k for k, t in enumerate(toks) if t[1] >= end), len(toks))
+        if limit is not None and len(out) >= limit:
+            return out[:limit]
+        i = next((k for k in range(j, len(toks)) if toks[k][1] >= end), len(toks))
     return out
 
 
@@ -594,6 +597,9 @@ class Intent:
 
 #: Wanted negative descriptors kept per rejected phrase (the closest forms: "no vocals", "instrumental", …),
 #: and how many of them the encoder reads after the request.
+#: The most rejections read in one request: a request of hundreds of "but not X" costs no more than this many
+#: (far more than people write: the held-out negated requests have at most 4).
+MAX_REJECTIONS = 16
 MAX_WANTED_ABSENCES = 3
 ENCODED_ABSENCES = 2
 #: What the encoder reads when a request is nothing but rejections ("anything but country").
@@ -618,14 +624,18 @@ class IntentParser:
         return self.matcher.threshold
 
     def parse(self, request: str) -> Intent:
-        """The :class:`Intent` of ``request``."""
-        found = find_rejections(request)
+        """The :class:`Intent` of ``request``. The work is bounded whatever the request: its first
+        :data:`MAX_REJECTIONS` rejections are read (the others stay in the encoded text), and each distinct
+        rejected phrase is matched once."""
+        found = find_rejections(request, limit=MAX_REJECTIONS)
         text = _remove_spans(request, [(r.start, r.end) for r in found])
         positive = list(dict.fromkeys(self.matcher.descriptors_in(text, generic=GENERIC_WORDS)))
         if not found:
             return Intent(request, request.strip(), tuple(positive))
         phrases = [r.phrase for r in found]
-        per_phrase = self.matcher.matches(phrases, keep=positive)
+        distinct = list(dict.fromkeys(phrases))
+        matched = dict(zip(distinct, self.matcher.matches(distinct, keep=positive)))
+        per_phrase = [matched[p] for p in phrases]
         rejected: set[str] = set().union(*per_phrase)
         wanted_negative: list[str] = []
         for r, names in zip(found, per_phrase):
