@@ -199,3 +199,22 @@ def test_default_model_prefers_the_trained_bi_encoder(monkeypatch: pytest.Monkey
     assert default_model() == "all-MiniLM-L6-v2"
     (tmp_path / "models" / "bi-encoder").mkdir(parents=True)
     assert default_model() == str(tmp_path / "models" / "bi-encoder")
+
+
+def test_sets_longer_than_the_encoder_reads_are_warned_about_and_explain_only_what_was_read(
+        minilm, tmp_path: Path) -> None:
+    from melscribe.serve.catalog import Catalog, Track
+    from melscribe.serve.recommend import Recommender
+
+    encoder = text_encoder(minilm)
+    filler = [f"texture {i}" for i in range(150)]  # about 300 tokens: the encoder reads 256
+    long_set = ("calm piano", *filler, "heavy metal")
+    catalog = Catalog([Track("long", (long_set,)), Track("rock", (("rock", "electric guitar"),))])
+    with pytest.warns(UserWarning, match=r"1 of 2 descriptor sets are longer than .* reads \(256 tokens\)"):
+        rec = Recommender(encoder, catalog, index_dir=tmp_path / "idx")
+    read = rec.index.read
+    assert list(read) == [rec.index.texts.index(", ".join(long_set))] and 1 < next(iter(read.values())) < 150
+    top = rec.recommend("heavy metal", k=2)
+    long = next(r for r in top if r.track_id == "long")
+    assert long.descriptor_set == long_set and "heavy metal" not in long.matched_descriptors  # never read
+    assert Recommender(encoder, catalog, index_dir=tmp_path / "idx").index.read == read  # saved with the index

@@ -48,6 +48,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -331,6 +332,24 @@ def _compress_coarse_quantizer(ivf: faiss.IndexIVF) -> None:
     coarse.this.disown()
 
 
+def descriptors_read(texts: Sequence[str], encoder: TextEncoder) -> dict[int, int]:
+    """For each text (a descriptor set joined by ", ") longer than ``encoder`` reads, its row -> how many of its
+    leading descriptors fit in what the encoder reads. A text of fewer characters than the encoder reads tokens
+    cannot be too long (a token covers a character at least), so only long texts are tokenised."""
+    limit = encoder.max_seq_length
+    out = {}
+    for row, text in enumerate(texts):
+        if len(text) + 2 <= limit or encoder.token_count(text) <= limit:  # 2: the [CLS] and [SEP] tokens
+            continue
+        descriptors = text.split(", ")
+        low, high = 0, len(descriptors) - 1  # the most descriptors that fit lies in [low, high]
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if encoder.token_count(", ".join(descriptors[:mid])) <= limit else (low, mid - 1)
+        out[row] = max(low, 1)  # the first descriptor is read, if only in part
+    return out
+
+
 @dataclass(eq=False)
 class DescriptorIndex:
     """Embeddings of unique descriptor-set texts in a faiss index (row ``i`` is ``texts[i]``), plus the
@@ -347,6 +366,9 @@ class DescriptorIndex:
     path: Path | None = field(default=None, compare=False)
     #: whether each text was embedded in a run of its own (an int8 encoder's embeddings depend on the batch)
     encoded_alone: bool = False
+    #: row -> how many of its leading descriptors the encoder read, for the sets longer than it reads
+    #: (:func:`descriptors_read`); only those explain a match
+    read: dict[int, int] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, texts: Sequence[str], encoder: TextEncoder, *, fingerprint: str,
@@ -355,8 +377,15 @@ class DescriptorIndex:
         log.info("embedding %d descriptor sets and %d descriptors with %s", len(texts), len(vocabulary), encoder.name)
         embeddings = encoder.encode(texts, batch_size=batch_size, progress=True)
         vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
-        return cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
-                                   vocabulary_embeddings=vocab_emb, kind=kind)
+        built = cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
+                                    vocabulary_embeddings=vocab_emb, kind=kind)
+        built.read = descriptors_read(texts, encoder)
+        if built.read:
+            row, n = next(iter(built.read.items()))
+            warnings.warn(f"{len(built.read)} of {len(texts)} descriptor sets are longer than {encoder.name} reads "
+                          f"({encoder.max_seq_length} tokens): only their first descriptors are embedded and explain "
+                          f"a match, e.g. {n} of {len(texts[row].split(', '))} in {texts[row][:80]!r}…", stacklevel=2)
+        return built
 
     @classmethod
     def from_embeddings(cls, embeddings: np.ndarray, texts: Sequence[str], encoder: TextEncoder, *,
@@ -378,6 +407,11 @@ class DescriptorIndex:
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def descriptors_read(self, row: int, descriptors: Sequence[str]) -> Sequence[str]:
+        """The leading ``descriptors`` of row ``row``'s set that the encoder read (all of them unless the set
+        was longer than the encoder reads)."""
+        return descriptors[: self.read.get(row, len(descriptors))]
 
     @property
     def dim(self) -> int:
@@ -479,7 +513,8 @@ class DescriptorIndex:
                      for f in (FAISS_FILE, VOCAB_FILE)}
             meta = {"version": INDEX_VERSION, "kind": self.kind, "dim": self.dim, "model": self.model_name,
                     "model_probe": self.model_probe.tolist(), "catalog_fingerprint": self.fingerprint,
-                    "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary}
+                    "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary,
+                    "descriptors_read": {str(r): n for r, n in self.read.items()}}
             write_meta(tmp / META_FILE, meta)
             replace_dir(tmp, folder, marker=META_FILE, what="index")
         except BaseException:
@@ -544,6 +579,7 @@ class DescriptorIndex:
             dim, model, fingerprint, kind = int(meta["dim"]), meta["model"], meta["catalog_fingerprint"], meta["kind"]
             probe = np.asarray(meta["model_probe"], dtype=np.float32)
             encoded_alone = bool(meta.get("encoded_alone", False))  # absent from indexes saved before it existed
+            read = {int(r): int(n) for r, n in meta.get("descriptors_read", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise IndexCorruptError(f"index file {meta_path} is unreadable ({type(e).__name__}: {e}); "
                                     "rebuild the index") from None
@@ -574,4 +610,4 @@ class DescriptorIndex:
             raise IndexCorruptError(f"index files in {folder} disagree: {index.ntotal} vectors of dim {index.d}, "
                                     f"{len(texts)} texts, vocabulary embeddings {vocab_emb.shape} for "
                                     f"{len(vocabulary)} descriptors; rebuild the index")
-        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder, encoded_alone)
+        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder, encoded_alone, read)

@@ -483,11 +483,13 @@ class Recommender:
         for c in candidates:
             c.rerank_score = teacher.get(c.row)
         sets = [self._rows[c.row][0] for c in candidates]
-        sims = iter(self.index.descriptor_scores(query, [d for ds in sets for d in ds]))  # one product for all
+        # only the descriptors the encoder read (all, unless a set is longer than it reads) explain a match
+        read = [self.index.descriptors_read(c.row, ds) for c, ds in zip(candidates, sets)]
+        sims = iter(self.index.descriptor_scores(query, [d for ds in read for d in ds]))  # one product for all
         if best is None:  # only the sets of allowed tracks were scored
             best = float(self.index.search(query, 1)[0][0, 0])
-        return RecommendationList((self._result(rank, c, ds, [next(sims) for _ in ds])
-                                   for rank, (c, ds) in enumerate(zip(candidates, sets), 1)),
+        return RecommendationList((self._result(rank, c, ds, [next(sims) for _ in r] + [None] * (len(ds) - len(r)))
+                                   for rank, (c, ds, r) in enumerate(zip(candidates, sets, read), 1)),
                                   low_confidence=best < self.confidence_threshold)
 
     def _rerank_rows(self, request: str, scores: np.ndarray, rows: np.ndarray, depth: int,
