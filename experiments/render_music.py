@@ -5,7 +5,7 @@ instrument, tempo and drum labels, for measuring an audio tagger (musicnn MTT/MS
         [--seconds 30] [--loudness -20] [--peak -1] [--drum-level -6] [--small] [--out DIR]
 
 Default: 40 pieces × (6 instrumentations + 2 of them again with drums) = 320 clips of 30 s, mono 16 kHz,
-into ``$MELSCRIBE_HOME/renders/seed0`` (about 10 minutes on 2 CPU cores, 615 MB). ``--small``: 4 pieces ×
+into ``$MELSCRIBE_HOME/renders/seed0`` (7 minutes on 2 CPU cores, 307 MB). ``--small``: 4 pieces ×
 (4 + 1) = 20 clips of 10 s into ``.../seed0-small``. Reruns resume. The logic and the choices (pieces,
 instrumentation classes, General MIDI programs, tempo, loudness, tags) are documented in
 ``experiments/rendering.py``.
