@@ -436,7 +436,7 @@ def test_serve_takes_the_limits_from_the_command_line(monkeypatch: pytest.Monkey
     seen = {}
     monkeypatch.setattr(commands, "_recommender", lambda args: object())
     monkeypatch.setattr("melscribe.serve.api.create_app", lambda rec, **limits: seen.update(limits) or "app")
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: seen.update(app=app))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **options: seen.update(app=app))
     assert main(["serve", "--max-body-bytes", "1000", "--max-k", "20", "--max-queue", "7"]) == 0
     assert seen == {"max_body_bytes": 1000, "max_k": 20, "max_batch": 32, "max_wait_ms": 2.0, "max_queue": 7,
                     "app": "app"}
