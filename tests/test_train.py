@@ -281,3 +281,32 @@ def test_the_preset_refuses_an_unknown_lexical_scorer_for_the_fusion():
     assert get_preset("offline", fusion_lexical="bm25").fusion_lexical == "bm25"
     with pytest.raises(ValueError, match="unknown fusion_lexical 'splade'; choose one of tfidf, tfidf-bigrams, bm25"):
         get_preset("offline", fusion_lexical="splade")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("mnrl_max_steps=abc", "expected a whole number"),
+    ("bf16=maybe", "expected true or false"),
+    ("lr=-1", "lr=-1.0: must be positive"),
+    ("batch_size=0", "batch_size=0: must be at least 1"),
+    ("similarity=foo", "choose one of cos_sim, dot"),
+    ("recipe=nosuch", "choose one of mnrl, gpl"),
+    ("nosuch=1", "NAME one of recipe, seed"),
+    ("warmup_ratio=1.5", "must lie in [0, 1)"),
+])
+def test_train_settings_are_typed_and_checked(setting: str, message: str, capsys) -> None:
+    from melscribe.cli import main
+
+    assert main(["train", "--set", setting, "--show-config"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_every_setting_can_be_set_by_name(capsys) -> None:
+    from melscribe.cli import main
+
+    assert main(["train", "--set", "recipe=gpl", "--set", "seed=1", "--set", "mine_queries=none",
+                 "--set", "bf16=false", "--set", "miners=bm25,tfidf", "--set", "lr=3e-5", "--show-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert (cfg["recipe"], cfg["seed"], cfg["mine_queries"], cfg["bf16"], cfg["miners"], cfg["lr"]) == \
+        ("gpl", 1, None, False, ["bm25", "tfidf"], 3e-5)
+    assert main(["train", "--recipe", "mnrl", "--set", "recipe=gpl", "--show-config"]) == 2
+    assert "disagree" in capsys.readouterr().err

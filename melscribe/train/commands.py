@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
-from melscribe.train.presets import PRESETS, RECIPES, TrainConfig
-
-
-def _parse_overrides(items: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.replace("-", "_")
-        if not sep or key not in fields:
-            raise SystemExit(f"melscribe train: --set expects NAME=VALUE with NAME one of {', '.join(fields)}")
-        default = getattr(TrainConfig(), key)
-        if isinstance(default, tuple):
-            out[key] = tuple(v for v in value.split(",") if v)
-        elif isinstance(default, bool):
-            out[key] = value.lower() in ("1", "true", "yes")
-        elif default is None or isinstance(default, (int, float)):
-            out[key] = None if value.lower() == "none" else (float(value) if "." in value or "e" in value else int(value))
-        else:
-            out[key] = value
-    return out
+from melscribe.errors import InvalidRequestError
+from melscribe.train.presets import PRESETS, RECIPES, parse_settings
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -35,7 +15,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     from melscribe.train.pipeline import TrainingRun, train
     from melscribe.train.presets import get_preset
 
-    cfg = get_preset(args.preset, recipe=args.recipe, seed=args.seed, **_parse_overrides(args.set or []))
+    overrides = parse_settings(args.set or [])
+    for name in ("recipe", "seed"):  # --recipe and --seed are shorthands of --set recipe=... and --set seed=...
+        given = getattr(args, name)
+        if given is not None and overrides.setdefault(name, given) != given:
+            raise InvalidRequestError(f"--{name} {given} and --set {name}={overrides[name]} disagree")
+    cfg = get_preset(args.preset, **overrides)
     out = Path(args.out) if args.out else home_dir() / "runs" / f"{args.preset}-{cfg.recipe}-seed{cfg.seed}"
     if args.show_config:
         print(json.dumps(cfg.to_dict(), indent=2))

@@ -93,13 +93,43 @@ class TrainConfig:
     fast_batch_size: int | None = None
     fast_max_steps: int = -1
 
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            problem = _out_of_range(f.name, getattr(self, f.name))
+            if problem:
+                raise InvalidRequestError(f"training setting {f.name}={getattr(self, f.name)!r}: {problem}")
+
     def replace(self, **changes) -> "TrainConfig":
-        """A copy with ``changes`` applied (unknown names raise ``TypeError``)."""
+        """A copy with ``changes`` applied (unknown names raise ``TypeError``; values are checked)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         """Plain dict, for JSON."""
         return dataclasses.asdict(self)
+
+
+#: Settings with a fixed set of values (the others are checked where they are used, see :func:`get_preset`).
+CHOICES = {"recipe": RECIPES, "similarity": ("cos_sim", "dot"), "query_generation": QUERY_GENERATION,
+           "fusion_queries": FUSION_QUERIES, "label_teacher": LABEL_TEACHERS}
+
+
+def _out_of_range(name: str, value) -> str | None:
+    """What is wrong with a setting's value, or ``None``: choices, and numbers by the kind of setting."""
+    if name in CHOICES and value not in CHOICES[name]:
+        return f"choose one of {', '.join(CHOICES[name])}"
+    if value is None or isinstance(value, (bool, str, tuple)):
+        return None
+    if name.endswith("lr") or name.endswith("epochs") or name == "margin_scale":
+        return None if value > 0 else "must be positive"
+    if name.endswith("max_steps"):
+        return None if value == -1 or value > 0 else "must be positive, or -1 for no limit"
+    if name in ("warmup_ratio",):
+        return None if 0 <= value < 1 else "must lie in [0, 1)"
+    if name == "denoise_overlap":
+        return None if 0 < value <= 1 else "must lie in (0, 1], or None for off"
+    if name in ("synthetic_per_track", "heldout_tracks", "margin_weight"):
+        return None if value >= 0 else "must be at least 0"
+    return None if value >= 1 else "must be at least 1"
 
 
 #: Where the README's local llama.cpp server listens (``python -m llama_cpp.server ... --port 8011``).
@@ -135,11 +165,51 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+def parse_settings(items: list[str]) -> dict:
+    """``--set NAME=VALUE`` items → typed values by the type of each :class:`TrainConfig` field; a bad name
+    or value raises :class:`InvalidRequestError` naming it (and what is allowed)."""
+    import typing
+
+    types = typing.get_type_hints(TrainConfig)
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types:
+            raise InvalidRequestError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(types)}")
+        out[key] = _typed(key, value.strip(), types[key])
+    return out
+
+
+def _typed(name: str, value: str, kind) -> object:
+    """``value`` as the type ``kind`` of setting ``name`` (``int``, ``float``, ``bool``, ``str``, a tuple of
+    strings, or one of these or ``None``)."""
+    import typing
+
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if value.lower() == "none":
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if kind is bool:
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise InvalidRequestError(f"--set {name}={value}: expected true or false")
+        return value.lower() in ("true", "1", "yes")
+    if kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            raise InvalidRequestError(f"--set {name}={value}: expected {'a whole number' if kind is int else 'a number'}") from None
+    if typing.get_origin(kind) is tuple:
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
 def get_preset(name: str, **overrides) -> TrainConfig:
     """A preset by name, with ``overrides`` applied."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    cfg = PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+    cfg = PRESETS[name].replace(**overrides)
     from melscribe.train.teacher import TEACHER_LOSSES
 
     if cfg.teacher_loss not in TEACHER_LOSSES:
