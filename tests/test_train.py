@@ -310,3 +310,26 @@ def test_every_setting_can_be_set_by_name(capsys) -> None:
         ("gpl", 1, None, False, ["bm25", "tfidf"], 3e-5)
     assert main(["train", "--recipe", "mnrl", "--set", "recipe=gpl", "--show-config"]) == 2
     assert "disagree" in capsys.readouterr().err
+
+
+def test_a_rerun_with_other_settings_for_a_finished_stage_is_refused(tiny_run, tmp_path):
+    from melscribe.errors import InvalidRequestError
+    from melscribe.train.pipeline import TrainingRun, restart_run
+
+    out, _, cfg, records = tiny_run
+    settings = json.loads((out / "run.json").read_text())["stage_settings"]
+    assert settings["mnrl"]["mnrl_lr"] == cfg.mnrl_lr and set(settings) >= {"pairs", "mine", "mnrl", "distil"}
+    with pytest.raises(InvalidRequestError, match=r"mnrl_lr: 5e-05 there, 1e-05 now.*--restart"):
+        TrainingRun(out, cfg.replace(mnrl_lr=1e-5), records=records)
+    TrainingRun(out, cfg.replace(fast_lr=0.1), records=records)  # stage fast has not run: nothing to refuse
+    TrainingRun(out, cfg, records=records)  # the same settings: the finished stages are reused
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(InvalidRequestError, match="not a melscribe training run"):
+        restart_run(mine)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    restart_run(run)
+    assert not run.exists() and (mine / "notes.txt").is_file()

@@ -12,7 +12,7 @@ from melscribe.train.presets import PRESETS, RECIPES, parse_settings
 
 def cmd_train(args: argparse.Namespace) -> None:
     from melscribe.config import home_dir, trained_model_path
-    from melscribe.train.pipeline import TrainingRun, train
+    from melscribe.train.pipeline import TrainingRun, restart_run, train
     from melscribe.train.presets import get_preset
 
     overrides = parse_settings(args.set or [])
@@ -25,6 +25,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.show_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return
+    if args.restart:
+        restart_run(out)
     if args.stage:
         TrainingRun(out, cfg, args.data_dir).run(args.stage)
         print(f"stage {args.stage} done in {out}")
@@ -56,5 +58,8 @@ def register(sub) -> None:
     p.add_argument("--no-publish", action="store_true",
                    help="do not copy the model to $MELSCRIBE_HOME/models/bi-encoder (used by recommend)")
     p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the run folder's finished stages and train anew (a rerun with other settings for a "
+                        "finished stage is refused without it)")
     p.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
     p.set_defaults(func=cmd_train)

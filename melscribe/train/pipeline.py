@@ -41,8 +41,9 @@ from melscribe.encoding.models import MODEL_MARKER, STUDENT_DIR, TEACHER_DIR
 from melscribe.fileio import replace_dir, temp_sibling, write_text_atomic
 from melscribe.encoding.static_backend import STUDENT_INFO
 from melscribe.data import Record, load_training_records
+from melscribe.errors import InvalidRequestError
 from melscribe.pairs import PairDataset, build_pairs, read_beir, write_beir
-from melscribe.train.presets import TrainConfig
+from melscribe.train.presets import STAGE_SETTINGS, TrainConfig
 
 STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion", "fast")
 
@@ -65,6 +66,27 @@ class TrainingRun:
         self.info_path = self.out / "run.json"
         self.info = json.loads(self.info_path.read_text()) if self.info_path.is_file() else {}
         self.info["config"] = config.to_dict()
+        self._check_settings()
+
+    def _stage_settings(self, stage: str) -> dict:
+        """The settings ``stage`` depends on, as JSON values."""
+        config = json.loads(json.dumps(self.config.to_dict()))
+        return {k: config[k] for k in STAGE_SETTINGS[stage]}
+
+    def _check_settings(self) -> None:
+        """Refuse to reuse a finished stage whose output was made with other settings than this run's: the rerun
+        would skip it and publish a model of the old settings. :func:`restart_run` starts the folder anew."""
+        recorded = self.info.get("stage_settings", {})
+        differ = {}
+        for stage in STAGES:
+            if stage in recorded and self._done(stage):
+                now = self._stage_settings(stage)
+                differ.update({k: (v, now.get(k)) for k, v in recorded[stage].items() if now.get(k) != v})
+        if differ:
+            listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in sorted(differ.items()))
+            raise InvalidRequestError(f"the run folder {self.out} holds stages trained with other settings ({listed}); "
+                                      "a rerun would reuse them. Train into another folder (--out), or start this "
+                                      "one anew with --restart")
 
     # ---- stage outputs -------------------------------------------------------------------------
     @property
@@ -121,6 +143,7 @@ class TrainingRun:
         t0 = time.perf_counter()
         getattr(self, f"_stage_{stage}")()
         self.info.setdefault("seconds", {})[stage] = round(time.perf_counter() - t0, 1)
+        self.info.setdefault("stage_settings", {})[stage] = self._stage_settings(stage)
         _write_json_atomic(self.info_path, self.info)
 
     def records(self) -> tuple[list[Record], list[Record]]:
@@ -333,6 +356,18 @@ class TrainingRun:
                            pairs=[(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], tracks=[t for *_, t in rows],
                            epochs=c.fast_epochs, lr=c.fast_lr, batch_size=c.fast_batch_size, max_steps=c.fast_max_steps,
                            max_seq_length=c.max_seq_length, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+
+
+def restart_run(out_dir: str | os.PathLike) -> None:
+    """Remove a training run folder (one holding ``run.json``, written by melscribe) so that it starts anew;
+    anything else is refused untouched."""
+    out = Path(out_dir).expanduser()
+    if not out.exists():
+        return
+    if not (out / "run.json").is_file():
+        raise InvalidRequestError(f"{out} holds no run.json: it is not a melscribe training run, and --restart "
+                                  "will not delete it")
+    shutil.rmtree(out)
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, records: list[Record] | None = None,

@@ -108,6 +108,26 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+#: The settings each stage's output depends on (besides the stages it reads): recorded with the output, and
+#: compared on a rerun (:class:`melscribe.train.pipeline.TrainingRun`).
+_TRAINER = ("student_base", "max_seq_length", "warmup_ratio", "save_steps", "bf16")
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "pairs": ("seed", "train_sources", "docs_per_query", "drop_empty", "synthetic_per_track", "query_generation",
+              "llm_base_url", "llm_model", "heldout_tracks"),
+    "mine": ("seed", "miners", "mine_depth", "negatives_per_query", "mine_queries"),
+    "mnrl": ("seed", "mnrl_batch_size", "mnrl_epochs", "mnrl_lr", "mnrl_max_steps", "mnrl_hard_negatives",
+             "mnrl_denoise", *_TRAINER),
+    "teacher": ("seed", "denoise_overlap", "teacher_base", "teacher_loss", "teacher_max_length",
+                "teacher_negatives_per_positive", "teacher_epochs", "teacher_max_steps", "teacher_batch_size",
+                "teacher_lr", "teacher_max_rows", "save_steps", "bf16"),
+    "label": ("seed", "label_teacher", "label_batch_size", "triplets_per_query", "margin_denoise", "fusion_lexical"),
+    "distil": ("seed", "recipe", "similarity", "margin_scale", "batch_size", "epochs", "max_steps", "lr",
+               "margin_weight", *_TRAINER),
+    "fusion": ("seed", "recipe", "fusion_lexical", "fusion_queries", "heldout_tracks", "llm_base_url", "llm_model"),
+    "fast": ("seed", "recipe", "fast_student", "fast_max_texts", "fast_epochs", "fast_lr", "fast_batch_size",
+             "fast_max_steps", "max_seq_length", "save_steps", "bf16"),
+}
+
 #: Settings with a fixed set of values (the others are checked where they are used, see :func:`get_preset`).
 CHOICES = {"recipe": RECIPES, "similarity": ("cos_sim", "dot"), "query_generation": QUERY_GENERATION,
            "fusion_queries": FUSION_QUERIES, "label_teacher": LABEL_TEACHERS}
