@@ -6,8 +6,30 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
+
+import xxhash
 
 from melscribe.errors import DataError
+
+
+#: The checksum of melscribe's files (indexes, published models): xxHash's 128-bit XXH3, hashed at memory speed.
+CHECKSUM = "xxh3_128"
+_HASH_CHUNK = 8 << 20
+
+
+def file_checksum(file: str | os.PathLike | Any) -> str:
+    """The :data:`CHECKSUM` (hex) of the content of a file, given by path or as an open binary file (read
+    from its current position to its end), read in chunks."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb", buffering=0) as f:
+            return file_checksum(f)
+    h = xxhash.xxh3_128()
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    while n := file.readinto(buf):
+        h.update(view[:n])
+    return h.hexdigest()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

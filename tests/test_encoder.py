@@ -343,3 +343,29 @@ def test_onnx_session_settings_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(onnx_backend.THREADS_ENV, "1")
     monkeypatch.setenv(onnx_backend.SPIN_ENV, "0")
     assert onnx_backend.session_settings() == (1, False)
+
+
+def _overwrite(path: Path, offset: int, n: int = 4096) -> None:
+    """Overwrite ``n`` bytes of a file at ``offset`` with seeded noise, keeping its size."""
+    data = bytearray(path.read_bytes())
+    data[offset:offset + n] = np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_weights_of_a_published_model_fail_their_checksum(minilm, tmp_path: Path) -> None:
+    from melscribe.encoding.models import WEIGHTS_RECORD
+    from melscribe.train.checkpoints import publish_model
+
+    folder = publish_model(minilm, tmp_path / "published")
+    assert (folder / WEIGHTS_RECORD).is_file()
+    TextEncoder(str(folder))  # intact: loads
+    _overwrite(folder / "model.safetensors", 100_000)  # a change that leaves the embeddings plausible
+    with pytest.raises(ModelUnavailableError, match=r"model\.safetensors are missing or damaged"):
+        TextEncoder(str(folder))
+
+
+def test_weights_damaged_into_embedding_everything_alike_are_refused(minilm, tmp_path: Path) -> None:
+    minilm.save(str(tmp_path / "copy"))  # no checksum record: the probes catch it
+    _overwrite(tmp_path / "copy" / "model.safetensors", 85_000_000)
+    with pytest.raises(ModelUnavailableError, match="embeds different texts alike"):
+        TextEncoder(str(tmp_path / "copy"))

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from melscribe.config import PACKAGED_MINILM, resolve_model, trained_model_path
-from melscribe.errors import InvalidRequestError
+from melscribe.errors import InvalidRequestError, ModelUnavailableError
 from melscribe.encoding.models import load_sentence_transformer
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,12 @@ SERVING_BACKEND = "onnx-int8"
 SAME_EMBEDDINGS = ("torch", "onnx")
 #: The text whose embedding identifies a model's weights (compared with a tolerance by ``same_model``).
 PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
+#: Texts no working encoder embeds alike, checked when an encoder is made: if every pair is at least
+#: :data:`DEGENERATE_COSINE` apart (the packaged MiniLM: 0.03-0.37; weights with 4 KB overwritten: up to 0.99
+#: for every pair), the weights are damaged.
+DEGENERATE_PROBES = ("calm solo piano", "aggressive heavy metal with distorted guitars", "a choir singing in Latin",
+                     "the stock market fell sharply on Tuesday")
+DEGENERATE_COSINE = 0.9
 #: Batches up to this size are encoded on a single thread (see :meth:`TextEncoder.encode`).
 SMALL_BATCH = 8
 
@@ -100,7 +106,16 @@ class TextEncoder:
         self.name = encoder_name(self.source, backend)
         self._lock = threading.Lock()
         self._impl = self._load_backend()
+        self._check_not_degenerate()
         log.info("text encoder: %s (%s)", self.name, backend)
+
+    def _check_not_degenerate(self) -> None:
+        """Refuse a model that embeds different texts alike (:data:`DEGENERATE_PROBES`): damaged weights, not a
+        request, would be to blame for every result it gave."""
+        emb = self.encode(list(DEGENERATE_PROBES))
+        if not np.isfinite(emb).all() or float((emb @ emb.T).min()) >= DEGENERATE_COSINE:
+            raise ModelUnavailableError(f"{self.name} embeds different texts alike (or as NaN): its weights are "
+                                        "damaged; re-publish or re-train the model")
 
     def _load_backend(self):
         if self.backend == "torch":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from melscribe.config import resolve_model
 from melscribe.errors import ModelUnavailableError
+from melscribe.fileio import CHECKSUM, file_checksum
 
 #: The file every model folder melscribe writes holds (transformers' config, in bi- and cross-encoders alike):
 #: a folder without it is not replaced by a new model (:func:`melscribe.fileio.replace_dir`).
@@ -19,6 +20,43 @@ STUDENT_DIR = "fast"
 TEACHER_DIR = "teacher"
 
 
+#: The file, in a model folder melscribe publishes, that records the checksum of each weight file.
+WEIGHTS_RECORD = "melscribe_weights.json"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+def record_weights(folder: str | os.PathLike) -> Path:
+    """Write :data:`WEIGHTS_RECORD` into a model folder about to be published: the checksum
+    (:data:`melscribe.fileio.CHECKSUM`) and size of each weight file under it, checked by :func:`verify_weights`."""
+    import json
+
+    root = Path(folder)
+    files = {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, CHECKSUM: file_checksum(p)}
+             for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in _WEIGHT_SUFFIXES}
+    (root / WEIGHTS_RECORD).write_text(json.dumps({"files": files}, indent=1))
+    return root / WEIGHTS_RECORD
+
+
+def verify_weights(folder: str | os.PathLike) -> None:
+    """Check the weight files of a model folder against its :data:`WEIGHTS_RECORD` (if it has one): a file
+    missing, resized or altered raises :class:`ModelUnavailableError` naming it."""
+    import json
+
+    root = Path(folder)
+    record = root / WEIGHTS_RECORD
+    if not record.is_file():
+        return
+    try:
+        files = json.loads(record.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelUnavailableError(f"{record} is unreadable ({e}): re-publish the model") from None
+    for name, expected in files.items():
+        p = root / name
+        if not p.is_file() or p.stat().st_size != expected["bytes"] or file_checksum(p) != expected[CHECKSUM]:
+            raise ModelUnavailableError(f"the model weights {p} are missing or damaged (they fail the checksum "
+                                        f"recorded when the model was published): re-publish or re-train the model")
+
+
 def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_length: int | None = None):
     """Load a ``SentenceTransformer`` by name or path (the packaged MiniLM for ``all-MiniLM-L6-v2``).
 
@@ -27,6 +65,8 @@ def load_sentence_transformer(name_or_path: str | os.PathLike | None, max_seq_le
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model(name_or_path)
+    if Path(path).is_dir():
+        verify_weights(path)
     try:
         model = SentenceTransformer(path, device=None if cuda_available() else "cpu")
     except Exception as e:  # OSError, HF hub errors, ValueError...

@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
-from melscribe.fileio import replace_dir
+from melscribe.fileio import CHECKSUM, file_checksum, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,6 @@ REFINE_K_FACTOR = 2
 #: Probe embeddings (``TextEncoder.probe``) at least this close come from the same weights.
 PROBE_MIN_COSINE = 0.999
 #: The checksum of index files (xxHash XXH3, 128 bits, hex) and the chunk size it reads files in.
-CHECKSUM = "xxh3_128"
-_HASH_CHUNK = 8 << 20
 #: How long a save waits for another process's save of the same folder to finish.
 SAVE_LOCK_TIMEOUT = 600.0
 #: How many times a load looks again before it calls a file missing rather than replaced by a writer.
@@ -105,20 +103,6 @@ LOAD_RETRY_SECONDS = 10.0
 def same_model(probe_a: np.ndarray, probe_b: np.ndarray) -> bool:
     """Whether two probe embeddings come from the same model (same shape, cosine ≥ 0.999)."""
     return probe_a.shape == probe_b.shape and float(probe_a @ probe_b) >= PROBE_MIN_COSINE
-
-
-def file_checksum(file: str | os.PathLike | Any) -> str:
-    """The :data:`CHECKSUM` (hex) of the content of a file, given by path or as an open binary file (read
-    from its current position to its end), read in chunks."""
-    if isinstance(file, (str, os.PathLike)):
-        with open(file, "rb", buffering=0) as f:
-            return file_checksum(f)
-    h = xxhash.xxh3_128()
-    buf = bytearray(_HASH_CHUNK)
-    view = memoryview(buf)
-    while n := file.readinto(buf):
-        h.update(view[:n])
-    return h.hexdigest()
 
 
 def lock_path(folder: str | os.PathLike) -> Path:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from melscribe.encoding.models import MODEL_MARKER
+from melscribe.encoding.models import MODEL_MARKER, record_weights
 from melscribe.fileio import replace_dir, temp_sibling
 
 
@@ -32,4 +32,5 @@ def publish_model(model, target: str | os.PathLike) -> Path:
     temporary sibling folder, then renamed over ``target``."""
     tmp = temp_sibling(target)
     model.save(str(tmp))
+    record_weights(tmp)
     return replace_dir(tmp, target, marker=MODEL_MARKER, what="model")

@@ -37,7 +37,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from melscribe.encoding.models import MODEL_MARKER, STUDENT_DIR, TEACHER_DIR
+from melscribe.encoding.models import MODEL_MARKER, STUDENT_DIR, TEACHER_DIR, record_weights
 from melscribe.fileio import replace_dir, temp_sibling, write_text_atomic
 from melscribe.encoding.static_backend import STUDENT_INFO
 from melscribe.data import Record, load_training_records
@@ -395,6 +395,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
             shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
         if config.recipe != "mnrl" and config.label_teacher == "cross-encoder":  # for recommend(..., rerank=N)
             shutil.copytree(run.out / "teacher" / "model", tmp / TEACHER_DIR)
+        record_weights(tmp)
         replace_dir(tmp, target, marker=MODEL_MARKER, what="model")
     progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else "")
              + (f", with its {config.fast_student} student in {STUDENT_DIR}/" if student else ""))

@@ -137,7 +137,7 @@ def _out_of_range(name: str, value) -> str | None:
     """What is wrong with a setting's value, or ``None``: choices, and numbers by the kind of setting."""
     if name in CHOICES and value not in CHOICES[name]:
         return f"choose one of {', '.join(CHOICES[name])}"
-    if value is None or isinstance(value, (bool, str, tuple)):
+    if value is None or isinstance(value, (bool, str, tuple, list)):
         return None
     if name.endswith("lr") or name.endswith("epochs") or name == "margin_scale":
         return None if value > 0 else "must be positive"
