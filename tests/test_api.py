@@ -279,3 +279,45 @@ def test_sigterm_stops_the_server_despite_stalled_connections(catalog_file: Path
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_the_server_listens_while_it_builds_and_says_so(rec: Recommender) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow_build() -> Recommender:
+        assert release.wait(30)
+        return rec
+
+    with running_server(create_app(slow_build)) as url:
+        health = httpx.get(f"{url}/health")
+        assert health.status_code == 503 and health.json()["status"] == "building"
+        assert isinstance(health.json()["seconds"], float)
+        early = httpx.post(f"{url}/recommend", json={"request": "sad piano"})
+        assert early.status_code == 503 and "still building" in early.json()["detail"]
+        assert early.headers["retry-after"] == "5"
+        release.set()
+        for _ in range(100):
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+        assert httpx.post(f"{url}/recommend", json={"request": "sad piano", "k": 1}).json()["results"][0]["track_id"] \
+            == "ballad"
+
+
+def test_a_failed_build_is_reported_and_docs_are_off(rec: Recommender) -> None:
+    def broken() -> Recommender:
+        raise InvalidRequestError("the catalog has no descriptors")
+
+    with running_server(create_app(broken)) as url:
+        for _ in range(100):
+            if httpx.get(f"{url}/health").json()["status"] != "building":
+                break
+            time.sleep(0.05)
+        health = httpx.get(f"{url}/health").json()
+        assert health["status"] == "failed" and "no descriptors" in health["detail"]
+        assert "could not build" in httpx.post(f"{url}/recommend", json={"request": "jazz"}).json()["detail"]
+        # /docs would load its scripts from a CDN, which an offline server cannot reach: off; the schema stays
+        assert httpx.get(f"{url}/docs").status_code == 404 and httpx.get(f"{url}/openapi.json").status_code == 200

@@ -434,7 +434,7 @@ def test_serve_takes_the_limits_from_the_command_line(monkeypatch: pytest.Monkey
     from melscribe.serve import commands
 
     seen = {}
-    monkeypatch.setattr(commands, "_recommender", lambda args: object())
+    monkeypatch.setattr(commands, "_catalog_and_encoder", lambda args: (None, None))
     monkeypatch.setattr("melscribe.serve.api.create_app", lambda rec, **limits: seen.update(limits) or "app")
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **options: seen.update(app=app))
     assert main(["serve", "--max-body-bytes", "1000", "--max-k", "20", "--max-queue", "7"]) == 0

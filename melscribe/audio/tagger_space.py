@@ -34,7 +34,7 @@ from melscribe.errors import InvalidRequestError
 #: The tagger used when none is named (chosen on the rendered set: ``experiments/results/audio_tagging.md``).
 DEFAULT_TAGGER = "musicnn-mtt"
 #: Tags at least this probable describe a clip (chosen on the rendered set, as :data:`DEFAULT_TAGGER`).
-DEFAULT_THRESHOLD = 0.2
+DEFAULT_THRESHOLD = 0.15
 #: The most tags that describe one clip.
 DEFAULT_MAX_TAGS = 6
 

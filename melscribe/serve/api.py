@@ -1,10 +1,12 @@
 """HTTP API over a :class:`~melscribe.serve.recommend.Recommender` (FastAPI).
 
-* ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``
+* ``GET /health`` → ``{"status": "ok", "model", "catalog", "tracks", "descriptor_sets", "index", "fusion"}``;
+  while the server builds its index (it listens at once), 503 ``{"status": "building", "seconds"}``, or
+  ``{"status": "failed", "detail"}`` when the build failed (``/recommend`` then answers 503 too)
 * ``POST /recommend`` with ``{"request": str, "k": int = 10, "filters": {"exclude_tracks": [...],
   "require_descriptors": [...], "exclude_descriptors": [...]}, "intent": bool | null, "rerank": int = 0}`` →
-  ``{"request", "k",
-  "intent", "low_confidence", "results": [...]}``, each result as :meth:`Recommendation.to_dict`. ``intent`` in
+  ``{"request", "k", "model",
+  "intent", "low_confidence", "results": [...]}`` (the shape of ``melscribe recommend --json``), each result as :meth:`Recommendation.to_dict`. ``intent`` in
   the body turns intent handling on or off for this request (default: the server's, on unless ``--no-intent``);
   in the answer it is what the request wants and avoids (:meth:`melscribe.intent.parser.Intent.to_dict`), ``null``
   when off. ``low_confidence`` is true when the request resembles nothing in the catalog
@@ -29,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from contextlib import asynccontextmanager
 
@@ -158,32 +161,82 @@ def _echo(value: Any) -> Any:
     return _clip(value)
 
 
-def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES, max_k: int = MAX_K,
-               max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS, max_queue: int = MAX_QUEUE,
-               body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
+class StillBuildingError(ServerBusyError):
+    """The server is still loading its model or building its index: ask again shortly (HTTP 503)."""
+
+
+class _Serving:
+    """What the app serves: its recommender and batcher once they are ready (a loader builds them on a worker
+    thread while the server already answers), or why they could not be made."""
+
+    def __init__(self, app: FastAPI, batching: dict[str, Any]):
+        self.app, self.batching = app, batching
+        self.recommender: Recommender | None = None
+        self.batcher: RequestBatcher | None = None
+        self.model_name = ""
+        self.error: str | None = None
+        self.since = time.monotonic()
+
+    def set(self, recommender: Recommender) -> None:
+        self.batcher = self.app.state.batcher = RequestBatcher(recommender, **self.batching)
+        # clients see names, never the server's paths (a model folder's last part)
+        self.model_name = Path(recommender.encoder.name).name or recommender.encoder.name
+        log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
+        self.recommender = recommender
+
+    def ready(self) -> Recommender:
+        if self.recommender is None:
+            raise StillBuildingError(f"the server is still building its index ({time.monotonic() - self.since:.0f} s "
+                                     "so far): ask again shortly" if self.error is None else
+                                     f"the server could not build its index: {self.error}")
+        return self.recommender
+
+
+def create_app(recommender: Recommender | Callable[[], Recommender], *, max_body_bytes: int = MAX_BODY_BYTES,
+               max_k: int = MAX_K, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS,
+               max_queue: int = MAX_QUEUE, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
     """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
     requests (see the module docstring); bodies over ``max_body_bytes`` bytes are refused (413), and ``k``
-    above ``max_k`` (400)."""
-    batcher = RequestBatcher(recommender, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue)
+    above ``max_k`` (400). ``recommender`` may be a function that makes it (loads the model, builds the
+    index): the server then listens at once, and until it is made ``/health`` says ``building`` and
+    ``/recommend`` answers 503. ``/docs`` is off: its pages load scripts from a CDN, which an offline
+    server cannot reach (``/openapi.json`` describes the API)."""
+    loader = recommender if callable(recommender) else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await batcher.start()
+        task = asyncio.create_task(load()) if loader else None
+        if serving.batcher is not None:
+            await serving.batcher.start()
         yield
-        await batcher.stop()
+        if task is not None:
+            task.cancel()
+        if serving.batcher is not None:
+            await serving.batcher.stop()
 
-    app = FastAPI(title="melscribe", version=__version__, lifespan=lifespan,
+    async def load() -> None:
+        try:
+            made = await run_in_threadpool(loader)
+        except Exception as e:  # reported by /health and /recommend; the server stays up to say so
+            serving.error = _clip(str(e), 5 * MAX_ECHO_CHARS)
+            log.error("could not build the recommender: %s", e)
+            return
+        serving.set(made)
+        await serving.batcher.start()
+
+    app = FastAPI(title="melscribe", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Natural-language music recommendation through song descriptors.")
-    app.state.batcher = batcher
-    # clients see names, never the server's paths (a model folder's last part)
-    model_name = Path(recommender.encoder.name).name or recommender.encoder.name
-    log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
+    app.state.batcher = None
+    serving = _Serving(app, {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "max_queue": max_queue})
+    if loader is None:
+        serving.set(recommender)
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
 
     @app.exception_handler(MelscribeError)
     def refused(_: Request, exc: MelscribeError) -> JSONResponse:
         busy = isinstance(exc, ServerBusyError)
-        return _AsciiJSONResponse(status_code=503 if busy else 400, headers={"Retry-After": "1"} if busy else None,
+        retry = "5" if isinstance(exc, StillBuildingError) else "1"
+        return _AsciiJSONResponse(status_code=503 if busy else 400, headers={"Retry-After": retry} if busy else None,
                                   content={"detail": _clip(str(exc), 5 * MAX_ECHO_CHARS)})
 
     @app.exception_handler(RequestValidationError)
@@ -199,14 +252,20 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
         return _AsciiJSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_name, "catalog": recommender.catalog.name,
+    def health() -> Any:
+        if serving.recommender is None:
+            status = "building" if serving.error is None else "failed"
+            return _AsciiJSONResponse(status_code=503, content={
+                "status": status, "seconds": round(time.monotonic() - serving.since, 1), "detail": serving.error})
+        recommender = serving.recommender
+        return {"status": "ok", "model": serving.model_name, "catalog": recommender.catalog.name,
                 "tracks": len(recommender.catalog), "descriptor_sets": len(recommender.index),
                 "index": recommender.index.kind,
                 "fusion": recommender.fusion.to_dict() if recommender.fusion else None}
 
     def check(body: RecommendBody) -> tuple[PreparedRequest, dict[str, Any] | None]:
         """The prepared request and its intent as JSON (``None`` when off)."""
+        recommender = serving.ready()
         prepared = recommender.prepare(body.request, body.k, intent=body.intent, rerank=body.rerank,
                                        **body.filters.model_dump())
         on = recommender.intent if body.intent is None else body.intent
@@ -221,13 +280,13 @@ def create_app(recommender: Recommender, *, max_body_bytes: int = MAX_BODY_BYTES
             raise InvalidRequestError(f"k must be at most {max_k}, not {_clip(str(body.k), 30)}")
         # a request whose rejected phrases (or excluded descriptors) are matched with the encoder is checked on
         # a worker thread, so the event loop never waits for the encoder; the others are string work only
-        if recommender.prepare_may_encode(body.request, intent=body.intent,
+        if serving.ready().prepare_may_encode(body.request, intent=body.intent,
                                           exclude_descriptors=body.filters.exclude_descriptors):
             prepared, intent = await run_in_threadpool(check, body)
         else:
             prepared, intent = check(body)
-        results = await batcher.submit(prepared)
+        results = await serving.batcher.submit(prepared)
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
-        return JSONResponse(results.to_dict(_clip(body.request), body.k, model_name, intent))
+        return JSONResponse(results.to_dict(_clip(body.request), body.k, serving.model_name, intent))
 
     return app

@@ -133,7 +133,11 @@ def _catalog_and_encoder(args: argparse.Namespace) -> tuple[Catalog, TextEncoder
 
 
 def _recommender(args: argparse.Namespace) -> Recommender:
-    catalog, encoder = _catalog_and_encoder(args)
+    return _recommender_of(args, *_catalog_and_encoder(args))
+
+
+def _recommender_of(args: argparse.Namespace, catalog: Catalog, encoder: TextEncoder) -> Recommender:
+    """The recommender over ``catalog`` and ``encoder`` (loading or building its index)."""
     return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
                        fusion=getattr(args, "fusion", None), intent=not getattr(args, "no_intent", False),
                        reranker=getattr(args, "reranker", None))
@@ -186,7 +190,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # at a time (recommend(), the CLI) keeps spinning, the faster there.
     os.environ.setdefault(SPIN_ENV, "0")
     limits = {"max_body_bytes": args.max_body_bytes or api.MAX_BODY_BYTES, "max_k": args.max_k or api.MAX_K}
-    app = api.create_app(_recommender(args), **limits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+    # the catalog and the model are read first (a bad one fails here); the index is then built while the
+    # server already listens, its /health saying "building"
+    catalog, encoder = _catalog_and_encoder(args)
+    app = api.create_app(lambda: _recommender_of(args, catalog, encoder), **limits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port, timeout_keep_alive=api.KEEP_ALIVE_S,
                 timeout_graceful_shutdown=api.SHUTDOWN_S)
