@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except MelscribeError as e:
         print(f"melscribe: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a write that failed: say what and where, not a traceback
+        from melscribe.fileio import os_error_reason
+
+        where = f" {e.filename}" if e.filename else ""
+        print(f"melscribe: error: cannot write{where}: {os_error_reason(e)}", file=sys.stderr)
+        return 2
     return rc if isinstance(rc, int) else 0
 
 

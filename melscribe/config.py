@@ -40,7 +40,13 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
 def home_dir() -> Path:
     """``$MELSCRIBE_HOME`` or ``~/.cache/melscribe``, created if missing."""
     p = Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "melscribe").expanduser()
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from melscribe.fileio import os_error_reason
+
+        raise DataError(f"cannot use {p} as melscribe's home (${HOME_ENV}) for models, indexes and caches: "
+                        f"{os_error_reason(e)}; set {HOME_ENV} to a writable folder") from None
     return p
 
 

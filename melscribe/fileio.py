@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -30,6 +31,15 @@ def file_checksum(file: str | os.PathLike | Any) -> str:
     while n := file.readinto(buf):
         h.update(view[:n])
     return h.hexdigest()
+
+
+def os_error_reason(e: OSError) -> str:
+    """What an ``OSError`` of a write means, in words a user acts on: full disk, read-only, no permission."""
+    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied", errno.ENOTDIR: "a part of the path is a file, not a folder",
+               errno.EEXIST: "a file is in the way of the folder"}
+    return reasons.get(e.errno, e.strerror or str(e))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -558,3 +558,39 @@ def test_low_confidence_over_http_and_on_the_command_line(rec, client, tmp_path:
             out, err = capsys.readouterr()
             assert ("warning: low confidence" in err) == flagged
             assert "low confidence" not in out
+
+
+# --- a home that cannot be written: what and where, and an index that cannot be saved serves from memory ----
+
+
+def test_an_unusable_home_is_named_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from melscribe.cli import main
+    from melscribe.config import home_dir
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    monkeypatch.setenv("MELSCRIBE_HOME", str(blocker / "home"))
+    with pytest.raises(DataError, match=r"not-a-folder/home as melscribe's home .*a part of the path is a file"):
+        home_dir()
+    assert main(["index", "info", "--catalog", str(tmp_path / "none.csv")]) == 2
+    assert "melscribe: error:" in capsys.readouterr().err
+
+
+def test_an_index_that_cannot_be_saved_is_served_from_memory(minilm, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from melscribe.serve import index as index_mod
+    from melscribe.serve.recommend import Recommender
+
+    from serve_support import small_catalog, text_encoder
+
+    encoder = text_encoder(minilm)
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(index_mod.faiss, "write_index", full)
+    with pytest.warns(UserWarning, match=r"could not save the index to .*the disk is full; serving it from memory"):
+        rec = Recommender(encoder, small_catalog(tmp_path), index_dir=tmp_path / "idx")
+    assert rec.recommend("a sad piano ballad", k=1)[0].track_id == "ballad"
+    assert not (tmp_path / "idx").exists() and not list(tmp_path.glob(".idx.*tmp*"))  # nothing half-written left

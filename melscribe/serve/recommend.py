@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from melscribe.config import home_dir
-from melscribe.fileio import check_replaceable
+from melscribe.fileio import check_replaceable, os_error_reason
 from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.retrieval.fusion import FusionConfig, load_fusion
 from melscribe.retrieval.scorers import BASELINES
@@ -214,7 +214,13 @@ def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLik
     check_replaceable(Path(folder).expanduser(), INDEX_META_FILE, "index")
     index = DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),
                                   vocabulary=catalog.vocabulary(), kind=kind)
-    index.save(folder)
+    try:
+        index.save(folder)
+    except OSError as e:  # the work is not lost: the index serves from memory
+        warnings.warn(f"could not save the index to {folder}: {os_error_reason(e)}; serving it from memory (the "
+                      "next start builds it again: free space, or set MELSCRIBE_HOME / --index-dir to a writable "
+                      "folder)", stacklevel=2)
+        return index
     log.info("saved the %s index of %d descriptor sets to %s", index.kind, len(index), folder)
     return index
 
