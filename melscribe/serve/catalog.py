@@ -223,10 +223,11 @@ class Catalog:
             tracks.append(Track(r.track_id, (r.descriptors,) if r.descriptors else (), meta))
         return cls(tracks, source="MusicCaps")
 
-    def with_audio_folder(self, folder: str | os.PathLike, model: Any, *, top_k: int = 5,
+    def with_audio_folder(self, folder: str | os.PathLike, model: Any = None, *, top_k: int = 5,
                           cache_dir: str | os.PathLike | None = None) -> "Catalog":
         """A new catalog with one audio-only track per audio file under ``folder`` (id: the file's path
-        relative to ``folder``), described by ``model`` (a :class:`~melscribe.audio.joint.AudioTextModel`):
+        relative to ``folder``), described by ``model`` (a :class:`~melscribe.audio.joint.AudioTextModel`;
+        default :func:`default_audio_model`, the musicnn tagger in the default bi-encoder's space):
         a model with ``describe_files`` (the offline default,
         :class:`~melscribe.audio.tagger_space.TaggerTextModel`) gives each file its tags above its threshold;
         any other (CLAP) tags it zero-shot with its ``top_k`` closest descriptors of this catalog's vocabulary.
@@ -236,6 +237,7 @@ class Catalog:
         model computes per file is cached under ``cache_dir`` (default:
         :func:`~melscribe.audio.files.embed_audio_files`'s) by file hash and model.
         """
+        model = default_audio_model() if model is None else model
         if self.audio is not None and len(self.audio.track_ids) and self.audio.model is not model:
             raise DataError(f"{self.source} has audio-only tracks embedded by another audio model")
         new, audio = _audio_tracks(Path(folder).expanduser(), model, self.vocabulary(), top_k, cache_dir)
@@ -250,16 +252,26 @@ class Catalog:
         return Catalog([*self.tracks, *new], source=f"{self.source} + {folder}", audio=audio)
 
     @classmethod
-    def from_audio_folder(cls, folder: str | os.PathLike, model: Any, *, vocabulary: Iterable[str] = (),
+    def from_audio_folder(cls, folder: str | os.PathLike, model: Any = None, *, vocabulary: Iterable[str] = (),
                           top_k: int = 5, cache_dir: str | os.PathLike | None = None) -> "Catalog":
-        """A catalog of the audio files under ``folder`` alone, described as by :meth:`with_audio_folder`.
-        A model that tags zero-shot (CLAP) needs the ``vocabulary`` to tag with."""
+        """A catalog of the audio files under ``folder`` alone, described as by :meth:`with_audio_folder`
+        (same default ``model``). A model that tags zero-shot (CLAP) needs the ``vocabulary`` to tag with."""
+        model = default_audio_model() if model is None else model
         vocabulary = list(vocabulary)
         if not vocabulary and not hasattr(model, "describe_files"):
             raise InvalidRequestError(f"{getattr(model, 'name', model)} tags audio with a vocabulary: pass "
                                       "vocabulary=..., or use a tagger (the default musicnn model)")
         new, audio = _audio_tracks(Path(folder).expanduser(), model, vocabulary, top_k, cache_dir)
         return cls(new, source=str(folder), audio=audio)
+
+
+def default_audio_model() -> Any:
+    """The audio model used when none is given: the musicnn tagger (``musicnn-mtt``) in the space of the default
+    bi-encoder (:func:`melscribe.encoding.encoder.default_model`), on the serving backend."""
+    from melscribe.audio.models import load_audio_model
+    from melscribe.encoding.encoder import SERVING_BACKEND, TextEncoder
+
+    return load_audio_model(None, TextEncoder(backend=SERVING_BACKEND))
 
 
 def _audio_tracks(folder: Path, model: Any, vocabulary: list[str], top_k: int,

@@ -117,16 +117,39 @@ def test_audio_tag_command_prints_json_and_fails_on_undecodable_files(tmp_path: 
     from melscribe.cli import main
 
     sf.write(tmp_path / "beat.wav", beat(4.0), 16000)
+    sf.write(tmp_path / "beat.mp3", beat(4.0), 16000)  # libsndfile (soundfile) reads MP3 and OGG Vorbis too
+    sf.write(tmp_path / "beat.ogg", beat(4.0), 16000)
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "junk.ogg").write_bytes(b"OggS not really")
     rc = main(["audio", "tag", str(tmp_path), "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert rc == 1
     by_name = {Path(r["path"]).name: r for r in rows}
-    assert set(by_name) == {"beat.wav", "empty.wav", "junk.ogg"}
+    assert set(by_name) == {"beat.wav", "beat.mp3", "beat.ogg", "empty.wav", "junk.ogg"}
+    assert all("tags" in by_name[n] for n in ("beat.mp3", "beat.ogg"))
     good = by_name["beat.wav"]
     assert len(good["tags"]) == 50 and [p for _, p in good["tags"]] == sorted((p for _, p in good["tags"]), reverse=True)
     assert good["descriptors"] and all(isinstance(d, str) for d in good["descriptors"])
     assert "error" in by_name["empty.wav"] and "error" in by_name["junk.ogg"]
     assert main(["audio", "tag", str(tmp_path / "beat.wav")]) == 0
     assert "descriptors:" in capsys.readouterr().out
+
+
+@needs_musicnn
+def test_recommend_from_a_folder_of_audio_alone_on_the_command_line(tmp_path: Path, capsys) -> None:
+    from melscribe.cli import main
+
+    folder = tmp_path / "Music"
+    folder.mkdir()
+    sf.write(folder / "chord.wav", chord(6.0), 16000)
+    sf.write(folder / "beat.flac", beat(6.0), 16000)
+    args = ["--catalog", "none", "--audio-folder", str(folder), "--backend", "torch", "--model", "all-MiniLM-L6-v2"]
+    assert main(["recommend", "drums and a beat", "-k", "2", "--json", *args]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [r["track_id"] for r in answer["results"]] == ["beat.flac", "chord.wav"]
+    assert all(r["inferred"] and r["matched_descriptors"] for r in answer["results"])
+    chord_set = next(r["descriptor_set"] for r in answer["results"] if r["track_id"] == "chord.wav")
+    assert main(["recommend", ", ".join(chord_set), "-k", "1", *args]) == 0  # its own tags find it, in the table
+    assert "chord.wav (audio)" in capsys.readouterr().out
+    assert main(["recommend", "jazz", "--catalog", "none"]) == 2  # none needs --audio-folder
+    assert "--catalog none needs --audio-folder" in capsys.readouterr().err
