@@ -594,3 +594,32 @@ def test_an_index_that_cannot_be_saved_is_served_from_memory(minilm, tmp_path: P
         rec = Recommender(encoder, small_catalog(tmp_path), index_dir=tmp_path / "idx")
     assert rec.recommend("a sad piano ballad", k=1)[0].track_id == "ballad"
     assert not (tmp_path / "idx").exists() and not list(tmp_path.glob(".idx.*tmp*"))  # nothing half-written left
+
+
+def test_a_rebuild_after_an_unsaved_index_reuses_the_embeddings_already_made(minilm, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from melscribe.encoding.encoder import TextEncoder
+    from melscribe.serve import index as index_mod
+    from melscribe.serve.recommend import Recommender
+
+    from serve_support import small_catalog, text_encoder
+
+    encoder, catalog = text_encoder(minilm), small_catalog(tmp_path)
+    write_index = index_mod.faiss.write_index
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(index_mod.faiss, "write_index", full)
+    with pytest.warns(UserWarning, match="the disk is full; serving it from memory"):
+        first = Recommender(encoder, catalog, index_dir=tmp_path / "idx")
+    monkeypatch.setattr(index_mod.faiss, "write_index", write_index)
+    encoded: list[str] = []
+    real_encode = TextEncoder.encode
+    monkeypatch.setattr(TextEncoder, "encode", lambda self, texts, **kw: encoded.extend(texts) or real_encode(self, texts, **kw))
+    again = Recommender(encoder, catalog, index_dir=tmp_path / "idx")
+    assert not set(first.index.texts) & set(encoded)  # the sets were not encoded again, only read back
+    assert again.recommend("a sad piano ballad", k=1)[0].track_id == "ballad" and (tmp_path / "idx").is_dir()
+    assert not list((Path(os.environ["MELSCRIBE_HOME"]) / "embedding-cache").glob("*/*.npy"))  # saved: cleared

@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
 from melscribe.fileio import CHECKSUM, file_checksum, replace_dir
+from melscribe.serve import embedding_cache
 
 log = logging.getLogger(__name__)
 
@@ -353,16 +354,19 @@ class DescriptorIndex:
     #: row -> how many of its leading descriptors the encoder read, for the sets longer than it reads
     #: (:func:`descriptors_read`); only those explain a match
     read: dict[int, int] = field(default_factory=dict, compare=False)
+    #: where :meth:`build` kept its embeddings until the index is saved (:mod:`melscribe.serve.embedding_cache`)
+    embedding_chunks: Path | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, texts: Sequence[str], encoder: TextEncoder, *, fingerprint: str,
               vocabulary: Sequence[str] = (), kind: str = "auto", batch_size: int = 64) -> "DescriptorIndex":
         """Embed ``texts`` (unique descriptor-set texts) and ``vocabulary`` with ``encoder`` and index them."""
         log.info("embedding %d descriptor sets and %d descriptors with %s", len(texts), len(vocabulary), encoder.name)
-        embeddings = encoder.encode(texts, batch_size=batch_size, progress=True)
+        embeddings, kept = embedding_cache.embed(encoder, texts, batch_size=batch_size)
         vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
         built = cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
                                     vocabulary_embeddings=vocab_emb, kind=kind)
+        built.embedding_chunks = kept
         built.read = descriptors_read(texts, encoder)
         if built.read:
             row, n = next(iter(built.read.items()))
@@ -486,6 +490,8 @@ class DescriptorIndex:
         finally:
             lock.release()
         self.path = folder
+        if self.embedding_chunks is not None:  # saved: the chunks kept in case it could not be are done with
+            embedding_cache.clear(self.embedding_chunks)
         return folder
 
     def _save_unlocked(self, folder: Path) -> None:

@@ -147,7 +147,7 @@ def _out_of_range(name: str, value) -> str | None:
         return None if 0 <= value < 1 else "must lie in [0, 1)"
     if name == "denoise_overlap":
         return None if 0 < value <= 1 else "must lie in (0, 1], or None for off"
-    if name in ("synthetic_per_track", "heldout_tracks", "margin_weight"):
+    if name in ("seed", "synthetic_per_track", "heldout_tracks", "margin_weight"):
         return None if value >= 0 else "must be at least 0"
     return None if value >= 1 else "must be at least 1"
 
