@@ -15,9 +15,7 @@ from melscribe.encoding.encoder import TextEncoder
 
 from serve_support import text_encoder
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-
-from benchmark import run_benchmark, synthetic_sets, targets, write_report  # noqa: E402
+from benchmark import run_benchmark, synthetic_sets, targets, write_report
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,6 @@ def test_search_refuses_non_finite_vectors(bad: float) -> None:
 
 WORKER = textwrap.dedent("""
     import json, os, sys, time
-    sys.path.insert(0, sys.argv[1])
     from tiny_fixtures import check_stub_index, stub_index
     from melscribe.serve.index import DescriptorIndex
 
@@ -131,7 +130,6 @@ WORKER = textwrap.dedent("""
 
 SAVER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, sys.argv[1])
     from tiny_fixtures import stub_index
 
     index = stub_index(n=20_000, seed=int(sys.argv[3]))
@@ -157,8 +155,10 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def python(script: str, *args: object) -> subprocess.Popen:
+    """``script`` in a child Python, the test helpers (``tests/``) importable there through ``PYTHONPATH``."""
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
     return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": path})
 
 
 def test_a_load_between_two_saves_waits_for_the_new_version(tmp_path: Path, monkeypatch) -> None:
@@ -451,7 +451,6 @@ TRAIN_CONFIG = dict(recipe="mnrl", synthetic_per_track=1, miners=("bm25",), mine
 TRAINER = textwrap.dedent("""
     import json, os, sys
     os.environ["HF_HUB_OFFLINE"] = "1"
-    sys.path.insert(0, sys.argv[1])
     from tiny_fixtures import tiny_records
     from melscribe.train.pipeline import train
     from melscribe.train.presets import get_preset

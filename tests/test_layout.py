@@ -63,3 +63,10 @@ def test_no_import_cycle() -> None:
     for m in sorted(edges):
         if m not in state:
             visit(m, [])
+
+
+def test_no_test_edits_sys_path() -> None:
+    tests = Path(__file__).parent
+    editing = [str(p.relative_to(tests)) for p in tests.rglob("*.py")
+               if p != Path(__file__) and "sys.path." in p.read_text()]
+    assert editing == []  # helpers import through setup.cfg's pytest pythonpath, child processes through PYTHONPATH

@@ -160,7 +160,7 @@ def test_denoised_mnrl_is_mnrl_without_the_false_negatives(minilm):
     import torch.nn.functional as F
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from melscribe.train.mnrl import DenoisedMNRLLoss
+    from melscribe.train.losses import DenoisedMNRLLoss
 
     requests = ["a male voice over an acoustic guitar", "fast drums and a distorted guitar", "a calm piano piece"]
     positives = ["male voice, folk", "distorted guitar, rock", "piano, calm"]
@@ -213,7 +213,7 @@ def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
     import torch
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss, MultipleNegativesRankingLoss
 
-    from melscribe.train.distil import MNRLPlusMarginMSE, ScaledSimilarity
+    from melscribe.train.losses import MNRLPlusMarginMSE, ScaledSimilarity
 
     columns = [["steel drums please", "a sad piano", "dark techno"], ["steel drums, calypso", "piano, sad", "techno"],
                ["metal", "happy pop", "lullaby"]]

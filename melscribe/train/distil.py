@@ -9,26 +9,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
+from melscribe.train.losses import MNRLPlusMarginMSE, ScaledSimilarity
 from melscribe.train.trainer import train_sentence_transformer
-
-
-class ScaledSimilarity:
-    """``scale × sim(a, b)`` for paired embeddings, ``sim`` being cosine or dot product.
-
-    Cosine similarities live in [-1, 1] while cross-encoder margins span several units: the scale puts
-    student and teacher margins on one footing (GPL's own loss silently used the dot product instead)."""
-
-    def __init__(self, similarity: str = "cos_sim", scale: float = 1.0):
-        if similarity not in ("cos_sim", "dot"):
-            raise ValueError(f"unknown similarity {similarity!r}; use 'cos_sim' or 'dot'")
-        self.similarity, self.scale = similarity, scale
-
-    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if self.similarity == "cos_sim":
-            a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
-        return self.scale * (a * b).sum(dim=-1)
 
 
 def distil_margin_mse(triplets: Sequence[tuple[str, str, str]], margins: Sequence[float], tracks: Sequence[str],
@@ -69,24 +51,3 @@ def _triplet_columns(triplets, margins, tracks) -> dict[str, list]:
     columns = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets],
                "negative": [t[2] for t in triplets], "label": [float(m) for m in margins]}
     return columns
-
-
-class MNRLPlusMarginMSE(torch.nn.Module):
-    """The joint objective: MultipleNegativesRankingLoss (the mined negative as a hard negative, the batch's
-    other positives as in-batch negatives) plus ``weight`` × MarginMSELoss on the teacher's margin, summed on
-    the same (request, positive, negative) batch, every text embedded once."""
-
-    def __init__(self, model, similarity: str = "cos_sim", margin_scale: float = 1.0, weight: float = 1.0):
-        from sentence_transformers.sentence_transformer.losses import MarginMSELoss, MultipleNegativesRankingLoss
-
-        super().__init__()
-        self.model, self.weight = model, weight
-        self.mnrl = MultipleNegativesRankingLoss(model)
-        self.margin_mse = MarginMSELoss(model, similarity_fct=ScaledSimilarity(similarity, margin_scale))
-
-    def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
-        from sentence_transformers.base.losses.merged_forward import embed_columns
-
-        embeddings = embed_columns(self.model, sentence_features)
-        return (self.mnrl.compute_loss_from_embeddings(embeddings, labels)
-                + self.weight * self.margin_mse.compute_loss_from_embeddings(embeddings, labels))

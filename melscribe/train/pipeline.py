@@ -43,7 +43,7 @@ from melscribe.encoding.static_backend import STUDENT_INFO
 from melscribe.data import Record, load_training_records
 from melscribe.errors import InvalidRequestError
 from melscribe.pairs import PairDataset, build_pairs, read_beir, write_beir
-from melscribe.train.presets import STAGE_SETTINGS, TrainConfig
+from melscribe.train.presets import RECIPE_TABLE, STAGE_SETTINGS, TrainConfig
 
 STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion", "fast")
 
@@ -295,14 +295,15 @@ class TrainingRun:
         from melscribe.train.distil import distil_margin_mse, train_joint
 
         c = self.config
-        continued = c.recipe.startswith("mnrl+")  # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
+        recipe = RECIPE_TABLE[c.recipe]
+        continued = recipe.continues  # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
         base = self.resolve_model("mnrl") if continued else c.student_base
         ds, rows = self.pairs(), self.distillation_rows()
         triplets = [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows]
         margins, tracks = [m for *_, m in rows], [t for _, _, _, t, _ in rows]
         common = dict(base=base, similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
                       warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
-        if c.recipe.endswith("joint"):  # from the MNRL model: the distillation's epochs and learning rate
+        if recipe.distil == "joint":  # from the MNRL model: the distillation's epochs and learning rate
             train_joint(triplets, margins, tracks, self.out / "distil", margin_weight=c.margin_weight,
                         batch_size=c.mnrl_batch_size, epochs=c.epochs if continued else c.mnrl_epochs,
                         max_steps=c.max_steps if continued else c.mnrl_max_steps, lr=c.lr if continued else c.mnrl_lr,
@@ -313,7 +314,7 @@ class TrainingRun:
 
     def final_stage(self) -> str:
         """The stage whose model is the run's bi-encoder."""
-        return "mnrl" if self.config.recipe == "mnrl" else "distil"
+        return "mnrl" if RECIPE_TABLE[self.config.recipe].distil is None else "distil"
 
     def model_dir(self) -> Path:
         """The folder of the run's bi-encoder (stage output)."""
@@ -376,7 +377,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
     and copy the bi-encoder (with ``fusion.json``, and its fast student as ``fast/``) to ``out_dir/model`` and,
     if given, to ``publish_to``. Returns ``out_dir/model``."""
     run = TrainingRun(out_dir, config, data_dir, records)
-    if config.recipe == "mnrl":
+    distils = RECIPE_TABLE[config.recipe].distil is not None
+    if not distils:
         needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
     else:
         cross_encoder = config.label_teacher == "cross-encoder"
@@ -393,7 +395,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
         if student:
             shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
-        if config.recipe != "mnrl" and config.label_teacher == "cross-encoder":  # for recommend(..., rerank=N)
+        if distils and config.label_teacher == "cross-encoder":  # for recommend(..., rerank=N)
             shutil.copytree(run.out / "teacher" / "model", tmp / TEACHER_DIR)
         record_weights(tmp)
         replace_dir(tmp, target, marker=MODEL_MARKER, what="model")

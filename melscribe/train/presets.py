@@ -14,7 +14,26 @@ from dataclasses import dataclass
 from melscribe.config import PACKAGED_MINILM, PAPER_BI_ENCODER, PAPER_CROSS_ENCODER, PAPER_MINERS
 from melscribe.errors import InvalidRequestError
 
-RECIPES = ("mnrl", "gpl", "mnrl+gpl", "joint", "mnrl+joint")
+@dataclass(frozen=True)
+class Recipe:
+    """What a recipe trains after the pairs: ``distil``, the objective of stage ``distil`` (``"margin-mse"``:
+    GPL's MarginMSE distillation; ``"joint"``: MNRL + MarginMSE on the same batches) or ``None`` (the MNRL
+    stage's model is the result); ``continues``: whether that stage starts from this run's MNRL bi-encoder
+    rather than from ``student_base``."""
+
+    distil: str | None
+    continues: bool = False
+
+
+#: Recipe name -> what it trains: the one place a recipe's name is read.
+RECIPE_TABLE: dict[str, Recipe] = {
+    "mnrl": Recipe(None),
+    "gpl": Recipe("margin-mse"),
+    "mnrl+gpl": Recipe("margin-mse", continues=True),
+    "joint": Recipe("joint"),
+    "mnrl+joint": Recipe("joint", continues=True),
+}
+RECIPES = tuple(RECIPE_TABLE)
 QUERY_GENERATION = ("templates", "llm")
 FUSION_QUERIES = ("captions", "llm")
 LABEL_TEACHERS = ("cross-encoder", "fused")

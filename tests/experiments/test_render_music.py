@@ -7,16 +7,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-
-import rendering  # noqa: E402
-from rendering import CLASSES, GM_PROGRAMS, PIECES, Render, Settings, plan, tags  # noqa: E402
+import rendering
+from rendering import CLASSES, GM_PROGRAMS, PIECES, Render, Settings, plan, tags
 
 
 def test_plan_is_seeded_balanced_and_paired() -> None:
