@@ -108,7 +108,8 @@ class TaggerTextModel:
         self.describer = TagDescriber(tagger.tags, **options)
         self.sample_rate = int(tagger.sample_rate)
         self.name = f"{tagger.name}+{encoder.name}"
-        self._descriptor_embeddings = encoder.encode(list(self.describer.descriptor_texts))
+        #: The bi-encoder's embeddings of :attr:`TagDescriber.descriptor_texts`, row by row.
+        self.descriptor_embeddings = encoder.encode(list(self.describer.descriptor_texts))
 
     @classmethod
     def load(cls, encoder: Any, tagger: str = DEFAULT_TAGGER, **options: Any) -> TaggerTextModel:
@@ -124,7 +125,7 @@ class TaggerTextModel:
     @property
     def dim(self) -> int:
         """Size of the joint space: the bi-encoder's."""
-        return int(self._descriptor_embeddings.shape[1])
+        return int(self.descriptor_embeddings.shape[1])
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """The bi-encoder's embeddings of ``texts``: ``(n, d)`` float32, L2-normalised."""
@@ -138,7 +139,7 @@ class TaggerTextModel:
 
     def embed_probabilities(self, probabilities: np.ndarray) -> np.ndarray:
         """The probability-weighted mean of the descriptor embeddings, L2-normalised: ``(n, d)`` float32."""
-        return l2_normalise(self.describer.descriptor_probabilities(probabilities) @ self._descriptor_embeddings)
+        return l2_normalise(self.describer.descriptor_probabilities(probabilities) @ self.descriptor_embeddings)
 
     def describe_files(self, paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None,
                        batch_size: int = 8) -> DescribedAudio:
