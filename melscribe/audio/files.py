@@ -169,7 +169,7 @@ def embed_audio_files(
             pending.setdefault(digest, []).append(i)
 
     todo = list(pending.items())
-    with tqdm(total=len(todo), desc="embedding audio", unit="file", disable=not todo) as bar:
+    with tqdm(total=len(todo), desc=f"audio files ({model.name})", unit="file", disable=not todo) as bar:
         for start in range(0, len(todo), batch_size):
             batch_keys, waveforms = [], []
             for digest, indices in todo[start : start + batch_size]:
