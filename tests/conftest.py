@@ -40,18 +40,33 @@ def minilm():
     return load_sentence_transformer("all-MiniLM-L6-v2")
 
 
-MUSICCAPS_HEADER = "ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,is_audioset_eval\n"
+@pytest.fixture(scope="module")
+def encoder(minilm):
+    """The session's MiniLM as a :class:`~melscribe.encoding.encoder.TextEncoder` (``serve_support.text_encoder``)."""
+    from serve_support import text_encoder
+
+    return text_encoder(minilm)
 
 
-def write_musiccaps(root: Path, rows: list[tuple[str, list[str], str, bool]]) -> Path:
-    """Write a small ``musiccaps/musiccaps-public.csv`` under ``root`` from (ytid, aspects, caption, is_eval)."""
-    import csv
+@pytest.fixture(scope="module")
+def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``serve_support.ROWS`` written as a CSV catalog file of this test module's own."""
+    from serve_support import write_catalog
 
-    path = root / "musiccaps" / "musiccaps-public.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(MUSICCAPS_HEADER.strip().split(","))
-        for ytid, aspects, caption, is_eval in rows:
-            w.writerow([ytid, 0, 10, "/m/0", repr(aspects), caption, 1, False, is_eval])
-    return path
+    return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.csv")
+
+
+@pytest.fixture(scope="module")
+def catalog(catalog_file: Path):
+    """The small catalog of ``serve_support.ROWS``, read back from :func:`catalog_file`."""
+    from melscribe.serve.catalog import Catalog
+
+    return Catalog.from_file(catalog_file)
+
+
+@pytest.fixture(scope="module")
+def rec(encoder, catalog, home: Path):
+    """A Recommender over :func:`catalog`, its index cached under this module's :func:`home`."""
+    from serve_support import recommender_in
+
+    return recommender_in(home, encoder, catalog)

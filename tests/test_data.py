@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from conftest import write_musiccaps
+from tiny_fixtures import write_musiccaps
 from melscribe.data import (load_lp_musiccaps, load_mc_test, load_musiccaps, load_test_split, parse_descriptors)
 from melscribe.errors import DataError
 

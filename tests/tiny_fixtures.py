@@ -3,7 +3,8 @@
 * :func:`stub_index`: a small index of random vectors, built without a model (:class:`StubEncoder`), whose
   content :func:`check_stub_index` verifies;
 * :func:`tiny_records`: a few dozen captioned tracks, for the training pipeline without the real data;
-* :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``melscribe.audio.clap.ClapAudioTextModel``) on disk.
+* :func:`tiny_clap`: a tiny random-weight CLAP checkpoint (``melscribe.audio.clap.ClapAudioTextModel``) on disk;
+* :func:`write_musiccaps`: a small ``musiccaps-public.csv`` of given rows.
 
 Light to import (no torch): subprocesses of the fault-injection tests import it.
 """
@@ -148,3 +149,20 @@ def tiny_clap(folder: str | os.PathLike, *, fusion: bool = False) -> ClapAudioTe
     model.save_pretrained(folder)
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
     return ClapAudioTextModel.from_pretrained(folder, device="cpu")
+
+
+MUSICCAPS_HEADER = "ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,is_audioset_eval\n"
+
+
+def write_musiccaps(root: Path, rows: list[tuple[str, list[str], str, bool]]) -> Path:
+    """Write a small ``musiccaps/musiccaps-public.csv`` under ``root`` from (ytid, aspects, caption, is_eval)."""
+    import csv
+
+    path = root / "musiccaps" / "musiccaps-public.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(MUSICCAPS_HEADER.strip().split(","))
+        for ytid, aspects, caption, is_eval in rows:
+            w.writerow([ytid, 0, 10, "/m/0", repr(aspects), caption, 1, False, is_eval])
+    return path

@@ -249,7 +249,7 @@ def test_a_file_that_is_not_laion_clap_is_refused_with_the_reason(tmp_path):
 def test_baselines_table_lists_clap_and_ttmr_rows(tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("tables", Path(__file__).resolve().parents[1] / "experiments" / "tables.py")
+    spec = importlib.util.spec_from_file_location("tables", Path(__file__).resolve().parents[2] / "experiments" / "tables.py")
     tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tables)
     rows = tables.table_scorers("baselines", None, None)

@@ -21,7 +21,7 @@ from melscribe.encoding.models import STUDENT_DIR
 from melscribe.errors import ModelUnavailableError, StaleIndexError
 from melscribe.serve.index import DescriptorIndex, same_model
 
-from serve_support import recommender_in, small_catalog, text_encoder
+from serve_support import recommender_in, small_catalog
 
 TEXTS = ["upbeat tropical music with steel drums", "x", "  Sad PIANO ballad; soft female vocal!  ",
          "ÉLECTRO française, café-concert, 90s", "heavy metal, distorted guitar, aggressive, fast drums",
@@ -30,8 +30,9 @@ TEXTS = ["upbeat tropical music with steel drums", "x", "  Sad PIANO ballad; sof
 
 
 @pytest.fixture(scope="module")
-def torch_encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
+def torch_encoder(encoder: TextEncoder) -> TextEncoder:
+    """The shared ``encoder`` (conftest), named for its backend beside :func:`onnx_encoder`."""
+    return encoder
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_onnx_needs_neither_torch_nor_sentence_transformers_at_request_time(onnx
     code = ("import sys; from melscribe.encoding.encoder import TextEncoder; e = TextEncoder('all-MiniLM-L6-v2', backend='onnx'); "
             "assert e.encode(['steel drums']).shape == (1, 384); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
-    env = dict(os.environ, MELSCRIBE_HOME=str(home), PYTHONPATH=str(Path(__file__).parents[1]))
+    env = dict(os.environ, MELSCRIBE_HOME=str(home), PYTHONPATH=str(Path(__file__).parents[2]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -51,7 +51,7 @@ REPHRASED = [(0, "upbeat tropical steel drums", "I'd like something tropical wit
 def tiny_data_dir(root):
     import csv
 
-    from conftest import write_musiccaps
+    from tiny_fixtures import write_musiccaps
 
     write_musiccaps(root, CLIPS)
     path = root / "lp-musiccaps-mc" / "mc_rephrased.csv"

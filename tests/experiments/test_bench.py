@@ -13,14 +13,7 @@ import pytest
 
 from melscribe.encoding.encoder import TextEncoder
 
-from serve_support import text_encoder
-
 from benchmark import run_benchmark, synthetic_sets, targets, write_report
-
-
-@pytest.fixture(scope="module")
-def encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
 
 
 def test_synthetic_sets_are_normalised_mixtures_of_distinct_descriptors() -> None:
@@ -71,6 +64,6 @@ def test_the_library_does_not_import_psutil() -> None:
     code = ("import sys, melscribe.cli, melscribe.serve.recommend, melscribe.serve.api, melscribe.serve.commands; "
             "print('psutil' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

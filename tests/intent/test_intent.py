@@ -20,9 +20,9 @@ from melscribe.serve.commands import format_table, track_label
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
-from serve_support import ROWS, recommender_in, small_catalog, text_encoder, write_catalog
+from serve_support import ROWS, write_catalog
 
-REQUESTS_FILE = Path(__file__).parents[1] / "experiments" / "data" / "negated_requests.jsonl"
+REQUESTS_FILE = Path(__file__).parents[2] / "experiments" / "data" / "negated_requests.jsonl"
 
 
 def phrases(request: str) -> list[str]:
@@ -148,11 +148,6 @@ VOCABULARY = [
 
 
 @pytest.fixture(scope="module")
-def encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
-
-
-@pytest.fixture(scope="module")
 def parser(encoder: TextEncoder) -> IntentParser:
     return IntentParser(VOCABULARY, None, encoder)
 
@@ -211,16 +206,6 @@ def test_parse_intent_function_and_to_dict(encoder: TextEncoder) -> None:
 
 
 # --- the recommender ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    return small_catalog(tmp_path_factory.mktemp("catalog"))
-
-
-@pytest.fixture(scope="module")
-def rec(encoder: TextEncoder, catalog: Catalog, home: Path) -> Recommender:
-    return recommender_in(home, encoder, catalog)
-
 
 def ids(results) -> list[str]:
     return [r.track_id for r in results]

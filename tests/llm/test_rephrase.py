@@ -30,7 +30,7 @@ from melscribe.llm.jobs import (  # noqa: E402
     rephrase_captions,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -25,22 +25,7 @@ from melscribe.serve.api import create_app
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.recommend import Recommender
 
-from serve_support import recommender_in, running_server, text_encoder, write_catalog
-
-
-@pytest.fixture(scope="module")
-def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.csv")
-
-
-@pytest.fixture(scope="module")
-def encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
-
-
-@pytest.fixture(scope="module")
-def rec(encoder: TextEncoder, catalog_file: Path, home: Path) -> Recommender:
-    return recommender_in(home, encoder, catalog_file)
+from serve_support import running_server
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,17 +13,11 @@ from melscribe.errors import InvalidRequestError
 from melscribe.serve.api import create_app
 from melscribe.serve.recommend import Recommender
 
-from serve_support import assert_same_answers, recommender_in, running_server, text_encoder, write_catalog
+from serve_support import assert_same_answers, running_server
 
 REQUESTS = ["upbeat tropical music with steel drums", "a sad piano ballad", "dark fast techno",
             "aggressive heavy metal", "smooth jazz saxophone for a lounge", "calm ambient synth pads",
             "country with a banjo", "an epic orchestra with violins"]
-
-
-@pytest.fixture(scope="module")
-def rec(minilm, tmp_path_factory: pytest.TempPathFactory, home: Path) -> Recommender:
-    catalog = write_catalog(tmp_path_factory.mktemp("catalog") / "catalog.csv")
-    return recommender_in(home, text_encoder(minilm), catalog)
 
 
 def test_recommend_many_equals_one_at_a_time(rec: Recommender) -> None:

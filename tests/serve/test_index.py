@@ -21,11 +21,6 @@ from serve_support import small_catalog, text_encoder
 
 
 @pytest.fixture(scope="module")
-def encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
-
-
-@pytest.fixture(scope="module")
 def built(encoder: TextEncoder, tmp_path_factory: pytest.TempPathFactory) -> DescriptorIndex:
     catalog = small_catalog(tmp_path_factory.mktemp("catalog"))
     return DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),

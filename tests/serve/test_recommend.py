@@ -19,27 +19,12 @@ from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.index import FAISS_FILE, DescriptorIndex
 from melscribe.serve.recommend import Recommender, index_cache_dir
 
-from serve_support import recommender_in, small_catalog, text_encoder, write_audio
+from serve_support import write_audio
 from tiny_fixtures import tiny_clap
 
 REQUESTS = ["I'd love upbeat tropical music with steel drums", "something sad with piano for a rainy day",
             "aggressive metal with distorted guitars", "smooth jazz for a lounge", "relaxing ambient synths",
             "old school rap", "an epic orchestral piece with violins", "dark techno for the warehouse"]
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    return small_catalog(tmp_path_factory.mktemp("catalog"))
-
-
-@pytest.fixture(scope="module")
-def encoder(minilm) -> TextEncoder:
-    return text_encoder(minilm)
-
-
-@pytest.fixture(scope="module")
-def rec(encoder: TextEncoder, catalog: Catalog, home: Path) -> Recommender:
-    return recommender_in(home, encoder, catalog)
 
 
 def test_results_are_ranked_unique_and_explained(rec: Recommender) -> None:
