@@ -140,6 +140,7 @@ def test_onnx_int8_keeps_the_feed_forward_down_projections_fp32(torch_encoder: T
         assert again._impl.meta["quantization"] == QUANTIZATION
 
 
+@pytest.mark.subprocess
 def test_onnx_needs_neither_torch_nor_sentence_transformers_at_request_time(onnx_encoder: TextEncoder, home: Path) -> None:
     code = ("import sys; from melscribe.encoding.encoder import TextEncoder; e = TextEncoder('all-MiniLM-L6-v2', backend='onnx'); "
             "assert e.encode(['steel drums']).shape == (1, 384); "

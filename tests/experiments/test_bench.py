@@ -27,6 +27,7 @@ def test_synthetic_sets_are_normalised_mixtures_of_distinct_descriptors() -> Non
     np.testing.assert_array_equal(emb, again)
 
 
+@pytest.mark.subprocess
 def test_small_benchmark_reports_every_stage(real_data_dir: Path, encoder: TextEncoder, tmp_path: Path) -> None:
     result = run_benchmark(real_data_dir, model=encoder, n_requests=8, kinds=("ivf", "hnsw", "ivf"), sizes=(2000,),
                            musiccaps_limit=60, http_levels=(2,), http_requests=6, work_dir=tmp_path / "work")
@@ -60,6 +61,7 @@ def test_small_benchmark_reports_every_stage(real_data_dir: Path, encoder: TextE
     assert json.loads(js.read_text())["kinds"] == ["ivf", "hnsw", "ivf"]
 
 
+@pytest.mark.subprocess
 def test_the_library_does_not_import_psutil() -> None:
     code = ("import sys, melscribe.cli, melscribe.serve.recommend, melscribe.serve.api, melscribe.serve.commands; "
             "print('psutil' in sys.modules)")

@@ -225,6 +225,7 @@ def test_404_unknown_model_aborts_the_run(tmp_path, capsys):
 
 # ---- a killed run resumes without asking twice -----------------------------------------------------------
 
+@pytest.mark.subprocess
 def test_killed_run_resumes_without_asking_twice(server, tmp_path):
     captions = [f"track {i:02d} [slow:0.2]" for i in range(16)]
     inp, out, cache = write_captions(tmp_path / "in.csv", captions), tmp_path / "out.csv", tmp_path / "cache.jsonl"
@@ -328,6 +329,7 @@ def test_fusion_tunes_on_llm_captions_of_the_held_out_clips_only(server, tmp_pat
 
 # ---- --help ------------------------------------------------------------------------------------------------
 
+@pytest.mark.subprocess
 def test_help_documents_both_jobs(capsys):
     with pytest.raises(SystemExit):
         cli_main(["rephrase", "--help"])
@@ -354,6 +356,7 @@ def _real_model_missing() -> str | None:
     return llama_server_available()
 
 
+@pytest.mark.subprocess
 @pytest.mark.llm
 @pytest.mark.skipif(_real_model_missing() is not None, reason=str(_real_model_missing()))
 def test_real_local_model_rephrases(tmp_path):

@@ -235,6 +235,7 @@ def test_a_stalled_body_is_answered_408_and_its_connection_closed(rec: Recommend
         assert httpx.post(f"{url}/recommend", json={"request": "sad piano", "k": 1}).status_code == 200
 
 
+@pytest.mark.subprocess
 def test_sigterm_stops_the_server_despite_stalled_connections(catalog_file: Path, home: Path, tmp_path: Path) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))

@@ -171,6 +171,7 @@ def test_a_load_between_two_saves_waits_for_the_new_version(tmp_path: Path, monk
         DescriptorIndex.load(folder)
 
 
+@pytest.mark.subprocess
 def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:
     folder = stub_index(seed=1).save(tmp_path / "idx")
     go = tmp_path / "go"
@@ -192,6 +193,7 @@ def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:
     assert leftovers(folder) == []
 
 
+@pytest.mark.subprocess
 def test_saves_killed_midway_lose_nothing_and_their_leftovers_are_removed(tmp_path: Path) -> None:
     folder = stub_index(n=20_000, seed=1).save(tmp_path / "idx")
     rng = np.random.default_rng(0)
@@ -222,6 +224,7 @@ def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path: Path) -> No
     assert check_stub_index(DescriptorIndex.load(folder)) == 3
 
 
+@pytest.mark.subprocess
 def test_leftovers_of_a_live_writer_are_left_alone(tmp_path: Path) -> None:
     folder = stub_index().save(tmp_path / "idx")
     live = tmp_path / ".idx.live_123.tmp"

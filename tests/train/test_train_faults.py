@@ -31,6 +31,7 @@ TRAINER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_training_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import TrainerCallback
