@@ -22,7 +22,7 @@ from melscribe.encoding.encoder import TextEncoder  # noqa: E402
 from melscribe.errors import ModelUnavailableError  # noqa: E402
 from melscribe.evaluation.protocol import provenance  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
-from melscribe.intent.parser import load_synonym_pairs  # noqa: E402
+from melscribe.intent.matching import load_synonym_pairs  # noqa: E402
 from melscribe.evaluation.intent import CarryJudge, format_report_table, intent_report, leaks, load_requests  # noqa: E402
 from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
 
@@ -115,7 +115,7 @@ def render(result: dict, requests, n_pairs: int, n_same: int) -> str:
           "`melscribe/intent/synonyms.json`). **loose**: the same at cosine ≥ "
           f"{result['metric_thresholds']['loose']}, the threshold of the best balanced accuracy on those pairs; "
           "most descriptors it admits are not synonyms, so it over-counts: an upper bound.",
-          "- intent **on**: `Recommender(intent=True)`, the default (`melscribe/intent.py`); **off**: "
+          "- intent **on**: `Recommender(intent=True)`, the default (`melscribe/intent/`); **off**: "
           "`recommend(..., intent=False)`, the behaviour before. Semantic threshold of the parser per model "
           "(calibrated on the same labelled pairs): "
           + ", ".join(f"{m} {t}" for m, t in result["system_thresholds"].items()) + ".",

@@ -9,7 +9,7 @@ descriptors ``d``
   "vocals"); no stemming and no synonyms, so the metric does not share the parser's rules;
 * **semantic**: word, or ``d`` shares no word with ``t`` and its embedding under the packaged
   all-MiniLM-L6-v2 is at least ``threshold`` from ``t``'s, ``threshold`` being the one calibrated on the
-  hand-labelled pairs (:func:`melscribe.intent.parser.calibrate_threshold`, the most pairs classified right);
+  hand-labelled pairs (:func:`melscribe.intent.matching.calibrate_threshold`, the most pairs classified right);
 * **loose**: the same at ``loose_threshold``, the threshold of the labelled pairs' best balanced accuracy
   (true-positive rate minus false-positive rate), which admits many non-synonyms: an upper bound.
 
@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from melscribe.errors import DataError
-from melscribe.intent.parser import is_negative_descriptor, load_synonym_pairs
+from melscribe.intent.matching import load_synonym_pairs
+from melscribe.intent.words import is_negative_descriptor
 
 MODES = ("word", "semantic", "loose")
 
@@ -103,7 +104,7 @@ class CarryJudge:
     @classmethod
     def calibrated(cls, vocabulary: Sequence[str], embeddings: np.ndarray, encoder) -> "CarryJudge":
         """A judge whose thresholds are calibrated on the labelled pairs with ``encoder`` (the packaged MiniLM)."""
-        from melscribe.intent.parser import calibrate_threshold
+        from melscribe.intent.matching import calibrate_threshold
 
         pairs = load_synonym_pairs()
         texts = sorted({t for p, d, _ in pairs for t in (p, d)})

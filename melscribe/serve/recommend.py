@@ -45,7 +45,8 @@ from melscribe.retrieval.fusion import FusionConfig, load_fusion
 from melscribe.retrieval.scorers import BASELINES
 from melscribe.serve.catalog import Catalog, Track, set_text
 from melscribe.encoding.encoder import SERVING_BACKEND, TextEncoder
-from melscribe.intent.parser import Intent, IntentParser, may_reject
+from melscribe.intent.parser import Intent, IntentParser
+from melscribe.intent.rejections import may_reject
 from melscribe.encoding.models import TEACHER_DIR
 from melscribe.encoding.reranker import Reranker
 from melscribe.serve.index import META_FILE as INDEX_META_FILE, DescriptorIndex
@@ -243,7 +244,7 @@ class Recommender:
     by audio–text similarity. ``intent``: read what requests reject (module doc; per call
     ``recommend(..., intent=False)``); ``intent_threshold``: the cosine above which a descriptor sharing no
     word with a rejected phrase is taken to name it (default: calibrated for the model,
-    :func:`melscribe.intent.parser.calibrate_threshold`). ``reranker``: the music cross-encoder that
+    :func:`melscribe.intent.matching.calibrate_threshold`). ``reranker``: the music cross-encoder that
     ``recommend(..., rerank=N)`` re-scores the top N descriptor sets with (a folder, a name or a
     :class:`~melscribe.encoding.reranker.Reranker`); default the teacher a GPL recipe publishes in the model's folder
     (``teacher/``), if there is one. Loaded on first use.

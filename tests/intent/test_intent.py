@@ -1,4 +1,4 @@
-"""Tests of melscribe.intent.parser (negation cues, scope, matching to a vocabulary), of intent handling in the
+"""Tests of melscribe.intent (negation cues, scope, matching to a vocabulary), of intent handling in the
 recommender (exclusion, switch, explanation, CLI and HTTP), of semantic ``exclude_descriptors`` and of
 melscribe.evaluation.intent."""
 
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from melscribe.errors import DataError, InvalidRequestError
-from melscribe.intent.parser import (DEFAULT_THRESHOLD, IntentParser, best_threshold, calibrate_threshold, find_rejections,
-                              is_negative_descriptor, load_synonym_pairs, may_reject, negated_part, parse_intent, stem,
-                              stems)
+from melscribe.intent.matching import DEFAULT_THRESHOLD, best_threshold, calibrate_threshold, load_synonym_pairs
+from melscribe.intent.parser import IntentParser, parse_intent
+from melscribe.intent.rejections import find_rejections, may_reject
+from melscribe.intent.words import is_negative_descriptor, negated_part, stem, stems
 from melscribe.evaluation.intent import CarryJudge, evaluate_intent, load_requests, metric_words
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.commands import format_table, track_label
@@ -347,7 +348,7 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
 
 
 def test_the_quick_cue_check_lets_every_cue_through() -> None:
-    from melscribe.intent.parser import CUES, _may_reject
+    from melscribe.intent.rejections import CUES, _may_reject
 
     for cue in CUES:
         assert _may_reject().search(f"calm piano {cue} drums"), cue
@@ -367,7 +368,8 @@ class _CountingEncoder:
 
 
 def test_the_work_of_reading_one_request_is_bounded(encoder: TextEncoder) -> None:
-    from melscribe.intent.parser import MAX_REJECTIONS, find_rejections
+    from melscribe.intent.parser import MAX_REJECTIONS
+    from melscribe.intent.rejections import find_rejections
 
     counting = _CountingEncoder(encoder)
     parser = IntentParser(VOCABULARY, None, counting)
