@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,22 @@ def file_checksum(file: str | os.PathLike | Any) -> str:
     while n := file.readinto(buf):
         h.update(view[:n])
     return h.hexdigest()
+
+
+#: Fault tests stop a writer at a known point: with ``MELSCRIBE_PAUSE_AT`` naming a :func:`pause_point`, the
+#: process writes the point's name to the file ``MELSCRIBE_PAUSE_FILE`` when it gets there and waits, to be killed.
+PAUSE_AT_ENV, PAUSE_FILE_ENV = "MELSCRIBE_PAUSE_AT", "MELSCRIBE_PAUSE_FILE"
+
+
+def pause_point(name: str) -> None:
+    """A point where a fault test may stop this process (:data:`PAUSE_AT_ENV`); nothing when it does not ask.
+    Points: ``index-written`` (an index's files written, not yet in place), ``index-moved-aside`` (between the two
+    renames of :func:`replace_dir`), ``checkpoint-saved`` (a training checkpoint on disk)."""
+    if os.environ.get(PAUSE_AT_ENV) != name:
+        return
+    Path(os.environ[PAUSE_FILE_ENV]).write_text(name)
+    while True:
+        time.sleep(60)
 
 
 def os_error_reason(e: OSError) -> str:
@@ -79,6 +96,7 @@ def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, *, marker: str, 
     if dst.exists():
         old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(dst, old)
+        pause_point("index-moved-aside")
         os.replace(src, dst)
         shutil.rmtree(old, ignore_errors=True)
     else:

@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
-from melscribe.fileio import CHECKSUM, file_checksum, replace_dir
+from melscribe.fileio import CHECKSUM, file_checksum, pause_point, replace_dir
 from melscribe.serve import embedding_cache
 
 log = logging.getLogger(__name__)
@@ -506,6 +506,7 @@ class DescriptorIndex:
                     "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary,
                     "descriptors_read": {str(r): n for r, n in self.read.items()}}
             write_meta(tmp / META_FILE, meta)
+            pause_point("index-written")
             replace_dir(tmp, folder, marker=META_FILE, what="index")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from transformers import TrainerCallback
 
 from melscribe.encoding.models import load_sentence_transformer
+from melscribe.fileio import pause_point
 from melscribe.train.checkpoints import last_checkpoint, publish_model
 
 
@@ -64,6 +66,13 @@ def _distinct_track_sampler(dataset, batch_size, drop_last, valid_label_columns=
     return DistinctTrackBatchSampler(keys, lengths, batch_size, drop_last, seed=seed)
 
 
+class _PausePoints(TrainerCallback):
+    """Offers the fault tests :func:`~melscribe.fileio.pause_point` ``checkpoint-saved`` after each checkpoint."""
+
+    def on_save(self, args, state, control, **kwargs):
+        pause_point("checkpoint-saved")
+
+
 def train_sentence_transformer(columns: dict[str, list], loss_factory, out_dir: Path, base: str | None, max_seq_length: int,
            batch_size: int, epochs: float, max_steps: int, lr: float, warmup_ratio: float, seed: int,
            save_steps: int, keys: Sequence[frozenset], callbacks: Sequence, bf16: bool) -> Path:
@@ -86,6 +95,6 @@ def train_sentence_transformer(columns: dict[str, list], loss_factory, out_dir: 
         seed=seed, data_seed=seed, save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=50,
         report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler, bf16=bf16)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_factory(model),
-                                         callbacks=list(callbacks))
+                                         callbacks=[*callbacks, _PausePoints()])
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
     return publish_model(model, out_dir / "model")

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from melscribe.errors import IndexCorruptError, InvalidRequestError
 from melscribe.serve import index as index_module
 from melscribe.serve.index import FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex
 
-from subprocess_support import TESTS, python
+from subprocess_support import TESTS, python, wait_for_pause
 from tiny_fixtures import STUB_DIM as DIM
 from tiny_fixtures import check_stub_index, stub_index, unit_vectors
 
@@ -196,18 +195,15 @@ def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:
 @pytest.mark.subprocess
 def test_saves_killed_midway_lose_nothing_and_their_leftovers_are_removed(tmp_path: Path) -> None:
     folder = stub_index(n=20_000, seed=1).save(tmp_path / "idx")
-    rng = np.random.default_rng(0)
-    left = 0
-    for attempt in range(6):
-        proc = python(SAVER, TESTS, folder, 2 + attempt % 2)
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        time.sleep(rng.uniform(0.05, 0.4))
+    for attempt, point in enumerate(["index-written", "index-moved-aside"] * 2):  # killed at a known point each time
+        pause = tmp_path / f"paused-{attempt}"
+        proc = python(SAVER, TESTS, folder, 2 + attempt % 2, pause_at=point, pause_file=pause)
+        wait_for_pause(proc, pause)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
-        left += bool(leftovers(folder))
+        assert leftovers(folder), f"a save killed at {point} leaves its temporary or old folder"
         assert check_stub_index(DescriptorIndex.load(folder)) in (1, 2, 3)  # a complete version, old or new
         assert leftovers(folder) == []  # the load removed what the killed save left
-    assert left, "no kill landed inside a save"
 
 
 def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path: Path) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from subprocess_support import TESTS, python
+from subprocess_support import TESTS, python, wait_for_pause
 
 
 # --- training killed with SIGKILL resumes from its last checkpoint; finished stages are not redone ----------
@@ -43,12 +42,9 @@ def test_training_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path, monk
     from tiny_fixtures import tiny_records
 
     run, checkpoints = tmp_path / "run", tmp_path / "run" / "mnrl" / "checkpoints"
-    proc = python(TRAINER, TESTS, run, json.dumps(TRAIN_CONFIG))
-    deadline = time.monotonic() + 180
-    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "no checkpoint in 180 s"
-        time.sleep(0.05)
+    pause = tmp_path / "paused"
+    proc = python(TRAINER, TESTS, run, json.dumps(TRAIN_CONFIG), pause_at="checkpoint-saved", pause_file=pause)
+    wait_for_pause(proc, pause)  # the first checkpoint is on disk, the training stopped right after it
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     resume_from = last_checkpoint(checkpoints)
