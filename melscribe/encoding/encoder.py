@@ -51,8 +51,8 @@ SAME_EMBEDDINGS = ("torch", "onnx")
 #: The text whose embedding identifies a model's weights (compared with a tolerance by ``same_model``).
 PROBE_TEXT = "melscribe probe: upbeat tropical music with steel drums"
 #: Texts no working encoder embeds alike, checked when an encoder is made: if every pair is at least
-#: :data:`DEGENERATE_COSINE` apart (the packaged MiniLM: 0.03-0.37; weights with 4 KB overwritten: up to 0.99
-#: for every pair), the weights are damaged.
+#: :data:`DEGENERATE_COSINE` close, the weights are damaged (the packaged MiniLM keeps every pair below 0.4; 4 KB
+#: of its weights overwritten make them all alike: both in ``tests/encoding/test_encoder.py``).
 DEGENERATE_PROBES = ("calm solo piano", "aggressive heavy metal with distorted guitars", "a choir singing in Latin",
                      "the stock market fell sharply on Tuesday")
 DEGENERATE_COSINE = 0.9

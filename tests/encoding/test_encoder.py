@@ -367,6 +367,10 @@ def test_damaged_weights_of_a_published_model_fail_their_checksum(minilm, tmp_pa
 
 
 def test_weights_damaged_into_embedding_everything_alike_are_refused(minilm, tmp_path: Path) -> None:
+    from melscribe.encoding.encoder import DEGENERATE_PROBES
+
+    healthy = TextEncoder(minilm).encode(list(DEGENERATE_PROBES))
+    assert (healthy @ healthy.T)[np.triu_indices(len(DEGENERATE_PROBES), 1)].max() < 0.4  # far from alike
     minilm.save(str(tmp_path / "copy"))  # no checksum record: the probes catch it
     _overwrite(tmp_path / "copy" / "model.safetensors", 85_000_000)
     with pytest.raises(ModelUnavailableError, match="embeds different texts alike"):
