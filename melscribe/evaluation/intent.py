@@ -38,13 +38,15 @@ MODES = ("word", "semantic", "loose")
 
 @dataclass(frozen=True)
 class NegatedRequest:
-    """One request of the set: id, ``calibration``/``report`` split, text, rejected and wanted descriptors."""
+    """One request of the set: id, split (``calibration``/``report``, ``heldout``/``dev``), text, rejected and
+    wanted descriptors, and the phrasing family where the set has one (``experiments/data/README.md``)."""
 
     id: str
     split: str
     request: str
     rejects: tuple[str, ...]
     wants: tuple[str, ...]
+    family: str = ""
 
 
 def load_requests(path: str | Path, vocabulary: Iterable[str] | None = None) -> list[NegatedRequest]:
@@ -55,7 +57,8 @@ def load_requests(path: str | Path, vocabulary: Iterable[str] | None = None) -> 
         if not line.strip():
             continue
         r = json.loads(line)
-        out.append(NegatedRequest(r["id"], r["split"], r["request"], tuple(r["rejects"]), tuple(r["wants"])))
+        out.append(NegatedRequest(r["id"], r["split"], r["request"], tuple(r["rejects"]), tuple(r["wants"]),
+                                  r.get("family", "")))
     if vocabulary is not None:
         vocab = set(vocabulary)
         missing = sorted({d for r in out for d in r.rejects + r.wants if d not in vocab})
@@ -235,4 +238,80 @@ def leaks(evaluation: Mapping[str, Any], requests: Sequence[NegatedRequest], spl
         carried = sorted({t for c in row["carried_rejected"] for t in c})
         out.append(f"{row['id']} \"{by_id[row['id']].request}\": {sum(row['rejected_word'])} of {row['n']} carry "
                    + ", ".join(carried))
+    return out
+
+
+def summarise_by_family(evaluation: Mapping[str, Any], requests: Sequence[NegatedRequest],
+                        k: int = 10) -> dict[str, dict[str, float]]:
+    """:func:`summarise` of an :func:`evaluate_intent` result per phrasing family of ``requests``."""
+    family = {r.id: r.family for r in requests}
+    rows = evaluation["requests"]
+    return {f: summarise([row for row in rows if family[row["id"]] == f], k)
+            for f in sorted({r.family for r in requests})}
+
+
+def parse_confusion(parse: Callable[[str], Any], requests: Sequence[NegatedRequest],
+                    judge: CarryJudge) -> dict[str, Any]:
+    """How the parser's rejected descriptors compare with the annotations, without retrieval.
+
+    For each request, ``parse(text).rejected`` (the descriptors it excludes) is judged by word match
+    (:meth:`CarryJudge.carried`): a **missed** rejection is an annotated rejected descriptor that no excluded
+    descriptor carries; a **wrongly excluded** wanted descriptor is an annotated wanted one that some excluded
+    descriptor carries; a **false rejection** is a request that rejects nothing (annotated ``rejects`` empty)
+    from which the parser still excludes something. Returns counts, rates and the requests concerned."""
+    rejecting = [r for r in requests if r.rejects]
+    missed, wrongly, false_rejection, caught = [], [], [], 0
+    for r in requests:
+        excluded = list(parse(r.request).rejected)
+        if r.rejects:
+            miss = [t for t in r.rejects if not judge.carried(excluded, [t])]
+            if len(miss) < len(r.rejects):
+                caught += 1
+            if miss:
+                missed.append({"id": r.id, "request": r.request, "missed": miss})
+        elif excluded:
+            false_rejection.append({"id": r.id, "request": r.request, "excluded": excluded[:12],
+                                    "n_excluded": len(excluded)})
+        wrong = judge.carried(excluded, r.wants) if excluded and r.wants else []
+        if wrong:
+            wrongly.append({"id": r.id, "request": r.request, "wanted_excluded": wrong})
+    n_rej = sum(len(r.rejects) for r in rejecting)
+    n_missed = sum(len(m["missed"]) for m in missed)
+    return {"requests": len(requests), "rejecting_requests": len(rejecting),
+            "rejecting_requests_caught": caught,
+            "rejected_descriptors": n_rej, "rejected_descriptors_missed": n_missed,
+            "missed_share": n_missed / n_rej if n_rej else float("nan"),
+            "requests_with_wanted_excluded": len(wrongly),
+            "non_rejecting_requests": len(requests) - len(rejecting),
+            "false_rejections": len(false_rejection),
+            "missed": missed, "wanted_excluded": wrongly, "false_rejection": false_rejection}
+
+
+def track_level(recommender, splits: Sequence[str], data_dir=None, **options) -> dict[str, dict[str, float]]:
+    """Recall@1, Recall@10 and MRR@10 of ``recommender.recommend(..., **options)`` on the track-level
+    splits (:func:`melscribe.evaluation.protocol.evaluate_recommender`)."""
+    from melscribe.evaluation.protocol import evaluate_recommender
+
+    return {split: evaluate_recommender(recommender, split, data_dir, **options) for split in splits}
+
+
+def forum_report(recommender, request_sets: Mapping[str, Sequence[NegatedRequest]], judge: CarryJudge, *,
+                 intent: bool, k: int = 10, track_splits: Sequence[str] = (), data_dir=None) -> dict[str, Any]:
+    """One configuration's figures for the issue-25 report: per request set, :func:`evaluate_intent`
+    (per split and, where the set has families, per family) and, with intent on, the
+    :func:`parse_confusion` of the recommender's own parser; and the :func:`track_level` figures."""
+    out: dict[str, Any] = {"sets": {}, "track": {}}
+    for name, requests in request_sets.items():
+        t0 = time.perf_counter()
+        ev = evaluate_intent(recommender, requests, judge, intent=intent, k=k)
+        entry: dict[str, Any] = {"splits": ev["splits"], "requests": ev["requests"],
+                                 "seconds": time.perf_counter() - t0}
+        if any(r.family for r in requests):
+            entry["families"] = summarise_by_family(ev, requests, k)
+        if intent:
+            entry["confusion"] = parse_confusion(recommender.parse_intent, requests, judge)
+        out["sets"][name] = entry
+    t0 = time.perf_counter()
+    out["track"] = track_level(recommender, track_splits, data_dir, intent=intent) if track_splits else {}
+    out["track_seconds"] = time.perf_counter() - t0
     return out

@@ -1,0 +1,210 @@
+"""Rejections as people write them (issue 25), written to experiments/results/forum_intent.md/.json.
+
+    python experiments/forum_intent_report.py [--before e752cd9] [--data-dir DIR] [--no-track]
+
+Recommender defaults with the packaged all-MiniLM-L6-v2 over the MusicCaps catalog (fusion as the model has it:
+none for the packaged model), three configurations: intent **off**; intent on with the rules of ``--before``
+(``melscribe/intent/`` as it was at that commit, every other module as now: the script runs itself on a copy of
+the package whose ``intent/`` is that commit's); intent on with the rules **now**. Request sets:
+``experiments/data/forum_requests.jsonl`` (held-out), ``forum_requests_dev.jsonl`` (development),
+``negated_requests.jsonl`` (issue 9); track-level Recall@1/@10 on ``track_MC`` and ``track_MC_reco``.
+Metrics: ``melscribe/evaluation/intent.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from melscribe.config import PACKAGED_MINILM  # noqa: E402
+from melscribe.encoding.encoder import TextEncoder  # noqa: E402
+from melscribe.evaluation.intent import CarryJudge, forum_report, load_requests  # noqa: E402
+from melscribe.evaluation.protocol import TRACK_SPLITS, provenance  # noqa: E402
+from melscribe.fileio import write_text_atomic  # noqa: E402
+from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SETS = {"forum held-out": HERE / "data" / "forum_requests.jsonl",
+        "forum dev": HERE / "data" / "forum_requests_dev.jsonl",
+        "negated (issue 9)": HERE / "data" / "negated_requests.jsonl"}
+
+
+def run_config(intent: bool, data_dir: str | None, track: bool) -> dict:
+    """The figures of one configuration with the ``melscribe`` this process imports."""
+    catalog = load_catalog(None, data_dir)
+    minilm = TextEncoder(PACKAGED_MINILM)
+    rec = Recommender(minilm, catalog)
+    sets = {name: load_requests(path, rec.index.vocabulary) for name, path in SETS.items()}
+    judge = CarryJudge.calibrated(rec.index.vocabulary, rec.index.vocabulary_embeddings, minilm)
+    out = forum_report(rec, sets, judge, intent=intent, track_splits=list(TRACK_SPLITS) if track else (),
+                       data_dir=data_dir)
+    out["metric_thresholds"] = dict(judge.thresholds)
+    return out
+
+
+def run_before(rev: str, data_dir: str | None, track: bool) -> dict:
+    """:func:`run_config` (intent on) in a child process whose ``melscribe/intent/`` is that of ``rev``."""
+    with tempfile.TemporaryDirectory(prefix="forum-intent-") as tmp:
+        shutil.copytree(ROOT / "melscribe", Path(tmp) / "melscribe", ignore=shutil.ignore_patterns("__pycache__"))
+        intent_dir = Path(tmp) / "melscribe" / "intent"
+        shutil.rmtree(intent_dir)
+        intent_dir.mkdir()
+        names = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:melscribe/intent"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout.split()
+        for name in names:
+            blob = subprocess.run(["git", "show", f"{rev}:melscribe/intent/{name}"], cwd=ROOT, check=True,
+                                  capture_output=True).stdout
+            (intent_dir / name).write_bytes(blob)
+        (Path(tmp) / "experiments").mkdir()
+        shutil.copy(Path(__file__), Path(tmp) / "experiments" / Path(__file__).name)
+        shutil.copytree(HERE / "data", Path(tmp) / "experiments" / "data")
+        out = Path(tmp) / "before.json"
+        cmd = [sys.executable, str(Path(tmp) / "experiments" / Path(__file__).name), "--child", str(out)]
+        cmd += ["--data-dir", data_dir] if data_dir else []
+        cmd += [] if track else ["--no-track"]
+        subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=tmp))
+        return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default="e752cd9", help="commit whose intent rules are 'before'")
+    parser.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
+    parser.add_argument("--no-track", action="store_true", help="skip the track-level splits")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "forum_intent", help="output stem")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    track = not args.no_track
+    if args.child:
+        write_text_atomic(args.child, json.dumps(run_config(True, args.data_dir, track)))
+        return
+    configs = {"intent off": run_config(False, args.data_dir, track),
+               f"rules at {args.before}": run_before(args.before, args.data_dir, track),
+               "rules now (defaults)": run_config(True, args.data_dir, track)}
+    command = "python experiments/forum_intent_report.py" + (f" --before {args.before}" if args.before != "e752cd9"
+                                                            else "") + (" --no-track" if not track else "")
+    result = {"command": command, "provenance": provenance(), "before": args.before, "configs": configs}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(compact(result), indent=1))
+    md = render(result)
+    write_text_atomic(args.out.with_suffix(".md"), md)
+    print(md)
+
+
+METRICS = (("rejected@10 word", "rejected, word"), ("rejected@10 semantic", "rejected, semantic"),
+           ("clean@10 word", "requests clean, word"), ("wanted@10 word", "wanted, word"),
+           ("wanted@10 semantic", "wanted, semantic"))
+
+
+def _table(result: dict, set_name: str, split: str) -> list[str]:
+    lines = ["| configuration | " + " | ".join(h for _, h in METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
+    for label, cfg in result["configs"].items():
+        m = cfg["sets"][set_name]["splits"][split]
+        lines.append(f"| {label} | " + " | ".join(f"{100 * m[key]:.1f}" for key, _ in METRICS) + " |")
+    return lines
+
+
+def _families(result: dict, set_name: str) -> list[str]:
+    labels = list(result["configs"])
+    fams = list(next(iter(result["configs"].values()))["sets"][set_name]["families"])
+    lines = ["| family | requests | " + " | ".join(f"rejected: {x}" for x in labels) + " | "
+             + " | ".join(f"wanted: {x}" for x in labels) + " |", "|---|---:|" + "---:|" * (2 * len(labels))]
+    for f in fams:
+        ms = [result["configs"][x]["sets"][set_name]["families"][f] for x in labels]
+        cells = [f"{100 * m['rejected@10 word']:.1f}" if m["rejected@10 word"] == m["rejected@10 word"] else "—"
+                 for m in ms] + [f"{100 * m['wanted@10 word']:.1f}" for m in ms]
+        lines.append(f"| {f} | {int(ms[0]['requests'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _confusion(result: dict, set_name: str) -> list[str]:
+    lines = ["| rules | rejecting requests with ≥1 rejection read | rejected descriptors missed | requests with a "
+             "wanted descriptor excluded | requests rejecting nothing with something excluded |", "|---|---:|---:|---:|---:|"]
+    for label, cfg in result["configs"].items():
+        c = cfg["sets"][set_name].get("confusion")
+        if c:
+            lines.append(f"| {label} | {c['rejecting_requests_caught']} of {c['rejecting_requests']} | "
+                         f"{c['rejected_descriptors_missed']} of {c['rejected_descriptors']} "
+                         f"({100 * c['missed_share']:.1f} %) | {c['requests_with_wanted_excluded']} of "
+                         f"{c['requests']} | {c['false_rejections']} of {c['non_rejecting_requests']} |")
+    return lines
+
+
+def _track(result: dict) -> list[str]:
+    splits = list(next(iter(result["configs"].values()))["track"])
+    if not splits:
+        return ["(not run: --no-track)"]
+    lines = ["| configuration | " + " | ".join(f"{s} R@1 | {s} R@10 | {s} MRR@10" for s in splits) + " | seconds |",
+             "|---|" + "---:|" * (3 * len(splits) + 1)]
+    for label, cfg in result["configs"].items():
+        cells = [f"{100 * cfg['track'][s][m]:.1f}" for s in splits for m in ("recall@1", "recall@10", "mrr@10")]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {cfg['track_seconds']:.0f} |")
+    return lines
+
+
+def render(result: dict) -> str:
+    """The Markdown report."""
+    prov, before = result["provenance"], result["before"]
+    now = result["configs"]["rules now (defaults)"]
+    held = now["sets"]["forum held-out"]["confusion"]
+    md = ["# Rejections as people write them (issue 25)", "", f"Command: `{result['command']}`", "",
+          f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Packaged all-MiniLM-L6-v2, "
+          "`Recommender` defaults (no fusion: the packaged model has no tuned fusion), MusicCaps catalog (5,521 "
+          f"clips), top 10. Configurations: intent **off**; intent on with the rules of `{before}` (every other "
+          "module as now); intent on with the rules **now**, the default. Figures ×100: *rejected* is the share "
+          "of the top 10 carrying a rejected descriptor (requests that reject something), *clean* the share of "
+          "those requests whose top 10 carries none, *wanted* the share of the top 10 carrying a wanted "
+          "descriptor (requests that want something); *word*/*semantic* as in `melscribe/evaluation/intent.py` "
+          f"(semantic threshold {now['metric_thresholds']['semantic']}).", "",
+          "## Held-out forum requests (`experiments/data/forum_requests.jsonl`, never used to tune)", ""]
+    md += _table(result, "forum held-out", "heldout") + ["", "Per phrasing family (word):", ""]
+    md += _families(result, "forum held-out")
+    md += ["", "Confusion of the parser (what it excludes, judged by word match against the annotations; no "
+           "retrieval):", ""] + _confusion(result, "forum held-out")
+    md += ["", "## Negated requests of issue 9 (`negated_requests.jsonl`)", "", "Report half:", ""]
+    md += _table(result, "negated (issue 9)", "report") + ["", "Calibration half (developed on):", ""]
+    md += _table(result, "negated (issue 9)", "calibration")
+    md += ["", "Confusion (all 90):", ""] + _confusion(result, "negated (issue 9)")
+    md += ["", "## Development forum requests (`forum_requests_dev.jsonl`, developed on)", ""]
+    md += _table(result, "forum dev", "dev") + [""] + _confusion(result, "forum dev")
+    md += ["", "## Track-level (what `recommend()` returns; the request's own clip is relevant)", ""] + _track(result)
+    md += ["", "## Held-out: rejections missed by the rules now", ""]
+    md += [f"- {m['id']} \"{_short(m['request'])}\": {', '.join(m['missed'])}" for m in held["missed"]] or ["- none"]
+    md += ["", "## Held-out: wanted descriptors excluded, or exclusions from requests rejecting nothing (rules now)", ""]
+    md += [f"- {m['id']} \"{_short(m['request'])}\": wanted {', '.join(m['wanted_excluded'])} excluded"
+           for m in held["wanted_excluded"]]
+    md += [f"- {m['id']} \"{_short(m['request'])}\": {m['n_excluded']} excluded ({', '.join(m['excluded'][:5])}…)"
+           for m in held["false_rejection"]]
+    if not held["wanted_excluded"] and not held["false_rejection"]:
+        md += ["- none"]
+    return "\n".join(md) + "\n"
+
+
+def _short(text: str, n: int = 90) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def compact(result: dict) -> dict:
+    """The result with each request's per-track flags as strings of 0/1 (one character per track)."""
+    out = json.loads(json.dumps(result))
+    for cfg in out["configs"].values():
+        for entry in cfg["sets"].values():
+            for row in entry["requests"]:
+                for key, value in list(row.items()):
+                    if isinstance(value, list) and value and isinstance(value[0], bool):
+                        row[key] = "".join("1" if v else "0" for v in value)
+                row["carried_rejected"] = {str(i): c for i, c in enumerate(row["carried_rejected"]) if c}
+    return out
+
+
+if __name__ == "__main__":
+    main()
