@@ -13,7 +13,7 @@ similarity) with one of several backends:
   ``melscribe train`` inside the bi-encoder's folder, in :data:`STUDENT_DIR` (stage ``fast``), or a static
   model folder itself; run with numpy (:mod:`melscribe.encoding.static_backend`);
 * ``student``: whatever fast student is published in :data:`STUDENT_DIR`: a static one as ``static``, a
-  smaller transformer (``fast_student="layers-N"``) on the ``onnx`` backend.
+  smaller transformer (``fast.student="layers-N"``) on the ``onnx`` backend.
 
 Every evaluation scorer (:class:`melscribe.retrieval.scorers.DenseScorer`), the index and the recommender go through
 this class, so a backend chosen once applies everywhere. Only the ``torch`` backend (and the one-time ONNX
@@ -33,6 +33,7 @@ import numpy as np
 
 from melscribe.config import PACKAGED_MINILM, resolve_model, trained_model_path
 from melscribe.errors import InvalidRequestError, ModelUnavailableError
+from melscribe.encoding.long_text import DEFAULT_POLICY, LongTextPolicy, Window, pool, windows
 from melscribe.encoding.models import load_sentence_transformer
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,12 @@ class TextEncoder:
     ``model``: a model name or folder, a loaded ``SentenceTransformer``, or ``None`` (:func:`default_model`).
     ``backend``: one of :data:`BACKENDS` (see the module docstring); ``"static"`` and ``"student"`` read the
     student published inside ``model``'s folder (``"static"`` also accepts a static model folder itself).
+    ``max_seq_length``: the window, in tokens, to read instead of the model's own (at most its position
+    embeddings; for experiments such as ``experiments/long_requests.py``: it is not part of :attr:`name`, so
+    indexes are not told apart by it).
     """
 
-    def __init__(self, model: Any = None, *, backend: str = DEFAULT_BACKEND):
+    def __init__(self, model: Any = None, *, backend: str = DEFAULT_BACKEND, max_seq_length: int | None = None):
         if backend not in BACKENDS:
             raise InvalidRequestError(f"unknown encoder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         st = sys.modules.get("sentence_transformers")  # not imported: model cannot be one (and torch stays unloaded)
@@ -106,6 +110,8 @@ class TextEncoder:
         self.name = encoder_name(self.source, backend)
         self._lock = threading.Lock()
         self._impl = self._load_backend()
+        if max_seq_length is not None:
+            self._set_window(int(max_seq_length))
         self._check_not_degenerate()
         log.info("text encoder: %s (%s)", self.name, backend)
 
@@ -121,6 +127,7 @@ class TextEncoder:
         if self.backend == "torch":
             if self.model is None:
                 self.model = load_sentence_transformer(self.source)
+                self._own_model = True
             return _TorchBackend(self.model)
         if self.backend in ("onnx", "onnx-int8"):
             from melscribe.encoding.onnx_backend import OnnxBackend
@@ -136,6 +143,17 @@ class TextEncoder:
         from melscribe.encoding.onnx_backend import OnnxBackend
 
         return OnnxBackend.for_model(student)
+
+    def _set_window(self, tokens: int) -> None:
+        """Read ``tokens`` tokens at most (the ``max_seq_length`` argument)."""
+        if not hasattr(self._impl, "set_max_seq_length"):
+            raise InvalidRequestError(f"the {self.backend} backend has no window to set")
+        limit = _max_positions(self.source)
+        if not 2 < tokens <= limit:
+            raise InvalidRequestError(f"max_seq_length must be between 3 and {limit} (the model's positions), not {tokens}")
+        if self.backend == "torch" and not getattr(self, "_own_model", False) and tokens != self.max_seq_length:
+            raise InvalidRequestError("max_seq_length cannot change the window of a SentenceTransformer passed in")
+        self._impl.set_max_seq_length(tokens)
 
     def __repr__(self) -> str:
         return f"TextEncoder({self.name!r}, backend={self.backend!r})"
@@ -165,6 +183,56 @@ class TextEncoder:
                                     single_thread=len(texts) <= SMALL_BATCH)
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    def windows(self, text: str, policy: LongTextPolicy = DEFAULT_POLICY) -> list[Window] | None:
+        """The windows :meth:`encode_whole` reads ``text`` in (substrings of :meth:`prepared_text`), or ``None``
+        if the text fits in :attr:`max_seq_length` tokens (or the backend has no tokenizer to cut it with)."""
+        tokenizer = getattr(self._impl, "window_tokenizer", None)
+        limit = self.max_seq_length
+        if tokenizer is None or len(text.encode("utf-8", "surrogatepass")) + self._specials <= limit:
+            return None  # a token covers a byte at least: a text of fewer bytes cannot be too long
+        enc = tokenizer.encode(self.prepared_text(text), add_special_tokens=False)
+        if len(enc.ids) + self._specials <= limit:
+            return None
+        return windows(self.prepared_text(text), enc.offsets, enc.word_ids, limit - self._specials, policy)
+
+    def prepared_text(self, text: str) -> str:
+        """``text`` as the model's tokenizer is given it (lower-cased for a model that says so)."""
+        prepare = getattr(self._impl, "prepare", None)
+        return prepare(text) if prepare is not None else text
+
+    @cached_property
+    def _specials(self) -> int:
+        return self._impl.token_count("")
+
+    def encode_whole(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False,
+                     policy: LongTextPolicy = DEFAULT_POLICY) -> np.ndarray:
+        """:meth:`encode`, except that a text longer than :attr:`max_seq_length` tokens is read whole instead of
+        truncated: cut into windows that fit (:meth:`windows`), all encoded in the same batch as the other texts,
+        and their embeddings pooled (:mod:`melscribe.encoding.long_text`). When no text is that long, the
+        result is :meth:`encode`'s, bit for bit."""
+        texts = list(texts)
+        plans = [self.windows(t, policy) for t in texts]
+        if all(p is None for p in plans):
+            return self.encode(texts, batch_size=batch_size, progress=progress)
+        pieces: list[str] = []
+        for text, plan in zip(texts, plans):
+            if plan is None:
+                pieces.append(text)
+            else:
+                prepared = self.prepared_text(text)
+                pieces.extend(prepared[w.start:w.end] for w in plan)
+        emb = self.encode(pieces, batch_size=batch_size, progress=progress)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        row = 0
+        for i, plan in enumerate(plans):
+            if plan is None:
+                out[i] = emb[row]
+                row += 1
+            else:
+                out[i] = pool(emb[row:row + len(plan)], plan, policy.pooling)
+                row += len(plan)
+        return out
+
     @property
     def encodes_each_text_alone(self) -> bool:
         """Whether every text gets a run of its own, so its embedding does not depend on the texts encoded with it
@@ -188,6 +256,26 @@ class _TorchBackend:
     def token_count(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
+    @cached_property
+    def window_tokenizer(self):
+        """The model's fast tokenizer without truncation or padding (``None`` for a slow one): where
+        :meth:`TextEncoder.windows` cuts a long text."""
+        from tokenizers import Tokenizer
+
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        tokenizer = Tokenizer.from_str(backend.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    def prepare(self, text: str) -> str:
+        return text.lower() if getattr(self.model[0], "do_lower_case", False) else text
+
+    def set_max_seq_length(self, tokens: int) -> None:
+        self.model.max_seq_length = self.max_seq_length = tokens
+
     def encode(self, texts: list[str], *, batch_size: int, progress: bool, single_thread: bool) -> np.ndarray:
         import torch
 
@@ -199,3 +287,15 @@ class _TorchBackend:
                                      normalize_embeddings=True, convert_to_numpy=True)
         finally:
             torch.set_num_threads(threads)
+
+
+def _max_positions(source: str) -> int:
+    """The most tokens a model's position embeddings allow (its ``config.json``; 512 if it says nothing)."""
+    import json
+    from pathlib import Path
+
+    try:
+        config = json.loads((Path(resolve_model(source)) / "config.json").read_text())
+        return int(config.get("max_position_embeddings", 512))
+    except (OSError, ValueError, TypeError):
+        return 512

@@ -150,6 +150,20 @@ class OnnxBackend:
     def token_count(self, text: str) -> int:
         return len(self._counter.encode(self._prepare(text)).ids)
 
+    @property
+    def window_tokenizer(self):
+        """The tokenizer without truncation: where :meth:`TextEncoder.windows` cuts a long text."""
+        return self._counter
+
+    def prepare(self, text: str) -> str:
+        """``text`` as the tokenizer is given it (lower-cased if the model says so)."""
+        return self._prepare(text)
+
+    def set_max_seq_length(self, tokens: int) -> None:
+        """Read at most ``tokens`` tokens per text (instead of the exported model's maximum length)."""
+        self.max_seq_length = int(tokens)
+        self.tokenizer.enable_truncation(self.max_seq_length)
+
     def encode(self, texts: Sequence[str], *, batch_size: int, progress: bool, single_thread: bool) -> np.ndarray:
         """Embeddings of ``texts`` (``single_thread`` is ignored: every run uses the one session)."""
         from tqdm.auto import tqdm

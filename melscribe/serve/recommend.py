@@ -78,8 +78,9 @@ MUSIC_PROBES = ("rock music with electric guitar", "a calm piano piece", "upbeat
 #: :data:`MUSIC_PROBES` (1). Calibrated with the packaged MiniLM on MusicCaps by
 #: ``experiments/calibrate_confidence.py`` (figures in ``experiments/results/confidence.md``).
 LOW_CONFIDENCE_POSITION = 0.4
-#: Longest request accepted, in characters: ~40 times what the packaged model reads (256 tokens), so that
-#: counting a request's tokens (to warn that the model truncates it) stays cheap (a few ms).
+#: Longest request accepted, in characters (about 2,000 tokens, 9 windows of the packaged model's 256): every
+#: request is read whole (:meth:`Recommender.embed_requests`), and this bounds what that costs
+#: (``experiments/results/long_requests.md``).
 MAX_REQUEST_CHARS = 10_000
 #: How far a score may differ between a request encoded alone and in a batch (:meth:`Recommender.recommend_many`,
 #: the HTTP server's batches): the same tracks come back in the same order, but matrix kernels on some CPUs
@@ -343,7 +344,7 @@ class Recommender:
         ``require_descriptors``). ``intent`` (default: the recommender's): read what the request rejects and
         keep it out (module doc). ``rerank``: re-score the best ``rerank`` descriptor sets with the music
         cross-encoder (``reranker``) and order them by it (0, the default: off; 50 add about 280 ms on 2 CPU
-        cores). A request longer than the model reads is truncated, with a warning; one that
+        cores). A request longer than the model's window is read whole (:meth:`embed_requests`); one that
         is not a string, is empty, is longer than :data:`MAX_REQUEST_CHARS` characters or is not valid Unicode
         (a lone surrogate) is refused (:func:`check_request_text`).
         """
@@ -368,10 +369,6 @@ class Recommender:
         k = _check_k(k)
         rerank = self._check_rerank(rerank)
         filt = self._filter(exclude_tracks, require_descriptors, exclude_descriptors)
-        tokens = self.encoder.token_count(request)
-        if tokens > self.encoder.max_seq_length:
-            warnings.warn(f"the request has {tokens} tokens; {self.encoder.name} reads the first "
-                          f"{self.encoder.max_seq_length} and ignores the rest", stacklevel=3)
         parsed = self.parse_intent(text) if (self.intent if intent is None else intent) else None
         if parsed is None or parsed.empty:  # nothing rejected: exactly the results without intent handling
             return PreparedRequest(text, k, filt, rerank=rerank)
@@ -402,8 +399,10 @@ class Recommender:
         return self.rank_embedded(self.embed_requests(prepared), prepared)
 
     def embed_requests(self, prepared: Sequence[PreparedRequest]) -> np.ndarray:
-        """The embeddings of the texts of requests checked by :meth:`prepare`, encoded as one batch."""
-        return self.encoder.encode([p.text for p in prepared])
+        """The embeddings of the texts of requests checked by :meth:`prepare`, encoded as one batch, each read
+        whole: a text longer than the encoder's window is embedded in windows that are pooled
+        (:meth:`TextEncoder.encode_whole`); the others exactly as :meth:`TextEncoder.encode` embeds them."""
+        return self.encoder.encode_whole([p.text for p in prepared])
 
     def rank_embedded(self, queries: np.ndarray, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
         """The recommendations of ``prepared`` requests whose texts :meth:`embed_requests` encoded as ``queries``

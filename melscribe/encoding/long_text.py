@@ -1,0 +1,153 @@
+"""Reading a text longer than the encoder's window whole, instead of its first tokens only.
+
+A transformer encoder reads at most ``max_seq_length`` tokens (256 for the packaged MiniLM, 96 for a
+bi-encoder trained with the offline preset); the rest of a longer text used to be dropped. Here such a text is
+cut into *windows* that each fit, every window is embedded as a text of its own, and the window embeddings
+are pooled into one (:func:`pool`). A text that fits is not touched: it is embedded exactly as before, bit
+for bit.
+
+Windows are substrings of the text cut at word boundaries of the model's own tokenizer (its pre-tokenizer
+splits at spaces and punctuation, so a window re-tokenises into the very tokens it was cut from, and fits):
+
+* ``"tokens"``: consecutive windows of at most the window's capacity, each starting :attr:`LongTextPolicy.overlap`
+  tokens before the previous one ended (the context of its first words);
+* ``"sentences"``: whole sentences packed greedily into windows (a sentence longer than a window is cut as
+  ``"tokens"`` does).
+
+Pooling: ``"mean"`` averages the window embeddings; ``"tokens"`` weighs each by its number of tokens (close to
+what the model's own mean pooling over the whole text would give). Both are L2-normalised again.
+
+Figures (quality on long requests, latency): ``experiments/results/long_requests.md``; the choice made there
+is :data:`DEFAULT_POLICY`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+SPLITS = ("tokens", "sentences")
+POOLINGS = ("mean", "tokens")
+#: Where a sentence ends: after ``.``, ``!``, ``?`` or ``;`` followed by white space, or at a line break.
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
+
+
+@dataclass(frozen=True)
+class LongTextPolicy:
+    """How a text longer than the window is read: ``split`` (one of :data:`SPLITS`), ``overlap`` (tokens a
+    ``"tokens"`` window repeats of the previous one; less than half a window) and ``pooling`` (one of
+    :data:`POOLINGS`)."""
+
+    split: str = "tokens"
+    overlap: int = 32
+    pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown window split {self.split!r}; choose one of {', '.join(SPLITS)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown window pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.overlap < 0:
+            raise ValueError(f"the window overlap must be at least 0, not {self.overlap}")
+
+    @property
+    def label(self) -> str:
+        """A short name, e.g. ``tokens/32/mean``."""
+        return f"{self.split}/{self.overlap}/{self.pooling}" if self.split == "tokens" else f"{self.split}/{self.pooling}"
+
+
+#: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes): chosen on
+#: ``experiments/results/long_requests.md``.
+DEFAULT_POLICY = LongTextPolicy("tokens", 32, "mean")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a long text: the substring ``text[start:end]`` and its number of tokens (specials excluded)."""
+
+    start: int
+    end: int
+    tokens: int
+
+
+def windows(text: str, offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], capacity: int,
+            policy: LongTextPolicy = DEFAULT_POLICY) -> list[Window]:
+    """The windows of ``text`` whose tokens (special tokens excluded) have character ``offsets`` and pre-token
+    ``word_ids`` (a ``tokenizers.Encoding``'s), each of at most ``capacity`` tokens, in order. Every token is in
+    at least one window."""
+    n = len(offsets)
+    if capacity < 1:
+        raise ValueError(f"a window must hold at least one token, not {capacity}")
+    if n == 0:
+        return []
+    starts = [i == 0 or word_ids[i] is None or word_ids[i] != word_ids[i - 1] for i in range(n)]
+    if policy.split == "sentences":
+        return _sentence_windows(text, offsets, starts, capacity)
+    return _token_windows(offsets, starts, 0, n, capacity, min(policy.overlap, (capacity - 1) // 2))
+
+
+def _token_windows(offsets, starts, lo: int, hi: int, capacity: int, overlap: int) -> list[Window]:
+    """Windows over tokens ``lo:hi``, cut before a token that starts a word wherever one is in reach."""
+    out, s = [], lo
+    while True:
+        e = min(s + capacity, hi)
+        if e < hi:
+            b = next((j for j in range(e, s, -1) if starts[j]), None)
+            e = b if b is not None else e  # a single word longer than a window is cut inside it
+        out.append(Window(offsets[s][0], offsets[e - 1][1], e - s))
+        if e >= hi:
+            return out
+        nxt = e - overlap
+        # the next window starts at a word start at most `overlap` tokens back, and always moves on
+        while nxt > s + 1 and nxt < e and not starts[nxt]:
+            nxt -= 1
+        s = nxt if nxt > s and starts[nxt] else e
+
+
+def _sentence_windows(text: str, offsets, starts, capacity: int) -> list[Window]:
+    """Whole sentences packed greedily into windows; a sentence longer than a window is cut into token windows."""
+    ends = [m.start() for m in SENTENCE_END.finditer(text)]
+    sentences: list[tuple[int, int]] = []  # token ranges
+    i, n = 0, len(offsets)
+    for cut in ends + [len(text)]:
+        j = i
+        while j < n and offsets[j][0] < cut:
+            j += 1
+        if j > i:
+            sentences.append((i, j))
+            i = j
+    if i < n:
+        sentences.append((i, n))
+    out: list[Window] = []
+    lo = hi = None
+    for a, b in sentences:
+        if lo is not None and b - lo <= capacity:
+            hi = b
+            continue
+        if lo is not None:
+            out.append(Window(offsets[lo][0], offsets[hi - 1][1], hi - lo))
+            lo = None
+        if b - a <= capacity:
+            lo, hi = a, b
+        else:
+            out.extend(_token_windows(offsets, starts, a, b, capacity, 0))
+    if lo is not None:
+        out.append(Window(offsets[lo][0], offsets[hi - 1][1], hi - lo))
+    return out
+
+
+def pool(embeddings: np.ndarray, windows_: Sequence[Window], pooling: str = DEFAULT_POLICY.pooling) -> np.ndarray:
+    """One L2-normalised float32 embedding from the (L2-normalised) embeddings of a text's windows:
+    their mean (``"mean"``) or their mean weighted by the windows' token counts (``"tokens"``)."""
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if pooling == "tokens":
+        w = np.array([max(1, x.tokens) for x in windows_], dtype=np.float32)
+        v = (emb * w[:, None]).sum(axis=0) / w.sum()
+    elif pooling == "mean":
+        v = emb.mean(axis=0)
+    else:
+        raise ValueError(f"unknown window pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
