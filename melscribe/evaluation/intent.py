@@ -256,8 +256,9 @@ def parse_confusion(parse: Callable[[str], Any], requests: Sequence[NegatedReque
 
     For each request, ``parse(text).rejected`` (the descriptors it excludes) is judged by word match
     (:meth:`CarryJudge.carried`): a **missed** rejection is an annotated rejected descriptor that no excluded
-    descriptor carries; a **wrongly excluded** wanted descriptor is an annotated wanted one that some excluded
-    descriptor carries; a **false rejection** is a request that rejects nothing (annotated ``rejects`` empty)
+    descriptor carries; a **wrongly excluded** wanted descriptor is an annotated wanted one that is itself
+    excluded (the same words: "piano" excluded where piano is wanted; excluding "jazz piano" where jazz is rejected
+    and piano wanted is not counted); a **false rejection** is a request that rejects nothing (annotated ``rejects`` empty)
     from which the parser still excludes something. Returns counts, rates and the requests concerned."""
     rejecting = [r for r in requests if r.rejects]
     missed, wrongly, false_rejection, caught = [], [], [], 0
@@ -272,7 +273,8 @@ def parse_confusion(parse: Callable[[str], Any], requests: Sequence[NegatedReque
         elif excluded:
             false_rejection.append({"id": r.id, "request": r.request, "excluded": excluded[:12],
                                     "n_excluded": len(excluded)})
-        wrong = judge.carried(excluded, r.wants) if excluded and r.wants else []
+        excluded_words = {metric_words(d) for d in excluded}
+        wrong = [t for t in r.wants if metric_words(t) in excluded_words]
         if wrong:
             wrongly.append({"id": r.id, "request": r.request, "wanted_excluded": wrong})
     n_rej = sum(len(r.rejects) for r in rejecting)

@@ -13,6 +13,13 @@ vocabulary:
    too heavy or high pitched" rejects "heavy" and "high pitched". Cues match whole words only, and phrases
    that look like cues but reject nothing ("nothing but love songs", "not only … but also", "no doubt",
    "don't know", …, :data:`~melscribe.intent.rejections.NON_CUES`) are skipped, so "I know" or "piano" never make a rejection.
+   Forum phrasings (issue 25): exclusion phrases ("outside of", "apart from", "besides", "save for"), aversion
+   ("gone off", "sick of", "done with", "fed up with", "I'm over", "allergic to"), degree ("fewer", "lighter
+   on", "not as"), part of a whole ("take out the", "lose the"); a negating prefix covers the one word it is
+   joined to or followed by ("non-vocal", "nonelectric", "non electronic dance music" → electronic,
+   "un-distorted", "unjazzy", "drumless"; not "anti-", nor "non-stop", "unplugged", …:
+   :data:`~melscribe.intent.rejections.PREFIXED_STOPWORDS`); postposed cues take the words before them in the
+   clause ("rap is not for me", "with the guitar solos cut out": :data:`~melscribe.intent.rejections.POSTPOSED_CUES`).
 2. **Matching a rejected phrase to descriptors** (:class:`~melscribe.intent.matching.DescriptorMatcher`). A descriptor is rejected by a
    phrase when
 

@@ -19,6 +19,13 @@ NON_CUES = (
     "do not mind", "doesn't matter", "does not matter", "can't wait", "cannot wait", "can't get enough",
     "cannot get enough", "don't stop", "won't stop", "never stop", "never gets old", "can't go wrong",
     "not a problem", "less than", "no sooner", "no need to", "not that i",
+    # forum idioms and their apostrophe-less spellings (issue 25)
+    "no end", "no idea", "no clue", "no rush", "no pressure", "no offense", "no offence", "no kidding", "no joke",
+    "not gonna lie", "not going to lie", "no cap", "not picky", "never too late", "no wave", "without a doubt",
+    "without doubt", "never get tired of", "never gets tired", "never tire of", "never get sick of",
+    "no stranger to", "not a thing", "no surprise", "can't sit still", "cant sit still", "cannot sit still",
+    "can't help", "cant help", "cant wait", "cant get enough", "dont know", "dont stop", "wont stop",
+    "cant go wrong", "doesnt matter", "dont care", "dont mind", "not kidding", "not complaining",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -30,15 +37,46 @@ CUES = (
     "cannot stand", "can not stand", "tired of", "sick of", "don't", "dont", "do not", "doesn't", "doesnt",
     "does not", "isn't", "isnt", "is not", "aren't", "arent", "are not", "wasn't", "won't", "wont",
     "will not", "wouldn't", "shouldn't", "should not", "can't", "cannot", "didn't",
+    # issue 25: exclusion phrases, aversion, degree, part of a whole, the prefix "non" written apart
+    "outside of", "outside", "apart from", "aside from", "besides", "save for", "sans", "non",
+    "gone off", "going off", "went off", "cant stand", "can't deal with", "cant deal with", "cannot deal with",
+    "can't take", "cant take", "can't handle", "cant handle", "can't listen to", "cant listen to", "done with",
+    "fed up with", "bored of", "bored with", "had it with", "had enough of", "allergic to", "no interest in",
+    "never liked", "not into", "i'm over", "im over", "i am over", "so over", "am over", "totally over",
+    "fewer", "lighter on", "light on", "go easy on", "easy on", "not as", "take out", "taking out", "cut out",
+    "lose the", "ditch the", "strip out", "get rid of", "leave off",
 )
+#: Cues that follow what they reject ("rap is not for me", "with the guitar solos cut out"): the phrase is
+#: the words before them in the clause.
+POSTPOSED_CUES = (
+    "is not for me", "isn't for me", "isnt for me", "are not for me", "aren't for me", "arent for me",
+    "not for me", "is not my thing", "isn't my thing", "isnt my thing", "not my thing", "cut out", "taken out",
+    "left out", "removed", "stripped out", "gives me a headache", "give me a headache", "makes me cringe",
+    "make me cringe", "gets on my nerves", "get on my nerves", "is overrated", "are overrated",
+)
+#: Prefixes that negate the word they are joined to ("non-vocal", "nonelectric", "un-distorted", "unjazzy").
+#: ``un`` joined without a hyphen only before an adjective ending (``-y``, ``-ed``, ``-ic``, ``-al``, ``-ish``):
+#: "unjazzy", "unpoppy"; "anti-" is not one: "anti-folk", "anti-flag" name a genre and a band.
+_PREFIXED = re.compile(r"(non)-?([a-z][a-z0-9'-]{2,})|(un)-([a-z][a-z0-9'-]{2,})|(un)([a-z]{3,}(?:y|ed|ic|al|ish))")
+#: Words that look prefixed but negate no sound.
+PREFIXED_STOPWORDS = frozenset("""
+    nonstop non-stop nonetheless nonsense nonprofit non-profit nonfiction non-fiction nonchalant nonchalantly
+    unplugged united unlimited unexpected unrelated unusual unreal unofficial unedited unfinished untitled
+    unheard unreleased unsigned unsung underrated underground understated unhinged unsolicited unrestricted
+    unemployed unmatched unparalleled unapologetic unapologetically unironically unironic uncharted uncut
+    unabridged unrivalled unrivaled unbiased unlocked unsupervised
+""".split())
 #: Cues that reduce rather than remove; they reject without wanting a negative descriptor.
-DEGREE_CUES = frozenset({"less", "nothing too"})
+DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on", "go easy on", "easy on",
+                         "not as"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
     although yet instead rather i i'm i'd i'll me my we you your it it's give keep make let maybe perhaps
     something some lots plenty more over in on at from into like then than thanks thank also even still
     mostly mainly ideally preferably thx pls
+    is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
+    plz haha these etc makes make gives give cuz cause
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
 LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
@@ -48,13 +86,15 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     feature|features|featuring|want|wanna|need|like any|a fan of|fan of|big on|into|keen on|crazy about|fond of|
     hear|play|get|any of|the sound of|sound of|kind of|sort of|type of|heavy on|too much|too many|loads of|
     lots of|a lot of|add|put|my|those|these|such|even|all|any kind of|some|none|one|ones|this|it|them|
-    want any|want to hear|care for|go for|go with|too heavy on|too much of
+    want any|want to hear|care for|go for|go with|too heavy on|too much of|really|hearing|listening to|
+    all of|all the|of the|the usual|usual|overly|as much|as|tons of|a bunch of|bunch of|liked|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
     at all whatsoever please though thanks stuff things thing ones one music songs song tracks track tunes
     tune sounds sound vibe vibes type types kind style styles genre feel feeling movie film influence
-    influences parts part bits bit elements element please either too much anymore
+    influences parts part bits bit elements element please either too much anymore world scene realm bubble
+    lately stuff on top
 """.split())
 #: ``X-free``/``X-less`` words that are not a rejection of a sound.
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
@@ -63,7 +103,8 @@ FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "
 _MAX_SCOPE = 5
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
-                       "that", "that's", "thats", "which", "who", "it", "it's", "but", "and"})
+                       "that", "that's", "thats", "which", "who", "it", "it's", "but", "and", "i've", "ive",
+                       "im", "so", "honestly", "totally", "kinda", "a", "bit", "little", "also"})
 #: Words right after a scope that belong to the rejection ("no singing at all").
 _SCOPE_TAILS = (("at", "all"), ("whatsoever",), ("please",), ("though",), ("thanks",), ("thank", "you"))
 
@@ -112,10 +153,12 @@ def _is_boundary(tok: str) -> bool:
 @lru_cache(maxsize=1)
 def _may_reject() -> re.Pattern:
     """Matches any text in which :func:`find_rejections` can find a cue: a cue's words in sequence, "than"
-    (of "rather than") or a "-free"/"-less" word. Most requests have none, and are done in microseconds."""
-    seqs = sorted({seq for seq, _ in _cue_words()} | {("than",)}, key=lambda q: -sum(map(len, q)))
+    (of "rather than"), a "-free"/"-less" word or a word starting "non"/"un". Most requests have none, and are done in microseconds."""
+    seqs = sorted({seq for seq, _ in _cue_words()} | {seq for seq, _ in _postposed_words()} | {("than",)},
+                  key=lambda q: -sum(map(len, q)))
     alternatives = (r"\s*".join(map(re.escape, seq)) for seq in seqs)
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b")
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b"
+                      r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}")
 
 
 def may_reject(request: str) -> bool:
@@ -143,10 +186,23 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         if any(_starts_with(toks, i, seq) for seq in _non_cue_words()):
             i += len(next(seq for seq in _non_cue_words() if _starts_with(toks, i, seq)))
             continue
-        free = re.fullmatch(r"([a-z0-9][a-z0-9 '&/-]*?)-(?:free|less)", tok)
+        free = re.fullmatch(r"([a-z0-9][a-z0-9 '&/-]*?)-(?:free|less)", tok) or _joined_less(tok)
         if free and free.group(1) not in FREE_STOPWORDS:
             out.append(RejectedPhrase("-free", free.group(1).replace("-", " "), toks[i][1], toks[i][2]))
             i += 1
+            continue
+        prefixed = _prefixed(tok)
+        if prefixed:
+            out.append(RejectedPhrase(prefixed[0], prefixed[1], toks[i][1], toks[i][2]))
+            i += 1
+            continue
+        post = _postposed(toks, i, clause_start)
+        if post is not None:
+            name, start, stop, phrase = post
+            out.append(RejectedPhrase(name, phrase, toks[start][1], toks[stop - 1][2]))
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+            i = stop
             continue
         cue = next(((seq, c) for seq, c in _cue_words() if _starts_with(toks, i, seq)), None)
         if cue is None and tok == "than" and any(t[0] == "rather" for t in toks[clause_start:i]):
@@ -156,7 +212,10 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             continue
         seq, name = cue
         j = i + len(seq)
-        phrases, end = _scope(toks, j)
+        if len(seq) > 1 and any(_starts_with(toks, j - 1, q) for q in _non_cue_words()):  # "with no end"
+            i = j
+            continue
+        phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j)
         if not phrases:
             i = j
             continue
@@ -168,6 +227,62 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             return out[:limit]
         i = next((k for k in range(j, len(toks)) if toks[k][1] >= end), len(toks))
     return out
+
+
+#: Words that join "less" to say a sound is absent ("drumless", "beatless", "vocalless"): the lexicon's heads.
+_LESS_HEADS = frozenset({"drum", "beat", "vocal", "lyric", "word", "bass", "guitar", "percussion", "synth",
+                         "piano", "rap", "sax", "string", "horn", "brass"})
+
+
+def _joined_less(tok: str) -> re.Match | None:
+    """``drumless``, ``beatless``: a lexicon head with "less" joined without a hyphen."""
+    m = re.fullmatch(r"([a-z]{3,}?)s?less", tok)
+    return m if m and m.group(1) in _LESS_HEADS else None
+
+
+def _prefixed(tok: str) -> tuple[str, str] | None:
+    """``(cue, word)`` of a prefixed word that negates the word it is joined to ("non-vocal" → vocal,
+    "nonelectric" → electric, "un-distorted" → distorted, "unjazzy" → jazzy), else ``None``."""
+    if tok in PREFIXED_STOPWORDS or "-" in tok and tok.split("-", 1)[0] not in ("non", "un"):
+        return None
+    m = _PREFIXED.fullmatch(tok)
+    if not m:
+        return None
+    prefix = next(g for g in (m.group(1), m.group(3), m.group(5)) if g)
+    word = next(g for g in (m.group(2), m.group(4), m.group(6)) if g)
+    if word in PREFIXED_STOPWORDS or word in BOUNDARIES:
+        return None
+    return prefix + "-", word.replace("-", " ")
+
+
+@lru_cache(maxsize=1)
+def _postposed_words() -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple(sorted(((tuple(_TOKEN.findall(c)), c) for c in POSTPOSED_CUES), key=lambda s: -len(s[0])))
+
+
+def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
+    """A postposed cue at token ``i`` with the phrase before it in the clause: ``(cue, start, stop, phrase)``
+    (token range of phrase and cue), or ``None``."""
+    cue = next(((seq, c) for seq, c in _postposed_words() if _starts_with(toks, i, seq)), None)
+    if cue is None:
+        return None
+    start = i
+    while start > clause_start and i - start < _MAX_SCOPE - 1 and not _is_boundary(toks[start - 1][0]):
+        start -= 1
+    first = _skip_fillers(toks, start)
+    words_ = [t for t, *_ in toks[first:i]]
+    while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
+        words_.pop()
+    if not words_ or (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
+        return None
+    return cue[1], start, i + len(cue[0]), " ".join(words_)
+
+
+def _word_scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int]:
+    """The one word a prefix written apart covers ("non electronic dance music" → electronic)."""
+    if j < len(toks) and toks[j][0][0].isalnum() and not _is_boundary(toks[j][0]):
+        return [toks[j][0]], toks[j][2]
+    return [], toks[j - 1][2]
 
 
 def _skip_fillers(toks: Sequence[tuple[str, int, int]], j: int) -> int:

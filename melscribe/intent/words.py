@@ -12,7 +12,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def _prenormalise(text: str) -> str:
-    """Lower case, one spelling for a few compounds ("hip-hop", "k-pop", "e-guitar", "hi-hat", "r&b")."""
+    """Lower case, one spelling for a few compounds ("hip-hop", "k-pop", "e-guitar", "hi-hat", "r&b", "auto-tune")
+    and "edm" spelt out ("electronic dance music")."""
     t = text.lower().replace("’", "'")
     t = re.sub(r"\br\s*&\s*b\b", "rnb", t)
     t = re.sub(r"\bhip[\s-]?hop\b", "hiphop", t)
@@ -21,6 +22,8 @@ def _prenormalise(text: str) -> str:
     t = re.sub(r"\be-(guitar|bass|piano|drum)", r"electric \1", t)
     t = re.sub(r"\b([a-z])-(pop|rock|rap)\b", r"\1\2", t)  # k-pop, j-rock
     t = re.sub(r"\ba\s*cappella\b|\bacapella\b", "acapella", t)
+    t = re.sub(r"\bauto[\s-]tun", "autotun", t)  # auto-tune(d), auto tune
+    t = re.sub(r"\bedm\b", "electronic dance music", t)
     return t
 
 
@@ -56,6 +59,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "drum": ("drums", "drumming", "drummer", "drumkit"),
     "guitar": ("guitars", "guitarist"),
     "electronic": ("electronics", "electronica"),
+    "improvisation": ("improv", "improvised", "improvising", "improvisational", "improvisations"),
+    "depressed": ("depressing", "depressive", "depression"),
 }
 #: Narrower terms: a phrase that is just this word also rejects descriptors with one of these.
 NARROWER: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,176 @@
+"""Rejections in the phrasings people use on forums (issue 25): negating prefixes, exclusion phrases, aversion,
+degree, part of a whole, postposed rejections, and ambiguous wordings that must exclude nothing. Examples are
+written here (not taken from the evaluation sets) and their expectations checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from melscribe.encoding.encoder import TextEncoder
+from melscribe.intent.parser import IntentParser
+from melscribe.intent.rejections import find_rejections, may_reject
+
+
+def phrases(request: str) -> list[str]:
+    return [r.phrase for r in find_rejections(request)]
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("non-vocal music for sleeping", ["vocal"]),
+    ("some nonvocal house", ["vocal"]),
+    ("non electronic dance music with a live band", ["electronic"]),        # the prefix covers one word
+    ("a non-dance pop song", ["dance"]),
+    ("unjazzy piano for a lobby", ["jazzy"]),
+    ("un-distorted guitars", ["distorted"]),
+    ("drumless lofi", ["drum"]),
+    ("beatless ambient pads", ["beat"]),
+])
+def test_negating_prefixes(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("something outside of hip hop", ["hip hop"]),
+    ("any genre other than country", ["country"]),
+    ("anything apart from techno", ["techno"]),
+    ("all good except metal", ["metal"]),
+    ("fine with all genres apart from opera are fine", ["opera"]),            # "are" ends the scope
+    ("folk besides the irish stuff", ["irish"]),
+    ("give me anything save for polka", ["polka"]),
+    ("dance music excluding house and trance", ["house"]),                    # "and" ends it, as before
+    ("outside the usual pop world", ["pop"]),
+    ("anything aside from ska really", ["ska"]),
+])
+def test_exclusion_phrases(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("i've gone off pop lately", ["pop"]),
+    ("sick of EDM", ["edm"]),
+    ("I can't stand autotune", ["autotune"]),
+    ("cant stand the sound of harmonica", ["harmonica"]),
+    ("done with ballads for now", ["ballads"]),
+    ("fed up with trap beats", ["trap beats"]),
+    ("im over dubstep", ["dubstep"]),
+    ("so over synth pop tbh", ["synth pop"]),
+    ("bored of sad piano, something fun", ["sad piano"]),
+    ("allergic to brass sections", ["brass sections"]),
+    ("never liked accordion", ["accordion"]),
+    ("rap is not for me", ["rap"]),                                           # postposed
+    ("honestly country isnt my thing", ["country"]),
+    ("the wobble bass gives me a headache", ["wobble bass"]),
+])
+def test_aversion(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected, degree", [
+    ("less distortion on the guitars", ["distortion"], True),
+    ("something not too loud", ["loud"], False),
+    ("nothing too sugary", ["sugary"], True),
+    ("rock with fewer drums", ["drums"], True),
+    ("hip hop, lighter on the bass", ["bass"], True),
+    ("not as fast as punk", ["fast"], True),
+    ("not overly aggressive", ["aggressive"], False),
+])
+def test_comparatives_and_degree(request_: str, expected: list[str], degree: bool) -> None:
+    found = find_rejections(request_)
+    assert [r.phrase for r in found] == expected and found[0].degree is degree
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("jazz fusion without the jazz", ["jazz"]),
+    ("like early deftones minus the growling", ["growling"]),
+    ("bossa nova but take out the vocals", ["vocals"]),
+    ("classic rock with the guitar solos cut out", ["guitar solos"]),        # postposed
+    ("salsa with the horns taken out", ["horns"]),
+    ("metal riffs without all the screaming on top", ["screaming"]),
+    ("tango but lose the accordion", ["accordion"]),
+])
+def test_part_of_a_whole(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_", [
+    "no wave bands from new york",
+    "no-wave weirdness",
+    "bands like Nothing But Thieves",
+    "no doubt about it, piano is best",
+    "music that's not only for kids",
+    "anti-folk like the moldy peaches",
+    "anti-flag style punk",
+    "non-stop party music",
+    "nonstop techno",
+    "unplugged rock sessions",
+    "i can't get enough of banjo",
+    "cant get enough of banjo",
+    "i never get tired of flamenco",
+    "music with no end, endless drones",
+    "no idea what this genre is called",
+    "not gonna lie i love cheesy pop",
+    "without a doubt the best is jazz",
+    "music you can't sit still to",
+    "underrated gems, unreleased demos",
+    "no rush, no pressure, thanks",
+])
+def test_ambiguous_wordings_reject_nothing(request_: str) -> None:
+    assert find_rejections(request_) == []
+
+
+def test_the_quick_test_sees_every_new_form() -> None:
+    for request in ("drumless", "nonvocal", "unjazzy", "the vocals removed", "gone off pop", "apart from jazz"):
+        assert may_reject(request), request
+    assert not may_reject("upbeat tropical piano")
+
+
+def test_a_long_request_is_read_to_its_end() -> None:
+    request = ("so i have been looking for music to play at my cafe in the mornings, something warm and cozy " * 6
+               + "but anything apart from jazz please")
+    assert len(request.split()) > 100 and phrases(request) == ["jazz"]
+
+
+# --- through the matcher: what gets excluded, and what stays wanted ---------------------------------------
+
+VOCABULARY = [
+    "no vocals", "instrumental", "female vocal", "male singer", "rap", "choir", "jazz", "smooth jazz",
+    "jazz fusion", "fusion music", "funky", "pop", "synth pop", "dance pop", "dance", "country", "country music",
+    "hip hop", "techno", "metal", "heavy metal", "punk", "punk rock", "autotune", "autotuned male vocal",
+    "ballad", "loud", "soft", "distorted", "distortion guitar", "electric guitar", "drums", "acoustic drums",
+    "piano", "growl", "deep growling", "guitar solo", "classic rock", "edm", "electronic dance music",
+    "electronic", "electronic drums", "disco", "acoustic guitar", "folk", "kids song", "banjo", "post-punk",
+]
+
+
+@pytest.fixture(scope="module")
+def parser(encoder: TextEncoder) -> IntentParser:
+    return IntentParser(VOCABULARY, None, encoder)
+
+
+@pytest.mark.parametrize("request_, rejected, kept", [
+    ("non-vocal music for sleeping", {"female vocal", "male singer", "rap", "choir"}, {"no vocals", "instrumental"}),
+    ("a non-dance pop song", {"dance"}, {"pop"}),
+    ("something outside of hip hop", {"hip hop"}, set()),
+    ("sick of EDM, disco instead", {"edm", "electronic dance music"}, {"disco"}),
+    ("I can't stand auto-tune", {"autotune", "autotuned male vocal"}, set()),
+    ("i've gone off pop", {"pop", "synth pop", "dance pop"}, set()),
+    ("rock with less distortion on the guitars", {"distorted", "distortion guitar"}, {"electric guitar"}),
+    ("jazz fusion without the jazz", {"jazz", "smooth jazz"}, set()),
+    ("like early deftones minus the growling", {"growl", "deep growling"}, set()),
+    ("classic rock with the guitar solos cut out", {"guitar solo"}, {"classic rock", "electric guitar"}),
+])
+def test_rejections_are_matched_with_scope(parser: IntentParser, request_: str, rejected: set[str],
+                                           kept: set[str]) -> None:
+    intent = parser.parse(request_)
+    assert rejected <= set(intent.rejected)
+    assert not kept & set(intent.rejected)
+
+
+@pytest.mark.parametrize("request_", [
+    "no wave and post-punk, raw and loud", "punk bands like nothing but thieves", "not only for kids, a kids song",
+    "anti-folk with banjo", "non-stop techno", "no doubt about it, punk rock",
+])
+def test_ambiguous_requests_exclude_nothing(parser: IntentParser, request_: str) -> None:
+    intent = parser.parse(request_)
+    assert intent.empty and intent.rejected == ()
+    assert intent.wanted  # and what they ask for is read
