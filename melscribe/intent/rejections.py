@@ -44,7 +44,8 @@ CUES = (
     "fed up with", "bored of", "bored with", "had it with", "had enough of", "allergic to", "no interest in",
     "never liked", "not into", "i'm over", "im over", "i am over", "so over", "am over", "totally over",
     "fewer", "lighter on", "light on", "go easy on", "easy on", "not as", "take out", "taking out", "cut out",
-    "lose the", "ditch the", "strip out", "get rid of", "leave off",
+    "lose the", "ditch the", "strip out", "get rid of", "leave off", "steer clear of", "stay away from",
+    "keep away from", "spare me", "not in the mood for", "not feeling", "hold the", "nix the",
 )
 #: Cues that follow what they reject ("rap is not for me", "with the guitar solos cut out"): the phrase is
 #: the words before them in the clause.
@@ -76,7 +77,7 @@ BOUNDARIES = frozenset("""
     something some lots plenty more over in on at from into like then than thanks thank also even still
     mostly mainly ideally preferably thx pls
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
-    plz haha these etc makes make gives give cuz cause
+    plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
 LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """

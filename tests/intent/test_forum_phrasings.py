@@ -60,6 +60,9 @@ def test_exclusion_phrases(request_: str, expected: list[str]) -> None:
     ("rap is not for me", ["rap"]),                                           # postposed
     ("honestly country isnt my thing", ["country"]),
     ("the wobble bass gives me a headache", ["wobble bass"]),
+    ("steer clear of bagpipes", ["bagpipes"]),
+    ("not in the mood for reggae tonight", ["reggae"]),
+    ("spare me the saxophone", ["saxophone"]),
 ])
 def test_aversion(request_: str, expected: list[str]) -> None:
     assert phrases(request_) == expected
