@@ -53,6 +53,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from melscribe.intent.llm_reader import reader_from_env
 from melscribe.intent.matching import DescriptorMatcher, GENERIC_WORDS
 from melscribe.intent.rejections import find_rejections
 from melscribe.intent.words import narrower, stems, words
@@ -113,12 +114,17 @@ class IntentParser:
 
     ``vocabulary_embeddings``: the encoder's embeddings of ``vocabulary`` (a :class:`DescriptorIndex` holds
     them as ``vocabulary_embeddings``); computed if not given. ``threshold``: semantic threshold, default
-    calibrated for ``encoder`` (:func:`calibrate_threshold`).
+    calibrated for ``encoder`` (:func:`calibrate_threshold`). ``reader``: an LLM reader of rejections
+    (:class:`~melscribe.intent.llm_reader.LLMRejectionReader`), ``None`` for the rules alone, or ``"env"`` (the
+    default): the one ``$MELSCRIBE_INTENT_LLM`` configures, the rules when it is unset.
     """
 
     def __init__(self, vocabulary: Sequence[str], vocabulary_embeddings: np.ndarray | None, encoder,
-                 threshold: float | None = None):
+                 threshold: float | None = None, reader: Any = "env"):
         self.matcher = DescriptorMatcher(vocabulary, encoder, vocabulary_embeddings, threshold)
+        #: an LLM reader of rejections (:mod:`melscribe.intent.llm_reader`) or ``None`` (the rules); by default
+        #: the one ``$MELSCRIBE_INTENT_LLM`` configures, none when it is unset
+        self.reader = reader_from_env() if reader == "env" else reader
 
     @property
     def threshold(self) -> float:
@@ -129,7 +135,8 @@ class IntentParser:
         """The :class:`Intent` of ``request``. The work is bounded whatever the request: its first
         :data:`MAX_REJECTIONS` rejections are read (the others stay in the encoded text), and each distinct
         rejected phrase is matched once."""
-        found = find_rejections(request, limit=MAX_REJECTIONS)
+        found = self.reader.read(request) if self.reader is not None else None
+        found = found[:MAX_REJECTIONS] if found is not None else find_rejections(request, limit=MAX_REJECTIONS)
         text = _remove_spans(request, [(r.start, r.end) for r in found])
         positive = list(dict.fromkeys(self.matcher.descriptors_in(text, generic=GENERIC_WORDS)))
         if not found:
