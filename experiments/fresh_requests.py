@@ -49,7 +49,8 @@ def main() -> None:
     cfg = get_preset("offline")
     records, _ = TrainingRun(args.out, cfg, args.data_dir).records()
     fresh = template_requests(records, args.per_track, seed=cfg.seed + args.seed_offset)
-    ds = build_pairs(fresh, seed=cfg.seed, docs_per_query=cfg.docs_per_query, drop_empty=cfg.drop_empty)
+    ds = build_pairs(fresh, seed=cfg.seed, docs_per_query=cfg.pairs.docs_per_query,
+                     drop_empty=cfg.pairs.drop_empty)
     write_beir(ds, args.out / "pairs", split="train")
     shutil.copytree(args.shared / "mnrl", args.out / "mnrl", ignore=shutil.ignore_patterns("checkpoints"))
     seconds = json.loads((args.shared / "run.json").read_text()).get("seconds", {})

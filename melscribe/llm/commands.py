@@ -15,7 +15,7 @@ Requests written by a language model, through the `openai` client and any OpenAI
             captions of the data directory, or any CSV with a caption column (--input).
   generate  requests from the descriptor sets of training clips (GPL's query generation, the alternative
             to the template requests of `melscribe train`; there: --preset offline-llm, or
-            --set query_generation=llm --set llm_base_url=URL --set llm_model=NAME).
+            --set pairs.query_generation=llm --set llm.base_url=URL --set llm.model=NAME).
 
 Every answer is appended to a cache (JSONL, fsync'ed per row, keyed by model, prompt and input), so a
 killed run resumes where it stopped without asking twice. 429, 5xx, timeouts and malformed replies are

@@ -4,7 +4,7 @@
   in the ``mc_rephrased.csv`` layout ``caption_id,caption,caption_rephrased`` by :func:`write_rephrased_csv`.
 * :func:`llm_requests`: GPL's query generation, requests written from a random subset (1 to 6, seeded) of a
   training clip's descriptors; returns records like :func:`melscribe.train.queries.template_requests`, so the
-  pairs stage builds pairs from them the same way (``TrainConfig.query_generation = "llm"``).
+  pairs stage builds pairs from them the same way (``pairs.query_generation = "llm"``).
 
 Prompts are the text files of ``melscribe/llm/prompts`` (or any file in their format, see
 :func:`load_prompt`), each with a one-shot example. Replies are cleaned by :func:`clean_reply`.

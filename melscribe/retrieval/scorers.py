@@ -248,7 +248,7 @@ BASELINES: dict[str, Callable[[], Scorer]] = {
     "mpnet-base": lambda: DenseScorer("microsoft/mpnet-base", name="mpnet-base (mean)"),
 }
 
-#: The lexical baselines: what the fusion may fuse with a bi-encoder (``TrainConfig.fusion_lexical``).
+#: The lexical baselines: what the fusion may fuse with a bi-encoder (``fusion.lexical`` of the training settings).
 LEXICAL_BASELINES = ("tfidf", "tfidf-bigrams", "bm25")
 
 

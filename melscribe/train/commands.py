@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from pathlib import Path
 
 from melscribe.errors import InvalidRequestError
-from melscribe.train.presets import PRESETS, RECIPES, parse_settings
+from melscribe.train.presets import PRESETS
+from melscribe.train.recipes import RECIPES
+from melscribe.train.settings import parse_settings
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -15,12 +19,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     from melscribe.train.pipeline import TrainingRun, restart_run, train
     from melscribe.train.presets import get_preset
 
-    overrides = parse_settings(args.set or [])
+    with warnings.catch_warnings(record=True) as caught:  # former flat names: one plain line each
+        warnings.simplefilter("always")
+        overrides = parse_settings(args.set or [])
+    for w in caught:
+        print(f"melscribe train: {w.message}", file=sys.stderr)
     for name in ("recipe", "seed"):  # --recipe and --seed are shorthands of --set recipe=... and --set seed=...
         given = getattr(args, name)
         if given is not None and overrides.setdefault(name, given) != given:
             raise InvalidRequestError(f"--{name} {given} and --set {name}={overrides[name]} disagree")
-    cfg = get_preset(args.preset, **overrides)
+    cfg = get_preset(args.preset, overrides)
     out = Path(args.out) if args.out else home_dir() / "runs" / f"{args.preset}-{cfg.recipe}-seed{cfg.seed}"
     if args.show_config:
         print(json.dumps(cfg.to_dict(), indent=2))
@@ -52,7 +60,9 @@ def register(sub) -> None:
                         "written by an LLM endpoint, see `melscribe rephrase`) or paper (GPU + hub)")
     p.add_argument("--recipe", choices=RECIPES, help="override the preset's recipe")
     p.add_argument("--seed", type=int, help="override the preset's seed")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override any preset field (repeatable)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override any setting by its section and name, e.g. mnrl.lr=3e-5 or teacher.loss=bce "
+                        "(repeatable; --show-config lists them)")
     p.add_argument("--stage", choices=STAGES, help="run only this stage (and what it needs)")
     p.add_argument("--out", help="run folder (default: $MELSCRIBE_HOME/runs/<preset>-<recipe>-seed<seed>)")
     p.add_argument("--no-publish", action="store_true",

@@ -8,7 +8,7 @@ Three rules, each a function over plain data:
   positive's by Jaccard ≥ ``max_overlap``.
 * :func:`denoise_margins` (once the teacher has labelled the triplets): drop a triplet whose negative the
   teacher scores above the positive by more than ``max_inversion`` (a negative margin).
-* :func:`verbatim_false_negative` (stage ``mnrl``, ``mnrl_denoise``): another row's descriptor set whose every
+* :func:`verbatim_false_negative` (stage ``mnrl``, ``mnrl.denoise``): another row's descriptor set whose every
   descriptor occurs verbatim in the request is what the pairs rule makes a positive of it
   (:func:`melscribe.pairs.sample_descriptor_set`), not an in-batch negative.
 

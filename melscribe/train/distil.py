@@ -10,39 +10,44 @@ from pathlib import Path
 from typing import Sequence
 
 from melscribe.train.losses import MNRLPlusMarginMSE, ScaledSimilarity
+from melscribe.train.schedule import Schedule
+from melscribe.train.settings import DistilSettings, TrainerSettings
 from melscribe.train.trainer import train_sentence_transformer
 
 
 def distil_margin_mse(triplets: Sequence[tuple[str, str, str]], margins: Sequence[float], tracks: Sequence[str],
-                      out_dir: str | os.PathLike, base: str | None = None, similarity: str = "cos_sim",
-                      margin_scale: float = 1.0, max_seq_length: int = 96, batch_size: int = 32,
-                      epochs: float = 1.0, max_steps: int = -1, lr: float = 2e-5, warmup_ratio: float = 0.1,
-                      seed: int = 0, save_steps: int = 100, callbacks: Sequence = (), bf16: bool = False) -> Path:
-    """MarginMSE distillation: the student's ``sim(q, pos) − sim(q, neg)`` regresses the teacher margin.
-    Returns the folder of the trained model (``out_dir/model``)."""
+                      out_dir: str | os.PathLike, settings: DistilSettings = DistilSettings(),
+                      trainer: TrainerSettings = TrainerSettings(), *, base: str | None = None, seed: int = 0,
+                      callbacks: Sequence = ()) -> Path:
+    """MarginMSE distillation of ``base`` (default ``trainer.student_base``): the student's
+    ``settings.margin_scale × (sim(q, pos) − sim(q, neg))`` regresses the teacher margin. Returns the folder of
+    the trained model (``out_dir/model``)."""
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
 
     columns = _triplet_columns(triplets, margins, tracks)
     keys = [frozenset((f"t:{tr}",)) for tr in tracks]
-    return train_sentence_transformer(columns, lambda m: MarginMSELoss(m, similarity_fct=ScaledSimilarity(similarity, margin_scale)),
-                  Path(out_dir), base, max_seq_length, batch_size, epochs, max_steps, lr, warmup_ratio, seed,
-                  save_steps, keys, callbacks, bf16)
+    similarity = ScaledSimilarity(settings.similarity, settings.margin_scale)
+    return train_sentence_transformer(columns, lambda m: MarginMSELoss(m, similarity_fct=similarity), Path(out_dir),
+                                      base=base or trainer.student_base, schedule=settings.schedule, trainer=trainer,
+                                      seed=seed, keys=keys, callbacks=callbacks)
 
 
 def train_joint(triplets: Sequence[tuple[str, str, str]], margins: Sequence[float], tracks: Sequence[str],
-                out_dir: str | os.PathLike, base: str | None = None, similarity: str = "cos_sim",
-                margin_scale: float = 1.0, margin_weight: float = 1.0, max_seq_length: int = 96,
-                batch_size: int = 64, epochs: float = 1.0, max_steps: int = -1, lr: float = 5e-5,
-                warmup_ratio: float = 0.1, seed: int = 0, save_steps: int = 100, callbacks: Sequence = (),
-                bf16: bool = False) -> Path:
-    """MNRL and MarginMSE summed on the same batches (:class:`MNRLPlusMarginMSE`): contrastive training on the
-    (request, positive, mined negative) triplets, the teacher's margins shaping the scores. No batch holds two
-    rows of one track or one descriptor-set text. Returns ``out_dir/model``."""
+                out_dir: str | os.PathLike, settings: DistilSettings = DistilSettings(),
+                trainer: TrainerSettings = TrainerSettings(), *, schedule: Schedule | None = None,
+                base: str | None = None, seed: int = 0, callbacks: Sequence = ()) -> Path:
+    """MNRL and ``settings.margin_weight`` × MarginMSE summed on the same batches (:class:`MNRLPlusMarginMSE`):
+    contrastive training on the (request, positive, mined negative) triplets, the teacher's margins shaping the
+    scores, as ``schedule`` says (default ``settings.schedule``; the pipeline's is
+    :meth:`~melscribe.train.recipes.Recipe.distil_schedule`). No batch holds two rows of one track or one
+    descriptor-set text. Returns ``out_dir/model``."""
     columns = _triplet_columns(triplets, margins, tracks)
     keys = [frozenset((f"t:{tr}", f"d:{t[1]}", f"d:{t[2]}")) for t, tr in zip(triplets, tracks)]
-    return train_sentence_transformer(columns, lambda m: MNRLPlusMarginMSE(m, similarity, margin_scale, margin_weight), Path(out_dir),
-                  base, max_seq_length, batch_size, epochs, max_steps, lr, warmup_ratio, seed, save_steps, keys,
-                  callbacks, bf16)
+    s = settings
+    return train_sentence_transformer(columns, lambda m: MNRLPlusMarginMSE(m, s.similarity, s.margin_scale, s.margin_weight),
+                                      Path(out_dir), base=base or trainer.student_base,
+                                      schedule=schedule or settings.schedule, trainer=trainer, seed=seed, keys=keys,
+                                      callbacks=callbacks)
 
 
 def _triplet_columns(triplets, margins, tracks) -> dict[str, list]:

@@ -25,6 +25,7 @@ embeddings of the texts, with ``targets.json``), ``init/`` (the initial model) a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -37,6 +38,8 @@ from typing import Sequence
 import numpy as np
 
 from melscribe.fileio import temp_sibling, write_text_atomic
+from melscribe.train.schedule import Schedule
+from melscribe.train.settings import FastSettings, TrainerSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +79,23 @@ def distillation_texts(queries: Sequence[str], documents: Sequence[str], limit: 
     return texts
 
 
-def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.PathLike, *,
+def train_fast_student(teacher: str | os.PathLike, out_dir: str | os.PathLike,
+                       settings: FastSettings = FastSettings(), trainer: TrainerSettings = TrainerSettings(), *,
                        texts: Sequence[str] = (), pairs: Sequence[tuple[str, str]] = (), tracks: Sequence[str] = (),
-                       epochs: float | None = None, lr: float | None = None, batch_size: int | None = None,
-                       max_steps: int = -1, max_seq_length: int | None = None, seed: int = 0, save_steps: int = 100,
-                       bf16: bool = False, callbacks: Sequence = ()) -> Path:
-    """Train a fast student of the bi-encoder ``teacher`` (a folder) as ``kind`` says (see the module doc)
-    and write it to ``out_dir/model``. ``texts``: what the bi-encoder's embeddings are learnt on (every
-    kind; the initial static model also counts its token frequencies there); ``pairs`` and ``tracks``
+                       seed: int = 0, callbacks: Sequence = ()) -> Path:
+    """Train a fast student of the bi-encoder ``teacher`` (a folder) of the kind ``settings.student`` (see the
+    module doc) and write it to ``out_dir/model``. ``texts``: what the bi-encoder's embeddings are learnt on
+    (every kind; the initial static model also counts its token frequencies there); ``pairs`` and ``tracks``
     (their source tracks: no batch holds two pairs of one track): the ``static-mnrl`` training data.
-    ``epochs``, ``lr`` and ``batch_size`` default to :data:`DEFAULTS`. Returns ``out_dir/model``."""
+    ``settings.epochs``, ``lr`` and ``batch_size`` default to :data:`DEFAULTS`; the static kinds keep their
+    own sequence length and train in float32. Returns ``out_dir/model``."""
     from melscribe.encoding.models import load_sentence_transformer, model_fingerprint
     from melscribe.encoding.static_backend import STUDENT_INFO
     from melscribe.train.checkpoints import publish_model
     from melscribe.train.mnrl import train_mnrl
+    from melscribe.train.settings import MNRLSettings
 
+    kind = settings.student
     family, layers = parse_kind(kind)
     if family == "none":
         raise ValueError("fast student 'none': nothing to train")
@@ -100,7 +105,11 @@ def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.
     if family == "static-mnrl" and (not pairs or len(pairs) != len(tracks)):
         raise ValueError(f"static-mnrl needs pairs and their tracks ({len(pairs)} pairs, {len(tracks)} tracks)")
     hp = dict(DEFAULTS[family])
-    hp.update({k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None})
+    hp.update({k: v for k, v in (("epochs", settings.epochs), ("lr", settings.lr), ("batch_size", settings.batch_size))
+               if v is not None})
+    schedule = Schedule(hp["batch_size"], hp["epochs"], settings.max_steps, hp["lr"])
+    if family != "layers":
+        trainer = dataclasses.replace(trainer, max_seq_length=None, bf16=False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -113,16 +122,16 @@ def train_fast_student(kind: str, teacher: str | os.PathLike, out_dir: str | os.
         else:
             publish_model(_static_init(teacher_model, texts), init)
     del teacher_model
-    common = dict(epochs=hp["epochs"], lr=hp["lr"], batch_size=hp["batch_size"], max_steps=max_steps, seed=seed,
-                  save_steps=save_steps, callbacks=callbacks)
     if family == "static-mnrl":
-        model_dir = train_mnrl(list(pairs), list(tracks), out, base=str(init), max_seq_length=0, bf16=False, **common)
+        mnrl = MNRLSettings(batch_size=schedule.batch_size, epochs=schedule.epochs, max_steps=schedule.max_steps,
+                            lr=schedule.lr)
+        model_dir = train_mnrl(list(pairs), list(tracks), out, mnrl, trainer, base=str(init), seed=seed,
+                               callbacks=callbacks)
     else:
-        model_dir = distil_mse(texts, targets, out, base=str(init), max_seq_length=max_seq_length if family == "layers" else None,
-                               bf16=bf16 and family == "layers", **common)
+        model_dir = distil_mse(texts, targets, out, schedule, trainer, base=str(init), seed=seed, callbacks=callbacks)
     info = {"kind": kind, "teacher": str(teacher), "teacher_fingerprint": model_fingerprint(teacher),
             "texts": len(texts), "pairs": len(pairs) if family == "static-mnrl" else 0, "seed": seed, **hp,
-            "max_steps": max_steps, "seconds": round(time.perf_counter() - t0, 1)}
+            "max_steps": settings.max_steps, "seconds": round(time.perf_counter() - t0, 1)}
     write_text_atomic(model_dir / STUDENT_INFO, json.dumps(info, indent=2))
     log.info("fast student %s written to %s", kind, model_dir)
     return model_dir
@@ -222,10 +231,9 @@ def _cut_layers(teacher, n: int):
     return teacher
 
 
-def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, base: str, batch_size: int = 64,
-               epochs: float = 1.0, max_steps: int = -1, lr: float = 1e-4, warmup_ratio: float = 0.1, seed: int = 0,
-               save_steps: int = 100, max_seq_length: int | None = None, callbacks: Sequence = (),
-               bf16: bool = False) -> Path:
+def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, schedule: Schedule,
+               trainer: TrainerSettings = TrainerSettings(), *, base: str, seed: int = 0,
+               callbacks: Sequence = ()) -> Path:
     """Embedding distillation (MSELoss): the model ``base`` learns to embed each of ``texts`` as the matching
     row of ``targets`` (a teacher's embeddings, same dimension). Returns ``out_dir/model``."""
     from sentence_transformers.sentence_transformer.losses import MSELoss
@@ -236,5 +244,5 @@ def distil_mse(texts: Sequence[str], targets, out_dir: str | os.PathLike, base: 
         raise ValueError(f"{len(texts)} texts and {len(targets)} target embeddings: lengths differ")
     columns = {"anchor": list(texts), "label": [list(map(float, t)) for t in targets]}
     keys = [frozenset((i,)) for i in range(len(texts))]  # no constraint on batches
-    return train_sentence_transformer(columns, MSELoss, Path(out_dir), base, max_seq_length or 0, batch_size, epochs, max_steps, lr,
-                  warmup_ratio, seed, save_steps, keys, callbacks, bf16)
+    return train_sentence_transformer(columns, MSELoss, Path(out_dir), base=base, schedule=schedule, trainer=trainer,
+                                      seed=seed, keys=keys, callbacks=callbacks)

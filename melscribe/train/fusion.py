@@ -2,7 +2,7 @@
 
 The method (reciprocal rank with constant ``k``, or a weighted sum of z-normalised scores) and the lexical
 weight are chosen by Recall@10 on a test-like pair set (one descriptor set per sentence) built from
-MusicCaps **train** clips held out from the bi-encoder's training (``TrainConfig.heldout_tracks``): tuned
+MusicCaps **train** clips held out from the bi-encoder's training (``pairs.heldout_tracks``): tuned
 on pairs the model has seen, the fusion under-weights the lexical side, because the model is better on
 its own training data than on new requests.
 """

@@ -1,7 +1,7 @@
 """GPL step 4, stage ``label``: the teacher's margins as pseudo-labels.
 
 The teacher is anything that scores (request, descriptor set) pairs (``score_pairs``): the music
-cross-encoder of stage ``teacher`` (:class:`~melscribe.encoding.reranker.Reranker`, ``TrainConfig.label_teacher =
+cross-encoder of stage ``teacher`` (:class:`~melscribe.encoding.reranker.Reranker`, ``label.teacher =
 "cross-encoder"``), or :class:`FusedTeacher`, the run's MNRL bi-encoder fused with TF-IDF (``"fused"``).
 
 Cross-encoder margins are computed from **raw logits**: a one-logit ``CrossEncoder`` applies a sigmoid by

@@ -18,7 +18,7 @@ fast              ``fast/<kind>/model``         :func:`melscribe.train.fast.trai
 
 The final bi-encoder is copied to ``model/`` (with ``fusion.json`` beside it, and for the GPL recipes the
 teacher as ``model/teacher/``, the re-ranker of ``recommend(..., rerank=N)``). Stage ``fast`` trains the
-fast student that ``TrainConfig.fast_student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
+fast student that ``fast.student`` names (``static-distill``, ``static-mnrl`` or ``layers-N``; none
 with ``none``) from the final bi-encoder; its output folder is named after the kind, so students of several
 kinds can be trained in one run folder for comparison. :func:`train` publishes it inside the bi-encoder's
 folder, as ``model/fast/`` (:data:`melscribe.encoding.models.STUDENT_DIR`), where the ``static`` and ``student``
@@ -43,7 +43,8 @@ from melscribe.encoding.static_backend import STUDENT_INFO
 from melscribe.data import Record, load_training_records
 from melscribe.errors import InvalidRequestError
 from melscribe.pairs import PairDataset, build_pairs, read_beir, write_beir
-from melscribe.train.presets import RECIPE_TABLE, STAGE_SETTINGS, TrainConfig
+from melscribe.train.recipes import RECIPE_TABLE, stage_settings
+from melscribe.train.settings import FLAT_NAMES, TrainConfig
 
 STAGES = ("pairs", "mine", "mnrl", "teacher", "label", "distil", "fusion", "fast")
 
@@ -68,11 +69,6 @@ class TrainingRun:
         self.info["config"] = config.to_dict()
         self._check_settings()
 
-    def _stage_settings(self, stage: str) -> dict:
-        """The settings ``stage`` depends on, as JSON values."""
-        config = json.loads(json.dumps(self.config.to_dict()))
-        return {k: config[k] for k in STAGE_SETTINGS[stage]}
-
     def _check_settings(self) -> None:
         """Refuse to reuse a finished stage whose output was made with other settings than this run's: the rerun
         would skip it and publish a model of the old settings. :func:`restart_run` starts the folder anew."""
@@ -80,8 +76,9 @@ class TrainingRun:
         differ = {}
         for stage in STAGES:
             if stage in recorded and self._done(stage):
-                now = self._stage_settings(stage)
-                differ.update({k: (v, now.get(k)) for k, v in recorded[stage].items() if now.get(k) != v})
+                now = stage_settings(self.config, stage)
+                then = {FLAT_NAMES.get(k, k): v for k, v in recorded[stage].items()}  # runs before the sections
+                differ.update({k: (v, now.get(k)) for k, v in then.items() if now.get(k) != v})
         if differ:
             listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in sorted(differ.items()))
             raise InvalidRequestError(f"the run folder {self.out} holds stages trained with other settings ({listed}); "
@@ -116,7 +113,7 @@ class TrainingRun:
             cands = negs.get(qid, [])
             if not pos or not cands:
                 continue
-            for neg in rng.sample(cands, min(self.config.triplets_per_query, len(cands))):
+            for neg in rng.sample(cands, min(self.config.label.triplets_per_query, len(cands))):
                 out.append((qid, rng.choice(pos), neg, ds.query_tracks.get(qid, "")))
         return out
 
@@ -143,28 +140,28 @@ class TrainingRun:
         t0 = time.perf_counter()
         getattr(self, f"_stage_{stage}")()
         self.info.setdefault("seconds", {})[stage] = round(time.perf_counter() - t0, 1)
-        self.info.setdefault("stage_settings", {})[stage] = self._stage_settings(stage)
+        self.info.setdefault("stage_settings", {})[stage] = stage_settings(self.config, stage)
         _write_json_atomic(self.info_path, self.info)
 
     def records(self) -> tuple[list[Record], list[Record]]:
         """The training records, split into those the bi-encoder trains on and those of
-        ``config.heldout_tracks`` tracks (a seeded sample) held out for the fusion stage."""
+        ``pairs.heldout_tracks`` tracks (a seeded sample) held out for the fusion stage."""
         c = self.config
-        records = self._records if self._records is not None else load_training_records(c.train_sources, self.data_dir)
+        records = self._records if self._records is not None else load_training_records(c.pairs.sources, self.data_dir)
         tracks = sorted({r.track_id for r in records})
-        held = set(random.Random(c.seed).sample(tracks, min(c.heldout_tracks, len(tracks) // 2)))
+        held = set(random.Random(c.seed).sample(tracks, min(c.pairs.heldout_tracks, len(tracks) // 2)))
         return [r for r in records if r.track_id not in held], [r for r in records if r.track_id in held]
 
     def _stage_pairs(self) -> None:
-        c = self.config
+        c, p = self.config, self.config.pairs
         records, _ = self.records()
-        if c.synthetic_per_track and c.query_generation == "llm":
-            records = records + self._llm_records(records, c.synthetic_per_track)
-        elif c.synthetic_per_track:
+        if p.synthetic_per_track and p.query_generation == "llm":
+            records = records + self._llm_records(records, p.synthetic_per_track)
+        elif p.synthetic_per_track:
             from melscribe.train.queries import template_requests
 
-            records = records + template_requests(records, c.synthetic_per_track, seed=c.seed)
-        ds = build_pairs(records, seed=c.seed, docs_per_query=c.docs_per_query, drop_empty=c.drop_empty)
+            records = records + template_requests(records, p.synthetic_per_track, seed=c.seed)
+        ds = build_pairs(records, seed=c.seed, docs_per_query=p.docs_per_query, drop_empty=p.drop_empty)
         write_beir(ds, self.pairs_dir, split="train")
 
     def _llm_records(self, records: list[Record], per_track: int, **job) -> list[Record]:
@@ -175,7 +172,7 @@ class TrainingRun:
         from melscribe.llm.jobs import llm_requests
 
         c = self.config
-        settings = LLMSettings(model=c.llm_model, base_url=c.llm_base_url, concurrency=c.llm_concurrency)
+        settings = LLMSettings(model=c.llm.model, base_url=c.llm.base_url, concurrency=c.llm.concurrency)
         out, report = llm_requests(records, per_track, settings, self.out / "llm-cache.jsonl", seed=c.seed, **job)
         tqdm.write(f"[melscribe train] LLM {job.get('prompt', 'generate')}: {report.summary()}")
         if report.failures:
@@ -186,13 +183,13 @@ class TrainingRun:
     def _stage_mine(self) -> None:
         from melscribe.train.mine import mine_negatives
 
-        c, ds = self.config, self.pairs()
+        c, m, ds = self.config, self.config.mine, self.pairs()
         qids = list(ds.queries)
-        if c.mine_queries and len(qids) > c.mine_queries:
-            chosen = set(random.Random(c.seed).sample(qids, c.mine_queries))
+        if m.queries and len(qids) > m.queries:
+            chosen = set(random.Random(c.seed).sample(qids, m.queries))
             qids = [q for q in qids if q in chosen]
-        negs = mine_negatives(ds, [self.resolve_model(m) if m == "mnrl" else m for m in c.miners],
-                              depth=c.mine_depth, negatives_per_query=c.negatives_per_query, query_ids=qids)
+        negs = mine_negatives(ds, [self.resolve_model(name) if name == "mnrl" else name for name in m.miners],
+                              depth=m.depth, negatives_per_query=m.negatives_per_query, query_ids=qids)
         _write_lines_atomic(self.out / "negatives.jsonl",
                             (json.dumps({"query_id": q, "negatives": n}) + "\n" for q, n in negs.items()))
 
@@ -202,14 +199,12 @@ class TrainingRun:
         c, ds = self.config, self.pairs()
         rows = ds.pairs()
         negatives = None
-        if c.mnrl_hard_negatives:
+        if c.mnrl.hard_negatives:
             negs, rng = self.negatives(), random.Random(c.seed)
             keep = [r for r in rows if negs.get(r[0])]
             rows, negatives = keep, [ds.corpus[rng.choice(negs[q])] for q, _, _ in keep]
         train_mnrl([(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], [t for _, _, t in rows], self.out / "mnrl",
-                   base=c.student_base, negatives=negatives, denoise=c.mnrl_denoise, max_seq_length=c.max_seq_length,
-                   batch_size=c.mnrl_batch_size, epochs=c.mnrl_epochs, max_steps=c.mnrl_max_steps, lr=c.mnrl_lr, warmup_ratio=c.warmup_ratio,
-                   seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+                   c.mnrl, c.trainer, negatives=negatives, seed=c.seed)
 
     def resolve_model(self, name: str) -> str:
         """A model name of the configuration, with ``"mnrl"`` meaning this run's MNRL bi-encoder (trained
@@ -221,24 +216,22 @@ class TrainingRun:
 
     def teacher_negatives(self) -> dict[str, list[str]]:
         """The mined negatives with those :func:`~melscribe.train.denoise.probably_relevant` to a positive
-        dropped (``config.denoise_overlap``; None keeps them)."""
+        dropped (``teacher.denoise_overlap``; None keeps them)."""
         from melscribe.train.denoise import denoise_negatives
 
         ds = self.pairs()
-        kept, dropped = denoise_negatives(self.negatives(), ds.qrels, ds.corpus, self.config.denoise_overlap)
+        kept, dropped = denoise_negatives(self.negatives(), ds.qrels, ds.corpus,
+                                           self.config.teacher.denoise_overlap)
         self.info["denoised_negatives"] = {"dropped": dropped, "kept": sum(map(len, kept.values()))}
         return kept
 
     def _stage_teacher(self) -> None:
         from melscribe.train.teacher import teacher_examples, train_teacher
 
-        c = self.config
-        examples = teacher_examples(self.pairs(), self.teacher_negatives(), c.teacher_negatives_per_positive,
-                                    c.teacher_max_rows, seed=c.seed)
-        train_teacher(examples, self.out / "teacher", base=self.resolve_model(c.teacher_base), loss=c.teacher_loss,
-                      max_length=c.teacher_max_length, epochs=c.teacher_epochs, max_steps=c.teacher_max_steps,
-                      batch_size=c.teacher_batch_size, lr=c.teacher_lr, seed=c.seed, save_steps=c.save_steps,
-                      bf16=c.bf16)
+        c, t = self.config, self.config.teacher
+        examples = teacher_examples(self.pairs(), self.teacher_negatives(), t.negatives_per_positive, t.max_rows,
+                                    seed=c.seed)
+        train_teacher(examples, self.out / "teacher", t, c.trainer, base=self.resolve_model(t.base), seed=c.seed)
 
     def _stage_label(self) -> None:
         from melscribe.train.label import margin_labels
@@ -250,25 +243,26 @@ class TrainingRun:
                             [f"{q}\t{p}\t{n}\t{t}\t{m:.6f}\n" for (q, p, n, t), m in zip(triplets, margins)])
 
     def label_teacher(self):
-        """The teacher of stage ``label`` (``config.label_teacher``): the music cross-encoder of stage
+        """The teacher of stage ``label`` (``label.teacher``): the music cross-encoder of stage
         ``teacher``, or the MNRL bi-encoder fused with TF-IDF (:class:`~melscribe.train.label.FusedTeacher`)
         with the lexical weight that the fusion stage's grid prefers for it on the held-out clips."""
         c = self.config
-        if c.label_teacher == "fused":
+        if c.label.teacher == "fused":
             from melscribe.train.fusion import tune_fusion
             from melscribe.train.label import FusedTeacher
 
             model = self.resolve_model("mnrl")
-            tuned = tune_fusion(model, self.heldout_pairs(), lexical=c.fusion_lexical, seed=c.seed)
+            tuned = tune_fusion(model, self.heldout_pairs(), lexical=c.fusion.lexical, seed=c.seed)
             grid = {k: v for k, v in tuned.tuning["recall@10"].items() if k.startswith("weighted w=")}
             weight = float(max(grid, key=grid.get).removeprefix("weighted w="))
-            self.info["label_teacher"] = {"kind": "fused", "model": model, "lexical": c.fusion_lexical, "weight": weight}
-            return FusedTeacher(model, list(self.pairs().corpus.values()), c.fusion_lexical, weight, c.margin_scale)
+            self.info["label_teacher"] = {"kind": "fused", "model": model, "lexical": c.fusion.lexical, "weight": weight}
+            return FusedTeacher(model, list(self.pairs().corpus.values()), c.fusion.lexical, weight,
+                                c.distil.margin_scale)
         from melscribe.encoding.reranker import Reranker
 
         self.run("teacher")
-        return Reranker(str(self.out / "teacher" / "model"), max_length=c.teacher_max_length,
-                        batch_size=c.label_batch_size, bf16=None if c.bf16 else False)
+        return Reranker(str(self.out / "teacher" / "model"), max_length=c.teacher.max_length,
+                        batch_size=c.label.batch_size, bf16=None if c.trainer.bf16 else False)
 
     def margins(self) -> list[tuple[str, str, str, str, float]]:
         """The labelled triplets: (query id, positive id, negative id, track id, margin)."""
@@ -277,17 +271,18 @@ class TrainingRun:
         return [(q, p, n, t, float(m)) for q, p, n, t, m in (r.split("\t") for r in rows if r)]
 
     def distillation_rows(self) -> list[tuple[str, str, str, str, float]]:
-        """The labelled triplets the student learns from: all of them, or with ``config.margin_denoise`` only
+        """The labelled triplets the student learns from: all of them, or with ``label.margin_denoise`` only
         those whose negative is neither :func:`~melscribe.train.denoise.probably_relevant` to the positive
         nor preferred by the teacher (a negative margin)."""
         from melscribe.train.denoise import denoise_margins, probably_relevant
 
         c, ds, rows = self.config, self.pairs(), self.margins()
-        if not c.margin_denoise:
+        if not c.label.margin_denoise:
             return rows
         keep = denoise_margins([m for *_, m in rows], 0.0)
         kept = [rows[i] for i in keep
-                if not probably_relevant([ds.corpus[rows[i][1]]], ds.corpus[rows[i][2]], c.denoise_overlap or 1.0)]
+                if not probably_relevant([ds.corpus[rows[i][1]]], ds.corpus[rows[i][2]],
+                                                c.teacher.denoise_overlap or 1.0)]
         self.info["denoised_triplets"] = {"dropped": len(rows) - len(kept), "kept": len(kept)}
         return kept
 
@@ -296,21 +291,17 @@ class TrainingRun:
 
         c = self.config
         recipe = RECIPE_TABLE[c.recipe]
-        continued = recipe.continues  # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
-        base = self.resolve_model("mnrl") if continued else c.student_base
+        # mnrl+gpl, mnrl+joint: start from the MNRL bi-encoder
+        base = self.resolve_model("mnrl") if recipe.continues else c.trainer.student_base
         ds, rows = self.pairs(), self.distillation_rows()
         triplets = [(ds.queries[q], ds.corpus[p], ds.corpus[n]) for q, p, n, _, _ in rows]
         margins, tracks = [m for *_, m in rows], [t for _, _, _, t, _ in rows]
-        common = dict(base=base, similarity=c.similarity, margin_scale=c.margin_scale, max_seq_length=c.max_seq_length,
-                      warmup_ratio=c.warmup_ratio, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
-        if recipe.distil == "joint":  # from the MNRL model: the distillation's epochs and learning rate
-            train_joint(triplets, margins, tracks, self.out / "distil", margin_weight=c.margin_weight,
-                        batch_size=c.mnrl_batch_size, epochs=c.epochs if continued else c.mnrl_epochs,
-                        max_steps=c.max_steps if continued else c.mnrl_max_steps, lr=c.lr if continued else c.mnrl_lr,
-                        **common)
+        if recipe.distil == "joint":
+            train_joint(triplets, margins, tracks, self.out / "distil", c.distil, c.trainer,
+                        schedule=recipe.distil_schedule(c), base=base, seed=c.seed)
         else:
-            distil_margin_mse(triplets, margins, tracks, self.out / "distil", batch_size=c.batch_size,
-                              epochs=c.epochs, max_steps=c.max_steps, lr=c.lr, **common)
+            distil_margin_mse(triplets, margins, tracks, self.out / "distil", c.distil, c.trainer, base=base,
+                              seed=c.seed)
 
     def final_stage(self) -> str:
         """The stage whose model is the run's bi-encoder."""
@@ -325,38 +316,37 @@ class TrainingRun:
 
         c = self.config
         self.run(self.final_stage())
-        result = tune_fusion(str(self.model_dir()), self.heldout_pairs(), lexical=c.fusion_lexical, seed=c.seed)
+        result = tune_fusion(str(self.model_dir()), self.heldout_pairs(), lexical=c.fusion.lexical, seed=c.seed)
         _write_json_atomic(self.out / "fusion.json", result.to_dict())
 
     def heldout_pairs(self) -> PairDataset:
         """A test-like pair set (one descriptor set per sentence) of the held-out clips, where fusions are tuned:
-        their human captions, and with ``fusion_queries="llm"`` also one caption per clip written by the
+        their human captions, and with ``fusion.queries="llm"`` also one caption per clip written by the
         language model from the clip's aspect list (prompt ``caption``, the way LP-MusicCaps wrote the MC
         requests)."""
         _, heldout = self.records()
-        if self.config.fusion_queries == "llm":
+        if self.config.fusion.queries == "llm":
             heldout = heldout + self._llm_records(heldout, 1, prompt="caption", whole=True)
         return build_pairs(heldout, seed=self.config.seed + 1, docs_per_query=1, drop_empty=False)
 
 
     def fast_dir(self) -> Path:
         """The folder of stage ``fast`` for the configured kind of student: ``fast/<kind>``."""
-        return self.out / "fast" / self.config.fast_student
+        return self.out / "fast" / self.config.fast.student
 
     def _stage_fast(self) -> None:
         from melscribe.train.fast import distillation_texts, parse_kind, train_fast_student
 
         c = self.config
-        if parse_kind(c.fast_student)[0] == "none":
-            raise ValueError("stage fast: the configuration's fast_student is 'none'")
+        if parse_kind(c.fast.student)[0] == "none":
+            raise ValueError("stage fast: the configuration's fast.student is 'none'")
         self.run(self.final_stage())
         ds = self.pairs()
         rows = ds.pairs()
-        texts = distillation_texts(list(ds.queries.values()), list(ds.corpus.values()), c.fast_max_texts, seed=c.seed)
-        train_fast_student(c.fast_student, str(self.model_dir()), self.fast_dir(), texts=texts,
+        texts = distillation_texts(list(ds.queries.values()), list(ds.corpus.values()), c.fast.max_texts, seed=c.seed)
+        train_fast_student(str(self.model_dir()), self.fast_dir(), c.fast, c.trainer, texts=texts,
                            pairs=[(ds.queries[q], ds.corpus[d]) for q, d, _ in rows], tracks=[t for *_, t in rows],
-                           epochs=c.fast_epochs, lr=c.fast_lr, batch_size=c.fast_batch_size, max_steps=c.fast_max_steps,
-                           max_seq_length=c.max_seq_length, seed=c.seed, save_steps=c.save_steps, bf16=c.bf16)
+                           seed=c.seed)
 
 
 def restart_run(out_dir: str | os.PathLike) -> None:
@@ -373,20 +363,16 @@ def restart_run(out_dir: str | os.PathLike) -> None:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, records: list[Record] | None = None,
           publish_to: str | os.PathLike | None = None, progress: Callable[[str], None] = tqdm.write) -> Path:
-    """Run every stage of ``config.recipe`` (and stage ``fast`` unless ``config.fast_student`` is ``none``)
+    """Run every stage of ``config.recipe`` (:meth:`~melscribe.train.recipes.Recipe.stages`: stage ``fast``
+    too unless ``fast.student`` is ``none``)
     and copy the bi-encoder (with ``fusion.json``, and its fast student as ``fast/``) to ``out_dir/model`` and,
     if given, to ``publish_to``. Returns ``out_dir/model``."""
     run = TrainingRun(out_dir, config, data_dir, records)
-    distils = RECIPE_TABLE[config.recipe].distil is not None
-    if not distils:
-        needed = ["pairs"] + (["mine"] if config.mnrl_hard_negatives else []) + ["mnrl", "fusion"]
-    else:
-        cross_encoder = config.label_teacher == "cross-encoder"
-        needed = ["pairs"] + (["mnrl"] if "mnrl" in (config.teacher_base, *config.miners) else []) + [
-            "mine"] + (["teacher"] if cross_encoder else []) + ["label", "distil", "fusion"]
-    student = config.fast_student != "none"
-    for stage in needed + (["fast"] if student else []):
+    recipe = RECIPE_TABLE[config.recipe]
+    stages = recipe.stages(config)
+    for stage in stages:
         run.run(stage)
+    student, teacher = "fast" in stages, "teacher" in stages
     final = run.out / "model"
     for target in [final] + ([Path(publish_to)] if publish_to else []):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -395,10 +381,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, data_dir=None, record
         shutil.copy2(run.out / "fusion.json", tmp / "fusion.json")
         if student:
             shutil.copytree(run.fast_dir() / "model", tmp / STUDENT_DIR)
-        if distils and config.label_teacher == "cross-encoder":  # for recommend(..., rerank=N)
+        if teacher:  # for recommend(..., rerank=N)
             shutil.copytree(run.out / "teacher" / "model", tmp / TEACHER_DIR)
         record_weights(tmp)
         replace_dir(tmp, target, marker=MODEL_MARKER, what="model")
     progress(f"[melscribe train] bi-encoder written to {final}" + (f" and {publish_to}" if publish_to else "")
-             + (f", with its {config.fast_student} student in {STUDENT_DIR}/" if student else ""))
+             + (f", with its {config.fast.student} student in {STUDENT_DIR}/" if student else ""))
     return final

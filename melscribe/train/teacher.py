@@ -19,6 +19,7 @@ from melscribe.config import resolve_model
 from melscribe.encoding.models import cuda_available
 from melscribe.pairs import PairDataset
 from melscribe.train.checkpoints import last_checkpoint, publish_model
+from melscribe.train.settings import TeacherSettings, TrainerSettings
 
 
 TEACHER_LOSSES = ("bce", "mnrl")
@@ -54,11 +55,12 @@ def teacher_examples(ds: PairDataset, negatives: dict[str, list[str]], negatives
 
 
 def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: str | os.PathLike,
-                  base: str | None = None, loss: str = "mnrl", max_length: int = 96, epochs: float = 1.0,
-                  max_steps: int = -1, batch_size: int = 32, lr: float = 5e-5, seed: int = 0,
-                  save_steps: int = 200, callbacks: Sequence = (), bf16: bool = False) -> Path:
+                  settings: TeacherSettings = TeacherSettings(), trainer: TrainerSettings = TrainerSettings(), *,
+                  base: str | None = None, seed: int = 0, callbacks: Sequence = ()) -> Path:
     """Fine-tune a one-logit cross-encoder on (request, positive, negatives) ``examples``, starting from
-    ``base`` (a cross-encoder, or a bi-encoder's transformer with a fresh head). ``loss``:
+    ``base`` (default ``settings.base``: a cross-encoder, or a bi-encoder's transformer with a fresh head), with
+    ``settings``' schedule and ``max_length``, and ``trainer``'s ``save_steps`` and ``bf16``.
+    ``settings.loss``:
 
     * ``"mnrl"``: listwise, sentence-transformers' cross-encoder ``MultipleNegativesRankingLoss``: the positive
       must win a softmax over its negatives and four in-batch negatives;
@@ -71,13 +73,14 @@ def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: s
                                                      CrossEncoderTrainingArguments)
     from sentence_transformers.cross_encoder import losses
 
+    loss = settings.loss
     if loss not in TEACHER_LOSSES:
         raise ValueError(f"unknown teacher loss {loss!r}; choose one of {', '.join(TEACHER_LOSSES)}")
     widths = {len(e[2]) for e in examples}
     if len(widths) > 1:
         raise ValueError(f"every example needs the same number of negatives; got {sorted(widths)}")
     out_dir = Path(out_dir)
-    model = CrossEncoder(resolve_model(base), num_labels=1, max_length=max_length)
+    model = CrossEncoder(resolve_model(base or settings.base), num_labels=1, max_length=settings.max_length)
     if loss == "bce":
         flat = [(q, d, y) for q, pos, negs in examples for d, y in [(pos, 1.0)] + [(n, 0.0) for n in negs]]
         columns = {"query": [f[0] for f in flat], "document": [f[1] for f in flat], "label": [f[2] for f in flat]}
@@ -88,11 +91,11 @@ def train_teacher(examples: Sequence[tuple[str, str, Sequence[str]]], out_dir: s
             columns[f"negative_{j + 1}"] = [e[2][j] for e in examples]
         objective = losses.MultipleNegativesRankingLoss(model)
     args = CrossEncoderTrainingArguments(
-        output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
-        per_device_train_batch_size=batch_size, learning_rate=lr, warmup_steps=0.1, seed=seed, data_seed=seed,
-        save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=25, report_to="none",
-        use_cpu=not cuda_available(), bf16=bf16)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns), loss=objective,
-                                  callbacks=list(callbacks))
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
+        output_dir=str(out_dir / "checkpoints"), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size, learning_rate=settings.lr, warmup_steps=0.1, seed=seed,
+        data_seed=seed, save_strategy="steps", save_steps=trainer.save_steps, save_total_limit=2, logging_steps=25,
+        report_to="none", use_cpu=not cuda_available(), bf16=trainer.bf16)
+    model_trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns), loss=objective,
+                                        callbacks=list(callbacks))
+    model_trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
     return publish_model(model, out_dir / "model")

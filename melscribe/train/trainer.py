@@ -15,6 +15,8 @@ from transformers import TrainerCallback
 from melscribe.encoding.models import load_sentence_transformer
 from melscribe.fileio import pause_point
 from melscribe.train.checkpoints import last_checkpoint, publish_model
+from melscribe.train.schedule import Schedule
+from melscribe.train.settings import TrainerSettings
 
 
 class DistinctTrackBatchSampler:
@@ -73,28 +75,30 @@ class _PausePoints(TrainerCallback):
         pause_point("checkpoint-saved")
 
 
-def train_sentence_transformer(columns: dict[str, list], loss_factory, out_dir: Path, base: str | None, max_seq_length: int,
-           batch_size: int, epochs: float, max_steps: int, lr: float, warmup_ratio: float, seed: int,
-           save_steps: int, keys: Sequence[frozenset], callbacks: Sequence, bf16: bool) -> Path:
+def train_sentence_transformer(columns: dict[str, list], loss_factory, out_dir: Path, *, base: str | None,
+                               schedule: Schedule, trainer: TrainerSettings, seed: int, keys: Sequence[frozenset],
+                               callbacks: Sequence = ()) -> Path:
     """Train the sentence-transformers model ``base`` on ``columns`` with ``loss_factory(model)`` through
-    ``SentenceTransformerTrainer``: batches from :class:`DistinctTrackBatchSampler` over ``keys``, checkpoints
-    every ``save_steps`` under ``out_dir/checkpoints`` (a killed run resumes from the last), the model published
-    atomically to ``out_dir/model``, which is returned."""
+    ``SentenceTransformerTrainer`` as ``schedule`` and ``trainer`` say: batches from
+    :class:`DistinctTrackBatchSampler` over ``keys``, checkpoints every ``trainer.save_steps`` under
+    ``out_dir/checkpoints`` (a killed run resumes from the last), the model published atomically to
+    ``out_dir/model``, which is returned."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import set_seed
 
     set_seed(seed)
-    model = load_sentence_transformer(base, max_seq_length=max_seq_length)
+    model = load_sentence_transformer(base, max_seq_length=trainer.max_seq_length)
     train = Dataset.from_dict(columns)
     sampler = functools.partial(_distinct_track_sampler, keys=list(keys), lengths=[len(a) for a in columns["anchor"]])
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps,
-        per_device_train_batch_size=batch_size, learning_rate=lr,
-        warmup_steps=float(warmup_ratio),  # a float below 1 is a ratio (transformers 5 deprecates warmup_ratio)
-        seed=seed, data_seed=seed, save_strategy="steps", save_steps=save_steps, save_total_limit=2, logging_steps=50,
-        report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler, bf16=bf16)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_factory(model),
-                                         callbacks=[*callbacks, _PausePoints()])
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
+        output_dir=str(out_dir / "checkpoints"), num_train_epochs=schedule.epochs, max_steps=schedule.max_steps,
+        per_device_train_batch_size=schedule.batch_size, learning_rate=schedule.lr,
+        warmup_steps=float(trainer.warmup_ratio),  # a float below 1 is a ratio (transformers 5 deprecates warmup_ratio)
+        seed=seed, data_seed=seed, save_strategy="steps", save_steps=trainer.save_steps, save_total_limit=2,
+        logging_steps=50, report_to="none", use_cpu=not torch.cuda.is_available(), batch_sampler=sampler,
+        bf16=trainer.bf16)
+    model_trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_factory(model),
+                                               callbacks=[*callbacks, _PausePoints()])
+    model_trainer.train(resume_from_checkpoint=last_checkpoint(out_dir / "checkpoints"))
     return publish_model(model, out_dir / "model")

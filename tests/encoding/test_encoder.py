@@ -221,12 +221,14 @@ def test_static_student_trains_and_runs_on_the_static_backend(kind: str, tmp_pat
 
     from melscribe.encoding.static_backend import STUDENT_INFO
     from melscribe.train.fast import distillation_texts, train_fast_student
+    from melscribe.train.settings import FastSettings, TrainerSettings
 
     texts = distillation_texts([q for q, _ in PAIRS], [d for _, d in PAIRS])
     assert "steel drums" in texts and len(texts) == len(set(texts))
-    model_dir = train_fast_student(kind, "all-MiniLM-L6-v2", tmp_path / kind, texts=texts, pairs=PAIRS,
-                                   tracks=[str(i % 8) for i in range(len(PAIRS))], max_steps=3, batch_size=8,
-                                   save_steps=2)
+    model_dir = train_fast_student("all-MiniLM-L6-v2", tmp_path / kind,
+                                   FastSettings(student=kind, max_steps=3, batch_size=8),
+                                   TrainerSettings(save_steps=2, bf16=False), texts=texts, pairs=PAIRS,
+                                   tracks=[str(i % 8) for i in range(len(PAIRS))])
     assert json.loads((model_dir / STUDENT_INFO).read_text())["kind"] == kind
     encoder = TextEncoder(model_dir, backend="static")
     assert encoder.dim == 384 and encoder.name.endswith("@static")
@@ -262,8 +264,8 @@ def test_stage_fast_publishes_the_student_inside_the_model(real_data_dir: Path, 
 
     out = tmp_path / "run"
     shutil.copytree(resolve_model(None), out / "mnrl" / "model")  # stands for a trained bi-encoder
-    cfg = get_preset("offline", fast_student="static-distill", fast_max_steps=2, fast_max_texts=300, heldout_tracks=12,
-                     synthetic_per_track=0, save_steps=10)
+    cfg = get_preset("offline", {"fast.student": "static-distill", "fast.max_steps": 2, "fast.max_texts": 300,
+                                 "pairs.heldout_tracks": 12, "pairs.synthetic_per_track": 0, "trainer.save_steps": 10})
     final = train(cfg, out, records=load_musiccaps(real_data_dir, split="train")[:20], publish_to=tmp_path / "published")
     assert (out / "fast" / "static-distill" / "model" / "fast_student.json").is_file()
     assert json.loads((out / "run.json").read_text())["seconds"].keys() >= {"fast"}
@@ -279,13 +281,15 @@ def test_layer_student_is_a_smaller_transformer_trained_on_the_teachers_embeddin
     from sentence_transformers import SentenceTransformer
 
     from melscribe.train.fast import parse_kind, train_fast_student
+    from melscribe.train.settings import FastSettings, TrainerSettings
 
     assert parse_kind("layers-3") == ("layers", 3) and parse_kind("static-mnrl") == ("static-mnrl", None)
     with pytest.raises(ValueError, match="unknown fast student"):
         parse_kind("layers-x")
     texts = sorted({t for pair in PAIRS for t in pair})
-    model_dir = train_fast_student("layers-2", "all-MiniLM-L6-v2", tmp_path / "layers", texts=texts, max_steps=2,
-                                   batch_size=8, max_seq_length=64, save_steps=10)
+    model_dir = train_fast_student("all-MiniLM-L6-v2", tmp_path / "layers",
+                                   FastSettings(student="layers-2", max_steps=2, batch_size=8),
+                                   TrainerSettings(max_seq_length=64, save_steps=10, bf16=False), texts=texts)
     model = SentenceTransformer(str(model_dir), device="cpu")
     assert len(model[0].auto_model.encoder.layer) == model[0].auto_model.config.num_hidden_layers == 2
     assert model.max_seq_length == 64 and model.encode(["steel drums"]).shape == (1, 384)

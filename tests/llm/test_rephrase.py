@@ -282,8 +282,8 @@ def test_generate_requests_and_the_llm_query_generation_preset(server, tmp_path)
         assert r.source == "musiccaps-llm" and r.text == f"I'm looking for {r.meta['asked']}"
         assert set(r.meta["asked"].split(", ")) <= set(r.descriptors)
 
-    cfg = get_preset("offline", query_generation="llm", llm_base_url=server.base_url, llm_model="fake",
-                     synthetic_per_track=2, heldout_tracks=0, seed=0)
+    cfg = get_preset("offline", {"pairs.query_generation": "llm", "llm.base_url": server.base_url, "llm.model": "fake",
+                                 "pairs.synthetic_per_track": 2, "pairs.heldout_tracks": 0, "seed": 0})
     run = TrainingRun(tmp_path / "run", cfg, records=records)
     n_before = len(server.log)
     run.run("pairs")
@@ -295,14 +295,14 @@ def test_generate_requests_and_the_llm_query_generation_preset(server, tmp_path)
 def test_llm_query_generation_needs_a_model():
     from melscribe.train.presets import get_preset
 
-    with pytest.raises(ValueError, match="llm_model"):
-        get_preset("offline", query_generation="llm")
+    with pytest.raises(ValueError, match="llm.model"):
+        get_preset("offline", {"pairs.query_generation": "llm"})
     with pytest.raises(ValueError, match="query_generation"):
-        get_preset("offline", query_generation="t5")
-    with pytest.raises(ValueError, match="fusion_queries=llm needs llm_model"):
-        get_preset("offline", fusion_queries="llm")
-    with pytest.raises(ValueError, match="fusion_queries"):
-        get_preset("offline", fusion_queries="tags")
+        get_preset("offline", {"pairs.query_generation": "t5"})
+    with pytest.raises(ValueError, match="fusion.queries=llm needs llm.model"):
+        get_preset("offline", {"fusion.queries": "llm"})
+    with pytest.raises(ValueError, match="fusion.queries"):
+        get_preset("offline", {"fusion.queries": "tags"})
 
 
 def test_fusion_tunes_on_llm_captions_of_the_held_out_clips_only(server, tmp_path):
@@ -312,8 +312,8 @@ def test_fusion_tunes_on_llm_captions_of_the_held_out_clips_only(server, tmp_pat
 
     records = [Record(f"t{i}", f"Caption {i}.", ("calm", "piano", f"mood {i}", "calm"), "train", "musiccaps")
                for i in range(6)]
-    cfg = get_preset("offline", fusion_queries="llm", llm_base_url=server.base_url, llm_model="fake",
-                     heldout_tracks=2, seed=0)
+    cfg = get_preset("offline", {"fusion.queries": "llm", "llm.base_url": server.base_url, "llm.model": "fake",
+                                 "pairs.heldout_tracks": 2, "seed": 0})
     run = TrainingRun(tmp_path / "run", cfg, records=records)
     _, held = run.records()
     ds = run.heldout_pairs()

@@ -3,6 +3,7 @@
 
 import json
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -15,10 +16,11 @@ from melscribe.train.presets import get_preset
 
 from tiny_fixtures import tiny_records
 
-TINY = dict(recipe="mnrl+gpl", synthetic_per_track=1, mine_depth=8, negatives_per_query=4, teacher_max_rows=64,
-            teacher_batch_size=16, mnrl_batch_size=16, batch_size=16, mnrl_max_steps=3, max_steps=3, save_steps=3,
-            heldout_tracks=12, bf16=False, mnrl_denoise=True,
-            fast_student="none")  # stage fast: tests/test_encoder.py
+TINY = {"recipe": "mnrl+gpl", "pairs.synthetic_per_track": 1, "pairs.heldout_tracks": 12, "mine.depth": 8,
+        "mine.negatives_per_query": 4, "teacher.max_rows": 64, "teacher.batch_size": 16, "mnrl.batch_size": 16,
+        "mnrl.max_steps": 3, "mnrl.denoise": True, "distil.batch_size": 16, "distil.max_steps": 3,
+        "trainer.save_steps": 3, "trainer.bf16": False,
+        "fast.student": "none"}  # stage fast: tests/encoding/test_encoder.py
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def tiny_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run")
     records = tiny_records(30)
-    cfg = get_preset("offline", **TINY)
+    cfg = get_preset("offline", TINY)
     final = train(cfg, out, records=records, publish_to=out / "published")
     return out, final, cfg, records
 
@@ -39,12 +41,12 @@ def test_each_stage_writes_what_the_next_reads(tiny_run):
     negatives = [json.loads(line) for line in (out / "negatives.jsonl").read_text().splitlines()]
     assert {n["query_id"] for n in negatives} == set(ds.queries)
     for n in negatives:
-        assert 0 < len(n["negatives"]) <= cfg.negatives_per_query
+        assert 0 < len(n["negatives"]) <= cfg.mine.negatives_per_query
         assert not set(n["negatives"]) & set(ds.qrels[n["query_id"]]), "a positive was mined as a negative"
         assert set(n["negatives"]) <= set(ds.corpus)
     rows = (out / "margins.tsv").read_text().splitlines()
     assert rows[0].split("\t") == ["query-id", "positive-id", "negative-id", "track-id", "margin"]
-    assert len(rows) - 1 == pytest.approx(len(ds.queries) * cfg.triplets_per_query, rel=0.2)
+    assert len(rows) - 1 == pytest.approx(len(ds.queries) * cfg.label.triplets_per_query, rel=0.2)
     for q, p, n, t, m in (r.split("\t") for r in rows[1:]):
         assert q in ds.queries and p in ds.qrels[q] and n not in ds.qrels[q] and ds.query_tracks[q] == t
     assert (out / "teacher" / "model" / "config.json").is_file()
@@ -55,7 +57,7 @@ def test_each_stage_writes_what_the_next_reads(tiny_run):
 
     trained_on, held_out = TrainingRun(out, cfg, records=records).records()
     held = {r.track_id for r in held_out}
-    assert len(held) == cfg.heldout_tracks and not held & set(ds.query_tracks.values()), \
+    assert len(held) == cfg.pairs.heldout_tracks and not held & set(ds.query_tracks.values()), \
         "the clips the fusion is tuned on must be unseen by the bi-encoder"
     assert fusion["tuning"]["queries"] > 0
     assert json.loads((out / "run.json").read_text())["seconds"].keys() >= {"pairs", "mine", "teacher", "label",
@@ -194,19 +196,22 @@ def test_denoised_mnrl_is_mnrl_without_the_false_negatives(minilm):
 @pytest.mark.parametrize("loss", ["mnrl", "bce"])
 def test_teacher_trains_from_a_bi_encoder_with_either_loss(tmp_path, loss):
     from melscribe.encoding.reranker import Reranker
+    from melscribe.train.settings import TeacherSettings, TrainerSettings
     from melscribe.train.teacher import train_teacher
 
     examples = [(f"a track with {d}", d, [o for o in ("steel drums", "piano", "techno", "choir") if o != d][:2])
                 for d in ("steel drums", "piano", "techno", "choir")] * 4
-    folder = train_teacher(examples, tmp_path / loss, base="all-MiniLM-L6-v2", loss=loss, max_steps=2, batch_size=4,
-                           save_steps=2)
+    trainer = TrainerSettings(save_steps=2, bf16=False)
+    folder = train_teacher(examples, tmp_path / loss, TeacherSettings(loss=loss, max_steps=2, batch_size=4), trainer,
+                           base="all-MiniLM-L6-v2")
     logits = Reranker(str(folder), bf16=False).score("a track with piano", ["piano", "techno"])
     assert logits.shape == (2,) and np.isfinite(logits).all()
     assert (tmp_path / loss / "checkpoints" / "checkpoint-2").is_dir(), "a killed run resumes from checkpoints"
     with pytest.raises(ValueError, match="same number of negatives"):
-        train_teacher([("q", "d", ["n"]), ("q", "d", ["n", "m"])], tmp_path / "x", base="all-MiniLM-L6-v2", loss=loss)
+        train_teacher([("q", "d", ["n"]), ("q", "d", ["n", "m"])], tmp_path / "x", TeacherSettings(loss=loss), trainer,
+                      base="all-MiniLM-L6-v2")
     with pytest.raises(ValueError, match="unknown teacher loss"):
-        train_teacher(examples, tmp_path / "y", base="all-MiniLM-L6-v2", loss="hinge")
+        train_teacher(examples, tmp_path / "y", TeacherSettings(loss="hinge"), trainer, base="all-MiniLM-L6-v2")
 
 
 def test_joint_loss_is_mnrl_plus_margin_mse_on_the_same_batch(minilm):
@@ -253,15 +258,13 @@ def test_fused_teacher_ranks_as_the_weighted_fusion_in_cosine_units():
 
 @pytest.mark.parametrize("recipe, label_teacher", [("mnrl+joint", "fused"), ("gpl", "cross-encoder")])
 def test_other_recipes_reuse_the_shared_stages(tiny_run, tmp_path, recipe, label_teacher):
-    import shutil
-
     from melscribe.train.pipeline import train
 
     out, _, cfg, records = tiny_run
     run = tmp_path / recipe
     for name in ("pairs", "mnrl", "negatives.jsonl", "teacher", "run.json"):
         (shutil.copytree if (out / name).is_dir() else shutil.copy2)(out / name, run / name)
-    other = cfg.replace(recipe=recipe, label_teacher=label_teacher, margin_denoise=True)
+    other = cfg.with_settings({"recipe": recipe, "label.teacher": label_teacher, "label.margin_denoise": True})
     final = train(other, run, records=records)
     info = json.loads((run / "run.json").read_text())
     assert {"label", "distil", "fusion"} <= info["seconds"].keys()
@@ -278,38 +281,9 @@ def test_the_preset_refuses_an_unknown_lexical_scorer_for_the_fusion():
     from melscribe.retrieval.scorers import BASELINES, LEXICAL_BASELINES
 
     assert set(LEXICAL_BASELINES) <= set(BASELINES)
-    assert get_preset("offline", fusion_lexical="bm25").fusion_lexical == "bm25"
-    with pytest.raises(ValueError, match="unknown fusion_lexical 'splade'; choose one of tfidf, tfidf-bigrams, bm25"):
-        get_preset("offline", fusion_lexical="splade")
-
-
-@pytest.mark.parametrize("setting, message", [
-    ("mnrl_max_steps=abc", "expected a whole number"),
-    ("bf16=maybe", "expected true or false"),
-    ("lr=-1", "lr=-1.0: must be positive"),
-    ("batch_size=0", "batch_size=0: must be at least 1"),
-    ("similarity=foo", "choose one of cos_sim, dot"),
-    ("recipe=nosuch", "choose one of mnrl, gpl"),
-    ("nosuch=1", "NAME one of recipe, seed"),
-    ("warmup_ratio=1.5", "must lie in [0, 1)"),
-])
-def test_train_settings_are_typed_and_checked(setting: str, message: str, capsys) -> None:
-    from melscribe.cli import main
-
-    assert main(["train", "--set", setting, "--show-config"]) == 2
-    assert message in capsys.readouterr().err
-
-
-def test_every_setting_can_be_set_by_name(capsys) -> None:
-    from melscribe.cli import main
-
-    assert main(["train", "--set", "recipe=gpl", "--set", "seed=1", "--set", "mine_queries=none",
-                 "--set", "bf16=false", "--set", "miners=bm25,tfidf", "--set", "lr=3e-5", "--show-config"]) == 0
-    cfg = json.loads(capsys.readouterr().out)
-    assert (cfg["recipe"], cfg["seed"], cfg["mine_queries"], cfg["bf16"], cfg["miners"], cfg["lr"]) == \
-        ("gpl", 1, None, False, ["bm25", "tfidf"], 3e-5)
-    assert main(["train", "--recipe", "mnrl", "--set", "recipe=gpl", "--show-config"]) == 2
-    assert "disagree" in capsys.readouterr().err
+    assert get_preset("offline", {"fusion.lexical": "bm25"}).fusion.lexical == "bm25"
+    with pytest.raises(ValueError, match="unknown fusion.lexical 'splade'; choose one of tfidf, tfidf-bigrams, bm25"):
+        get_preset("offline", {"fusion.lexical": "splade"})
 
 
 def test_a_rerun_with_other_settings_for_a_finished_stage_is_refused(tiny_run, tmp_path):
@@ -318,11 +292,24 @@ def test_a_rerun_with_other_settings_for_a_finished_stage_is_refused(tiny_run, t
 
     out, _, cfg, records = tiny_run
     settings = json.loads((out / "run.json").read_text())["stage_settings"]
-    assert settings["mnrl"]["mnrl_lr"] == cfg.mnrl_lr and set(settings) >= {"pairs", "mine", "mnrl", "distil"}
-    with pytest.raises(InvalidRequestError, match=r"mnrl_lr: 5e-05 there, 1e-05 now.*--restart"):
-        TrainingRun(out, cfg.replace(mnrl_lr=1e-5), records=records)
-    TrainingRun(out, cfg.replace(fast_lr=0.1), records=records)  # stage fast has not run: nothing to refuse
+    assert settings["mnrl"]["mnrl.lr"] == cfg.mnrl.lr and set(settings) >= {"pairs", "mine", "mnrl", "distil"}
+    with pytest.raises(InvalidRequestError, match=r"mnrl.lr: 5e-05 there, 1e-05 now.*--restart"):
+        TrainingRun(out, cfg.with_settings({"mnrl.lr": 1e-5}), records=records)
+    TrainingRun(out, cfg.with_settings({"fast.lr": 0.1}), records=records)  # stage fast has not run: nothing to refuse
     TrainingRun(out, cfg, records=records)  # the same settings: the finished stages are reused
+    from melscribe.train.settings import FLAT_NAMES
+
+    older = tmp_path / "older"  # a run folder written before the sections: flat names in its run.json
+    shutil.copytree(out, older)
+    flat = {dotted: name for name, dotted in FLAT_NAMES.items()}
+    info = json.loads((older / "run.json").read_text())
+    info["stage_settings"] = {stage: {flat.get(k, k): v for k, v in values.items()}
+                              for stage, values in info["stage_settings"].items()}
+    assert "mnrl_lr" in info["stage_settings"]["mnrl"]
+    (older / "run.json").write_text(json.dumps(info))
+    TrainingRun(older, cfg, records=records)
+    with pytest.raises(InvalidRequestError, match=r"mnrl.lr: 5e-05 there, 1e-05 now"):
+        TrainingRun(older, cfg.with_settings({"mnrl.lr": 1e-5}), records=records)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("precious")

@@ -15,9 +15,9 @@ from subprocess_support import TESTS, python, wait_for_pause
 
 # --- training killed with SIGKILL resumes from its last checkpoint; finished stages are not redone ----------
 
-TRAIN_CONFIG = dict(recipe="mnrl", synthetic_per_track=1, miners=("bm25",), mine_depth=8, negatives_per_query=2,
-                    mnrl_hard_negatives=True, mnrl_batch_size=8, mnrl_max_steps=3, save_steps=1, heldout_tracks=8, fast_student="none",
-                    bf16=False)
+TRAIN_CONFIG = {"recipe": "mnrl", "pairs.synthetic_per_track": 1, "mine.miners": ["bm25"], "mine.depth": 8,
+                "mine.negatives_per_query": 2, "mnrl.hard_negatives": True, "mnrl.batch_size": 8, "mnrl.max_steps": 3,
+                "trainer.save_steps": 1, "pairs.heldout_tracks": 8, "fast.student": "none", "trainer.bf16": False}
 
 TRAINER = textwrap.dedent("""
     import json, os, sys
@@ -26,7 +26,7 @@ TRAINER = textwrap.dedent("""
     from melscribe.train.pipeline import train
     from melscribe.train.presets import get_preset
 
-    train(get_preset("offline", **json.loads(sys.argv[3])), sys.argv[2], records=tiny_records(24))
+    train(get_preset("offline", json.loads(sys.argv[3])), sys.argv[2], records=tiny_records(24))
 """)
 
 
@@ -50,7 +50,7 @@ def test_training_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path, monk
     resume_from = last_checkpoint(checkpoints)
     assert resume_from is not None and not (run / "mnrl" / "model").exists(), "the kill came too late"
     step = int(resume_from.rsplit("-", 1)[1])
-    assert step < TRAIN_CONFIG["mnrl_max_steps"]
+    assert step < TRAIN_CONFIG["mnrl.max_steps"]
     finished = {f: (run / f).stat().st_mtime_ns for f in ("pairs/qrels/train.tsv", "negatives.jsonl")}
 
     def not_again(self):
@@ -72,9 +72,9 @@ def test_training_killed_after_a_checkpoint_resumes_from_it(tmp_path: Path, monk
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SentenceTransformerTrainer, "train", recording_train)
-    final = train(get_preset("offline", **TRAIN_CONFIG), run, records=tiny_records(24))
+    final = train(get_preset("offline", TRAIN_CONFIG), run, records=tiny_records(24))
     assert seen["resume_from"] == resume_from
-    assert seen["steps"] == list(range(step, TRAIN_CONFIG["mnrl_max_steps"]))  # only the steps not yet done
+    assert seen["steps"] == list(range(step, TRAIN_CONFIG["mnrl.max_steps"]))  # only the steps not yet done
     assert {f: (run / f).stat().st_mtime_ns for f in finished} == finished
     assert (final / "modules.json").is_file() and (final / "fusion.json").is_file()
 

@@ -1,5 +1,5 @@
 """DenoisedMNRLLoss: MultipleNegativesRankingLoss without the in-batch false negatives (stage ``mnrl`` with
-``mnrl_denoise``)."""
+``mnrl.denoise``)."""
 
 from __future__ import annotations
 
