@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -205,11 +205,14 @@ class TextEncoder:
         return self._impl.token_count("")
 
     def encode_whole(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False,
-                     policy: LongTextPolicy = DEFAULT_POLICY) -> np.ndarray:
+                     policy: LongTextPolicy = DEFAULT_POLICY,
+                     relevance: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """:meth:`encode`, except that a text longer than :attr:`max_seq_length` tokens is read whole instead of
-        truncated: cut into windows that fit (:meth:`windows`), all encoded in the same batch as the other texts,
-        and their embeddings pooled (:mod:`melscribe.encoding.long_text`). When no text is that long, the
-        result is :meth:`encode`'s, bit for bit."""
+        truncated: cut into pieces that fit (:meth:`windows`), all encoded in the same batch as the other texts,
+        and their embeddings pooled as ``policy`` says (:mod:`melscribe.encoding.long_text`). ``relevance``
+        maps the embeddings of a text's pieces ``(pieces, dim)`` to one score each, for ``"relevance"`` pooling
+        (the recommender gives each piece's best score on its index). When no text is that long, the result is
+        :meth:`encode`'s, bit for bit."""
         texts = list(texts)
         plans = [self.windows(t, policy) for t in texts]
         if all(p is None for p in plans):
@@ -229,7 +232,9 @@ class TextEncoder:
                 out[i] = emb[row]
                 row += 1
             else:
-                out[i] = pool(emb[row:row + len(plan)], plan, policy.pooling)
+                part = emb[row:row + len(plan)]
+                scores = relevance(part) if relevance is not None and policy.pooling == "relevance" else None
+                out[i] = pool(part, plan, policy.pooling, scores, policy.temperature)
                 row += len(plan)
         return out
 

@@ -2,20 +2,25 @@
 
 A transformer encoder reads at most ``max_seq_length`` tokens (256 for the packaged MiniLM, 96 for a
 bi-encoder trained with the offline preset); the rest of a longer text used to be dropped. Here such a text is
-cut into *windows* that each fit, every window is embedded as a text of its own, and the window embeddings
-are pooled into one (:func:`pool`). A text that fits is not touched: it is embedded exactly as before, bit
-for bit.
+cut into *pieces* that each fit, every piece is embedded as a text of its own, and the piece embeddings are
+pooled into one (:func:`pool`). A text that fits is not touched: it is embedded exactly as before, bit for bit.
 
-Windows are substrings of the text cut at word boundaries of the model's own tokenizer (its pre-tokenizer
-splits at spaces and punctuation, so a window re-tokenises into the very tokens it was cut from, and fits):
+Pieces are substrings of the text cut at word boundaries of the model's own tokenizer (its pre-tokenizer
+splits at spaces and punctuation, so a piece re-tokenises into the very tokens it was cut from, and fits):
 
 * ``"tokens"``: consecutive windows of at most the window's capacity, each starting :attr:`LongTextPolicy.overlap`
   tokens before the previous one ended (the context of its first words);
-* ``"sentences"``: whole sentences packed greedily into windows (a sentence longer than a window is cut as
-  ``"tokens"`` does).
+* ``"sentences"``: whole sentences packed greedily into windows;
+* ``"each-sentence"``: every sentence a piece of its own.
 
-Pooling: ``"mean"`` averages the window embeddings; ``"tokens"`` weighs each by its number of tokens (close to
-what the model's own mean pooling over the whole text would give). Both are L2-normalised again.
+(A sentence longer than a window is cut as ``"tokens"`` does, without overlap.)
+
+Pooling: ``"mean"`` averages the piece embeddings; ``"tokens"`` weighs each by its number of tokens (close to
+what the model's own mean pooling over the whole text gives); ``"relevance"`` weighs each by
+``exp(relevance / temperature)``, where a piece's relevance is given by the caller (the recommender: its best
+cosine to a descriptor set of the catalog), so that sentences resembling no music in the catalog ("I am writing
+this on my phone") weigh little beside those describing what is wanted; without relevance scores it is
+``"mean"``. Every pooled embedding is L2-normalised again.
 
 Figures (quality on long requests, latency): ``experiments/results/long_requests.md``; the choice made there
 is :data:`DEFAULT_POLICY`.
@@ -29,8 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
-SPLITS = ("tokens", "sentences")
-POOLINGS = ("mean", "tokens")
+SPLITS = ("tokens", "sentences", "each-sentence")
+POOLINGS = ("mean", "tokens", "relevance")
 #: Where a sentence ends: after ``.``, ``!``, ``?`` or ``;`` followed by white space, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 
@@ -38,12 +43,13 @@ SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 @dataclass(frozen=True)
 class LongTextPolicy:
     """How a text longer than the window is read: ``split`` (one of :data:`SPLITS`), ``overlap`` (tokens a
-    ``"tokens"`` window repeats of the previous one; less than half a window) and ``pooling`` (one of
-    :data:`POOLINGS`)."""
+    ``"tokens"`` window repeats of the previous one; at most half a window), ``pooling`` (one of
+    :data:`POOLINGS`) and the ``temperature`` of ``"relevance"`` pooling (0: the most relevant piece alone)."""
 
     split: str = "tokens"
     overlap: int = 32
     pooling: str = "mean"
+    temperature: float = 0.05
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -52,16 +58,19 @@ class LongTextPolicy:
             raise ValueError(f"unknown window pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
         if self.overlap < 0:
             raise ValueError(f"the window overlap must be at least 0, not {self.overlap}")
+        if not self.temperature >= 0:
+            raise ValueError(f"the relevance temperature must be at least 0, not {self.temperature}")
 
     @property
     def label(self) -> str:
-        """A short name, e.g. ``tokens/32/mean``."""
-        return f"{self.split}/{self.overlap}/{self.pooling}" if self.split == "tokens" else f"{self.split}/{self.pooling}"
+        """A short name, e.g. ``tokens/32/mean`` or ``each-sentence/relevance@0.05``."""
+        cut = f"{self.split}/{self.overlap}" if self.split == "tokens" else self.split
+        return f"{cut}/{self.pooling}" + (f"@{self.temperature:g}" if self.pooling == "relevance" else "")
 
 
-#: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes): chosen on
-#: ``experiments/results/long_requests.md``.
-DEFAULT_POLICY = LongTextPolicy("tokens", 32, "mean")
+#: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes, weighted by
+#: each sentence's best score on the catalog): chosen on ``experiments/results/long_requests.md``.
+DEFAULT_POLICY = LongTextPolicy("each-sentence", 0, "relevance", 0.05)
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,8 @@ def windows(text: str, offsets: Sequence[tuple[int, int]], word_ids: Sequence[in
     if n == 0:
         return []
     starts = [i == 0 or word_ids[i] is None or word_ids[i] != word_ids[i - 1] for i in range(n)]
-    if policy.split == "sentences":
-        return _sentence_windows(text, offsets, starts, capacity)
+    if policy.split in ("sentences", "each-sentence"):
+        return _sentence_windows(text, offsets, starts, capacity, pack=policy.split == "sentences")
     return _token_windows(offsets, starts, 0, n, capacity, min(policy.overlap, (capacity - 1) // 2))
 
 
@@ -107,8 +116,9 @@ def _token_windows(offsets, starts, lo: int, hi: int, capacity: int, overlap: in
         s = nxt if nxt > s and starts[nxt] else e
 
 
-def _sentence_windows(text: str, offsets, starts, capacity: int) -> list[Window]:
-    """Whole sentences packed greedily into windows; a sentence longer than a window is cut into token windows."""
+def _sentence_windows(text: str, offsets, starts, capacity: int, pack: bool = True) -> list[Window]:
+    """Whole sentences, packed greedily into windows if ``pack``, else one a window; a sentence longer than a
+    window is cut into token windows."""
     ends = [m.start() for m in SENTENCE_END.finditer(text)]
     sentences: list[tuple[int, int]] = []  # token ranges
     i, n = 0, len(offsets)
@@ -124,7 +134,7 @@ def _sentence_windows(text: str, offsets, starts, capacity: int) -> list[Window]
     out: list[Window] = []
     lo = hi = None
     for a, b in sentences:
-        if lo is not None and b - lo <= capacity:
+        if pack and lo is not None and b - lo <= capacity:
             hi = b
             continue
         if lo is not None:
@@ -139,15 +149,24 @@ def _sentence_windows(text: str, offsets, starts, capacity: int) -> list[Window]
     return out
 
 
-def pool(embeddings: np.ndarray, windows_: Sequence[Window], pooling: str = DEFAULT_POLICY.pooling) -> np.ndarray:
-    """One L2-normalised float32 embedding from the (L2-normalised) embeddings of a text's windows:
-    their mean (``"mean"``) or their mean weighted by the windows' token counts (``"tokens"``)."""
+def pool(embeddings: np.ndarray, windows_: Sequence[Window], pooling: str = DEFAULT_POLICY.pooling,
+         relevance: np.ndarray | None = None, temperature: float = DEFAULT_POLICY.temperature) -> np.ndarray:
+    """One L2-normalised float32 embedding from the (L2-normalised) embeddings of a text's pieces: their mean
+    (``"mean"``), their mean weighted by the pieces' token counts (``"tokens"``), or weighted by
+    ``exp(relevance / temperature)`` (``"relevance"``; the most relevant piece alone at temperature 0; the
+    mean without ``relevance``)."""
     emb = np.asarray(embeddings, dtype=np.float32)
     if pooling == "tokens":
         w = np.array([max(1, x.tokens) for x in windows_], dtype=np.float32)
-        v = (emb * w[:, None]).sum(axis=0) / w.sum()
-    elif pooling == "mean":
-        v = emb.mean(axis=0)
+    elif pooling == "relevance" and relevance is not None:
+        r = np.asarray(relevance, dtype=np.float64)
+        if temperature == 0:
+            w = (np.arange(len(r)) == int(np.argmax(r))).astype(np.float32)
+        else:
+            w = np.exp((r - r.max()) / temperature).astype(np.float32)
+    elif pooling in POOLINGS:
+        w = np.ones(len(emb), dtype=np.float32)
     else:
         raise ValueError(f"unknown window pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    v = (emb * w[:, None]).sum(axis=0) / w.sum()
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)

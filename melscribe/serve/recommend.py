@@ -400,9 +400,11 @@ class Recommender:
 
     def embed_requests(self, prepared: Sequence[PreparedRequest]) -> np.ndarray:
         """The embeddings of the texts of requests checked by :meth:`prepare`, encoded as one batch, each read
-        whole: a text longer than the encoder's window is embedded in windows that are pooled
-        (:meth:`TextEncoder.encode_whole`); the others exactly as :meth:`TextEncoder.encode` embeds them."""
-        return self.encoder.encode_whole([p.text for p in prepared])
+        whole: a text longer than the encoder's window is embedded sentence by sentence, each sentence weighted
+        by its best score on the index (:meth:`TextEncoder.encode_whole`); the others exactly as
+        :meth:`TextEncoder.encode` embeds them."""
+        return self.encoder.encode_whole([p.text for p in prepared],
+                                         relevance=lambda pieces: self.index.search(pieces, 1)[0][:, 0])
 
     def rank_embedded(self, queries: np.ndarray, prepared: Sequence[PreparedRequest]) -> list[RecommendationList]:
         """The recommendations of ``prepared`` requests whose texts :meth:`embed_requests` encoded as ``queries``
