@@ -72,3 +72,12 @@ def test_the_longest_request_accepted_is_read_and_a_longer_one_refused(rec: Reco
     assert rec.recommend(request, k=1)[0].track_id.startswith("calypso")
     with pytest.raises(InvalidRequestError, match="characters"):
         rec.recommend(request + " " * 10 + "x" * 60, k=1)
+
+
+def test_a_rejection_at_the_end_of_a_long_request_is_read(rec: Recommender) -> None:
+    request = CHATTER + "Something with a male vocal and acoustic guitar, but no country."
+    parsed = rec.parse_intent(request)  # intent reads the whole text, as it did before
+    assert "country" in parsed.rejected and parsed.text.startswith("I have been") and "country" not in parsed.text
+    results = rec.recommend(request, k=3)
+    assert results[0].intent["avoided"] == ("country",) and results[0].track_id == "hiphop"
+    assert all("country" not in r.descriptor_set for r in results)
