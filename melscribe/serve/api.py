@@ -24,6 +24,20 @@ Concurrent requests are encoded together (:mod:`melscribe.serve.batching`): each
 parsed) on the event loop, or on a worker thread when that may encode
 (:meth:`~melscribe.serve.recommend.Recommender.prepare_may_encode`), then waits at most ``max_wait_ms`` for
 others to share its batch of at most ``max_batch``.
+
+For people there is a page (:data:`PAGE_FILES`, static files inside the package, nothing fetched from
+elsewhere; docs/serving.md):
+
+* ``GET /`` → the page (``index.html``), ``GET /page.js`` and ``GET /page.css`` its script and style; each
+  with a Content-Security-Policy that lets the page load nothing but this server's files;
+* ``GET /audio/{track_id}`` → the audio file of the catalog track ``track_id`` (range requests answered, so a
+  player can seek); 404 for an id not in the catalog, a track without audio, a file that is gone, and an
+  audio-only track whose file (a symlink) leads out of its ``--audio-folder``. The file's path always comes
+  from the catalog, never from the request (:func:`audio_files`).
+
+For the page, the HTTP answer of ``/recommend`` adds to the ``recommend --json`` shape: each result's
+``audio_url`` (``/audio/…`` when the server serves its audio, else ``null``), and in ``intent`` the
+``rejections``: each rejected phrase with its cue and the descriptors it rejects.
 """
 
 from __future__ import annotations
@@ -32,19 +46,22 @@ import asyncio
 import json
 import logging
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from melscribe.version import __version__
 from melscribe.errors import InvalidRequestError, MelscribeError
+from melscribe.serve.catalog import Catalog
 from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS, RequestBatcher, ServerBusyError
 from melscribe.serve.recommend import PreparedRequest, Recommender
 
@@ -61,6 +78,51 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_K = 1000
 #: Longest input quoted back in an answer or an error, in characters.
 MAX_ECHO_CHARS = 200
+#: The page's files (in ``melscribe/serve/page/``) by the path the server answers them at, with their media type.
+PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+              "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+              "/page.css": ("page.css", "text/css; charset=utf-8")}
+#: The page may load nothing but this server's own files (scripts, styles, audio, requests): no CDN, no font
+#: service, no inline script. The ``data:`` image is the empty favicon ``index.html`` declares.
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'; "
+               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+#: Media types of the audio files the server streams, by suffix (:data:`melscribe.audio.files.AUDIO_SUFFIXES`).
+AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg",
+               ".aif": "audio/aiff", ".aiff": "audio/aiff"}
+
+
+def audio_files(catalog: Catalog) -> dict[str, tuple[Path, Path | None]]:
+    """The catalog's tracks whose audio the server may stream: track id → (audio file, the folder it must stay
+    in or ``None``). An audio-only track (``inferred``, added by ``--audio-folder``) must stay in its folder
+    (its id is its path relative to the folder): :func:`audio_file` refuses one that leads out of it, e.g.
+    through a symlink. A track of the catalog file has the ``audio_path`` its catalog names, wherever that is
+    (the catalog's author chose it). Only files with an audio suffix (:data:`AUDIO_TYPES`) are listed."""
+    out: dict[str, tuple[Path, Path | None]] = {}
+    for t in catalog:
+        if not t.audio_path or Path(t.audio_path).suffix.lower() not in AUDIO_TYPES:
+            continue
+        path = Path(t.audio_path)
+        root = None
+        if t.inferred:
+            depth = len(Path(t.id).parts)
+            if depth == 0 or depth > len(path.parents):
+                continue
+            root = path.parents[depth - 1]
+        out[t.id] = (path, root)
+    return out
+
+
+def audio_file(entry: tuple[Path, Path | None]) -> Path | None:
+    """The real file of an :func:`audio_files` entry, checked now (a file may have changed since the server
+    started): a regular file with an audio suffix, inside its folder when it has one; else ``None``."""
+    path, root = entry
+    try:
+        real = path.resolve(strict=True)
+        if root is not None and not real.is_relative_to(root.resolve(strict=True)):
+            return None
+    except (OSError, RuntimeError):  # gone, unreadable, a symlink loop
+        return None
+    return real if real.is_file() and real.suffix.lower() in AUDIO_TYPES else None
 
 
 class Filters(BaseModel):
@@ -176,12 +238,15 @@ class _Serving:
         self.model_name = ""
         self.error: str | None = None
         self.since = time.monotonic()
+        self.audio: dict[str, tuple[Path, Path | None]] = {}
 
     def set(self, recommender: Recommender) -> None:
         self.batcher = self.app.state.batcher = RequestBatcher(recommender, **self.batching)
         # clients see names, never the server's paths (a model folder's last part)
         self.model_name = Path(recommender.encoder.name).name or recommender.encoder.name
         log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
+        # the tracks whose audio can be served now (each file is checked again when asked for)
+        self.audio = {tid: entry for tid, entry in audio_files(recommender.catalog).items() if audio_file(entry)}
         self.recommender = recommender
 
     def ready(self) -> Recommender:
@@ -272,6 +337,8 @@ def create_app(recommender: Recommender | Callable[[], Recommender], *, max_body
         intent = recommender.parse_intent(body.request).to_dict() if on else None
         if intent is not None:
             intent["text"] = _clip(intent["text"])
+            intent["rejections"] = [{"cue": cue, "phrase": _clip(phrase), "descriptors": list(names)}
+                                    for cue, phrase, names in recommender.parse_intent(body.request).rejections]
         return prepared, intent
 
     @app.post("/recommend")
@@ -286,7 +353,32 @@ def create_app(recommender: Recommender | Callable[[], Recommender], *, max_body
         else:
             prepared, intent = check(body)
         results = await serving.batcher.submit(prepared)
+        answer = results.to_dict(_clip(body.request), body.k, serving.model_name, intent)
+        for r in answer["results"]:
+            r["audio_url"] = f"/audio/{quote(r['track_id'], safe='')}" if r["track_id"] in serving.audio else None
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
-        return JSONResponse(results.to_dict(_clip(body.request), body.k, serving.model_name, intent))
+        return JSONResponse(answer)
+
+    page = resources.files("melscribe.serve") / "page"
+
+    def page_file(name: str, media_type: str) -> Callable[[], Response]:
+        def serve_page_file() -> Response:
+            return Response((page / name).read_bytes(), media_type=media_type, headers={
+                "Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-cache"})
+        return serve_page_file
+
+    for route, (name, media_type) in PAGE_FILES.items():
+        app.add_api_route(route, page_file(name, media_type), methods=["GET"], include_in_schema=False)
+
+    @app.get("/audio/{track_id:path}", include_in_schema=False)
+    def audio(track_id: str) -> Response:
+        serving.ready()
+        entry = serving.audio.get(track_id)
+        real = audio_file(entry) if entry is not None else None
+        if real is None:
+            return _AsciiJSONResponse(status_code=404, content={"detail": "no audio for this track id"})
+        return FileResponse(real, media_type=AUDIO_TYPES[real.suffix.lower()],
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
     return app
