@@ -56,7 +56,7 @@ import numpy as np
 from melscribe.intent.llm_reader import reader_from_env
 from melscribe.intent.matching import DescriptorMatcher, GENERIC_WORDS
 from melscribe.intent.rejections import find_rejections
-from melscribe.intent.words import narrower, stems, words
+from melscribe.intent.words import narrower, stems, subsequence, words
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class IntentParser:
             return Intent(request, request.strip(), tuple(positive))
         phrases = [r.phrase for r in found]
         distinct = list(dict.fromkeys(phrases))
-        matched = dict(zip(distinct, self.matcher.matches(distinct, keep=positive)))
+        matched = dict(zip(distinct, self.matcher.matches(distinct, keep=_kept(positive, found))))
         per_phrase = [matched[p] for p in phrases]
         rejected: set[str] = set().union(*per_phrase)
         wanted_negative: list[str] = []
@@ -171,6 +171,14 @@ class IntentParser:
         if ps == ("vocal",):  # "instrumental" says no vocals too; second, after "no <phrase>"
             out[1:1] = [d for d in ("instrumental", "instrumental music") if d in self.matcher]
         return list(dict.fromkeys(out))
+
+
+def _kept(positive: Sequence[str], found) -> list[str]:
+    """The descriptors asked for that stay wanted whatever is rejected: all but those containing a removed
+    phrase ("jazz fusion without the jazz": "jazz fusion" is no longer kept, so "jazz" is rejected in it too;
+    "jazz, anything but smooth jazz": "jazz" is kept). A reduction ("sad, but not too sad") removes nothing."""
+    removed = [stems(r.phrase) for r in found if not r.degree]
+    return [d for d in positive if not any(ps and subsequence(ps, stems(d)) for ps in removed)]
 
 
 def _remove_spans(request: str, spans: Sequence[tuple[int, int]]) -> str:

@@ -46,7 +46,15 @@ CUES = (
     "fewer", "lighter on", "light on", "go easy on", "easy on", "not as", "take out", "taking out", "cut out",
     "lose the", "ditch the", "strip out", "get rid of", "leave off", "steer clear of", "stay away from",
     "keep away from", "spare me", "not in the mood for", "not feeling", "hold the", "nix the",
+    "anywhere but", "anyone but", "anybody but", "everywhere but", "loses the", "losing the", "but not as",
+    "exhausted by", "exhausted with", "worn out on", "burnt out on", "burned out on", "burnt out by",
+    "and not as",
 )
+#: Cues of exclusion, after which "and" coordinates like "or" ("excluding house and trance").
+LIST_CUES = frozenset({"anything but", "everything but", "anything except", "everything except", "except",
+                       "except for", "excluding", "other than", "anything other than", "apart from",
+                       "anything apart from", "aside from", "besides", "save for", "outside of", "anywhere but",
+                       "none of"})
 #: Cues that follow what they reject ("rap is not for me", "with the guitar solos cut out"): the phrase is
 #: the words before them in the clause.
 POSTPOSED_CUES = (
@@ -57,19 +65,21 @@ POSTPOSED_CUES = (
 )
 #: Prefixes that negate the word they are joined to ("non-vocal", "nonelectric", "un-distorted", "unjazzy").
 #: ``un`` joined without a hyphen only before an adjective ending (``-y``, ``-ed``, ``-ic``, ``-al``, ``-ish``):
-#: "unjazzy", "unpoppy"; "anti-" is not one: "anti-folk", "anti-flag" name a genre and a band.
-_PREFIXED = re.compile(r"(non)-?([a-z][a-z0-9'-]{2,})|(un)-([a-z][a-z0-9'-]{2,})|(un)([a-z]{3,}(?:y|ed|ic|al|ish))")
+#: "unjazzy", "unpoppy"; ``anti-`` with its hyphen ("anti-christmas"), except in names: "anti-folk" (a genre),
+#: "anti-flag" (a band).
+_PREFIXED = re.compile(r"(non)-?([a-z][a-z0-9'-]{2,})|(un|anti)-([a-z][a-z0-9'-]{2,})|(un)([a-z]{3,}(?:y|ed|ic|al|ish))")
 #: Words that look prefixed but negate no sound.
 PREFIXED_STOPWORDS = frozenset("""
     nonstop non-stop nonetheless nonsense nonprofit non-profit nonfiction non-fiction nonchalant nonchalantly
     unplugged united unlimited unexpected unrelated unusual unreal unofficial unedited unfinished untitled
     unheard unreleased unsigned unsung underrated underground understated unhinged unsolicited unrestricted
     unemployed unmatched unparalleled unapologetic unapologetically unironically unironic uncharted uncut
-    unabridged unrivalled unrivaled unbiased unlocked unsupervised
+    unabridged unrivalled unrivaled unbiased unlocked unsupervised anti-folk anti-flag anti-hero anti-heroes
+    anti-pop anti-war anti-establishment anti-social anti-nowhere
 """.split())
 #: Cues that reduce rather than remove; they reject without wanting a negative descriptor.
 DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on", "go easy on", "easy on",
-                         "not as"})
+                         "not as", "but not as", "and not as"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
@@ -77,7 +87,7 @@ BOUNDARIES = frozenset("""
     something some lots plenty more over in on at from into like then than thanks thank also even still
     mostly mainly ideally preferably thx pls
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
-    plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm
+    plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm sounding version versions
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
 LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
@@ -88,7 +98,10 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     hear|play|get|any of|the sound of|sound of|kind of|sort of|type of|heavy on|too much|too many|loads of|
     lots of|a lot of|add|put|my|those|these|such|even|all|any kind of|some|none|one|ones|this|it|them|
     want any|want to hear|care for|go for|go with|too heavy on|too much of|really|hearing|listening to|
-    all of|all the|of the|the usual|usual|overly|as much|as|tons of|a bunch of|bunch of|liked|
+    all of|all the|of the|the usual|usual|overly|as much|as|tons of|a bunch of|bunch of|liked|when songs have|
+    when songs have a|when a song has|when a song has a|when there is|when there's|when theres|when it has|
+    when they have|it when songs have|it when there's|it when|that sounds like|that sound like|that sounds|
+    which sounds like|anything that sounds like|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
@@ -154,12 +167,13 @@ def _is_boundary(tok: str) -> bool:
 @lru_cache(maxsize=1)
 def _may_reject() -> re.Pattern:
     """Matches any text in which :func:`find_rejections` can find a cue: a cue's words in sequence, "than"
-    (of "rather than"), a "-free"/"-less" word or a word starting "non"/"un". Most requests have none, and are done in microseconds."""
+    (of "rather than"), a "-free"/"-less" word, a word starting "non"/"un"/"anti-", or "over" opening a clause. Most requests have none, and are done in microseconds."""
     seqs = sorted({seq for seq, _ in _cue_words()} | {seq for seq, _ in _postposed_words()} | {("than",)},
                   key=lambda q: -sum(map(len, q)))
     alternatives = (r"\s*".join(map(re.escape, seq)) for seq in seqs)
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b"
-                      r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}")
+                      r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])anti-[a-z]"
+                      r"|(?:^|[^\sa-z0-9'])\s*over\b")
 
 
 def may_reject(request: str) -> bool:
@@ -208,6 +222,8 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         cue = next(((seq, c) for seq, c in _cue_words() if _starts_with(toks, i, seq)), None)
         if cue is None and tok == "than" and any(t[0] == "rather" for t in toks[clause_start:i]):
             cue = (("than",), "rather than")
+        if cue is None and tok == "over" and i == clause_start:  # "over dubstep tbh"
+            cue = (("over",), "over")
         if cue is None:
             i += 1
             continue
@@ -216,7 +232,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         if len(seq) > 1 and any(_starts_with(toks, j - 1, q) for q in _non_cue_words()):  # "with no end"
             i = j
             continue
-        phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j)
+        phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j, name in LIST_CUES)
         if not phrases:
             i = j
             continue
@@ -244,7 +260,7 @@ def _joined_less(tok: str) -> re.Match | None:
 def _prefixed(tok: str) -> tuple[str, str] | None:
     """``(cue, word)`` of a prefixed word that negates the word it is joined to ("non-vocal" → vocal,
     "nonelectric" → electric, "un-distorted" → distorted, "unjazzy" → jazzy), else ``None``."""
-    if tok in PREFIXED_STOPWORDS or "-" in tok and tok.split("-", 1)[0] not in ("non", "un"):
+    if tok in PREFIXED_STOPWORDS or "-" in tok and tok.split("-", 1)[0] not in ("non", "un", "anti"):
         return None
     m = _PREFIXED.fullmatch(tok)
     if not m:
@@ -298,8 +314,21 @@ def _skip_fillers(toks: Sequence[tuple[str, int, int]], j: int) -> int:
     return j
 
 
-def _scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int]:
-    """The phrases covered from token ``j`` (split at "or"/"nor"), and the end offset of the scope."""
+def _and_item(toks: Sequence[tuple[str, int, int]], j: int) -> bool:
+    """Whether the words from ``j`` are one more item of a list: one or two words up to the clause's end,
+    none of them a boundary, a filler or a cue ("… and trance", not "… and something upbeat")."""
+    n = 0
+    while j + n < len(toks) and toks[j + n][0][0].isalnum() and not _is_boundary(toks[j + n][0]):
+        if n == 0 and (any(_starts_with(toks, j, f) for f in LEADING_FILLERS)
+                       or any(_starts_with(toks, j, seq) for seq, _ in _cue_words())):
+            return False
+        n += 1
+    return 1 <= n <= 2
+
+
+def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False) -> tuple[list[str], int]:
+    """The phrases covered from token ``j`` (split at "or"/"nor", and at "and" after a cue of exclusion:
+    ``lists``), and the end offset of the scope."""
     phrases: list[str] = []
     end = toks[j - 1][2] if j else 0
     while True:
@@ -319,6 +348,9 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int
         if words_ and not (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
             phrases.append(" ".join(words_))
         if j < len(toks) and toks[j][0] in ("or", "nor"):
+            j += 1
+            continue
+        if lists and phrases and j < len(toks) and toks[j][0] == "and" and _and_item(toks, j + 1):
             j += 1
             continue
         tail = next((t for t in _SCOPE_TAILS if _starts_with(toks, j, t)), None) if phrases else None

@@ -24,6 +24,7 @@ def _prenormalise(text: str) -> str:
     t = re.sub(r"\ba\s*cappella\b|\bacapella\b", "acapella", t)
     t = re.sub(r"\bauto[\s-]tun", "autotun", t)  # auto-tune(d), auto tune
     t = re.sub(r"\bedm\b", "electronic dance music", t)
+    t = re.sub(r"\b(kick|snare) drums?\b", r"\1", t)  # "kick drum" is a kick
     return t
 
 
@@ -48,19 +49,27 @@ def stem(word: str) -> str:
 #: Words that mean the same thing in a descriptor, mapped to one stem (the first word of each group).
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "vocal": ("vocals", "voice", "voices", "singer", "singers", "singing", "sing", "sung", "vocalist",
-              "vocalisation", "vocalization", "lyrics", "lyric", "lyrical"),
+              "vocalisation", "vocalization", "lyrics", "lyric", "lyrical", "crooner", "crooners"),
     "synth": ("synthesizer", "synthesiser", "synthesizers", "synthesisers", "synthesized", "synthesised"),
     "talk": ("talking", "speech", "speaking", "speak", "spoken", "narration", "narrator", "narrating",
              "monologue", "preaching", "preacher"),
     "saxophone": ("sax", "saxophones"),
     "percussion": ("percussions", "percussive"),
     "piano": ("pianist", "pianos"),
-    "orchestra": ("orchestral", "orchestras"),
+    "orchestra": ("orchestral", "orchestras", "orchestrated", "orchestration", "orchestrations"),
     "drum": ("drums", "drumming", "drummer", "drumkit"),
     "guitar": ("guitars", "guitarist"),
     "electronic": ("electronics", "electronica"),
     "improvisation": ("improv", "improvised", "improvising", "improvisational", "improvisations"),
     "depressed": ("depressing", "depressive", "depression"),
+    "sad": ("melancholic", "melancholy", "sorrowful", "mournful", "gloomy"),
+    "scary": ("spooky", "creepy", "eerie", "frightening"),
+    "reverb": ("reverberant", "reverberation", "reverbs", "reverberating"),
+    # a country and its adjective ("anywhere but ireland" rejects "irish folk music")
+    "irish": ("ireland",), "indian": ("india",), "scottish": ("scotland",), "spanish": ("spain",),
+    "jamaican": ("jamaica",), "japanese": ("japan",), "greek": ("greece",), "mexican": ("mexico",),
+    "african": ("africa",), "chinese": ("china",), "french": ("france",), "german": ("germany",),
+    "italian": ("italy",), "korean": ("korea",), "cuban": ("cuba",), "brazilian": ("brazil",),
 }
 #: Narrower terms: a phrase that is just this word also rejects descriptors with one of these.
 NARROWER: dict[str, tuple[str, ...]] = {
@@ -70,6 +79,11 @@ NARROWER: dict[str, tuple[str, ...]] = {
     "beat": ("drum", "drums", "drumming", "percussion", "snare", "kick", "hihat"),
     "rap": ("rapping", "rapper", "mc"),
     "talk": ("chatter", "chattering", "chat"),
+    "horn": ("trumpet", "trumpets", "trombone", "trombones", "saxophone", "sax", "tuba", "cornet", "brass"),
+    "brass": ("trumpet", "trumpets", "trombone", "trombones", "tuba", "cornet", "flugelhorn"),
+    "hiphop": ("rap", "rapping", "rapper", "trap"),
+    "latin": ("reggaeton", "salsa", "cumbia", "bachata", "merengue", "bossa", "samba", "tango"),
+    "religious": ("christian", "gospel", "worship", "hymn", "hymns", "church", "devotional", "spiritual"),
 }
 
 

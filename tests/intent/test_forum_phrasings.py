@@ -24,6 +24,7 @@ def phrases(request: str) -> list[str]:
     ("un-distorted guitars", ["distorted"]),
     ("drumless lofi", ["drum"]),
     ("beatless ambient pads", ["beat"]),
+    ("an anti-christmas playlist", ["christmas"]),
 ])
 def test_negating_prefixes(request_: str, expected: list[str]) -> None:
     assert phrases(request_) == expected
@@ -37,7 +38,10 @@ def test_negating_prefixes(request_: str, expected: list[str]) -> None:
     ("fine with all genres apart from opera are fine", ["opera"]),            # "are" ends the scope
     ("folk besides the irish stuff", ["irish"]),
     ("give me anything save for polka", ["polka"]),
-    ("dance music excluding house and trance", ["house"]),                    # "and" ends it, as before
+    ("dance music excluding house and trance", ["house", "trance"]),          # "and" lists after exclusion
+    ("everything except metal and something upbeat", ["metal"]),              # …not before a filler
+    ("no vocals and upbeat drums", ["vocals"]),                               # …nor after other cues
+    ("folk music from anywhere but ireland", ["ireland"]),
     ("outside the usual pop world", ["pop"]),
     ("anything aside from ska really", ["ska"]),
 ])
@@ -60,6 +64,8 @@ def test_exclusion_phrases(request_: str, expected: list[str]) -> None:
     ("rap is not for me", ["rap"]),                                           # postposed
     ("honestly country isnt my thing", ["country"]),
     ("the wobble bass gives me a headache", ["wobble bass"]),
+    ("over dubstep tbh. some melodic electronic", ["dubstep"]),                # "over" opening a clause
+    ("i hate when songs have a guitar solo", ["guitar solo"]),
     ("steer clear of bagpipes", ["bagpipes"]),
     ("not in the mood for reggae tonight", ["reggae"]),
     ("spare me the saxophone", ["saxophone"]),
@@ -102,6 +108,7 @@ def test_part_of_a_whole(request_: str, expected: list[str]) -> None:
     "no doubt about it, piano is best",
     "music that's not only for kids",
     "anti-folk like the moldy peaches",
+    "songs over 5 minutes long",
     "anti-flag style punk",
     "non-stop party music",
     "nonstop techno",
@@ -142,6 +149,7 @@ VOCABULARY = [
     "ballad", "loud", "soft", "distorted", "distortion guitar", "electric guitar", "drums", "acoustic drums",
     "piano", "growl", "deep growling", "guitar solo", "classic rock", "edm", "electronic dance music",
     "electronic", "electronic drums", "disco", "acoustic guitar", "folk", "kids song", "banjo", "post-punk",
+    "irish folk music", "country folk music", "sad", "trumpets", "brass section", "french horn",
 ]
 
 
@@ -161,6 +169,13 @@ def parser(encoder: TextEncoder) -> IntentParser:
     ("jazz fusion without the jazz", {"jazz", "smooth jazz"}, set()),
     ("like early deftones minus the growling", {"growl", "deep growling"}, set()),
     ("classic rock with the guitar solos cut out", {"guitar solo"}, {"classic rock", "electric guitar"}),
+    ("folk music from anywhere but ireland", {"irish folk music"}, {"folk", "country folk music"}),
+    ("jazz that's lighter on the horns", {"trumpets", "brass section", "french horn"}, {"jazz"}),
+    # the whole is asked for and its part rejected: the whole is rejected too
+    ("jazz fusion without the jazz", {"jazz fusion", "jazz"}, {"fusion music"}),
+    ("country music minus the country", {"country music", "country", "country folk music"}, {"folk"}),
+    # a reduction leaves what is asked for: sad is wanted, only less of it
+    ("sad folk, but not as sad as a funeral", set(), {"sad"}),
 ])
 def test_rejections_are_matched_with_scope(parser: IntentParser, request_: str, rejected: set[str],
                                            kept: set[str]) -> None:
