@@ -17,7 +17,7 @@ vocabulary:
    ("gone off", "sick of", "done with", "fed up with", "I'm over", "allergic to"), degree ("fewer", "lighter
    on", "not as"), part of a whole ("take out the", "lose the"); a negating prefix covers the one word it is
    joined to or followed by ("non-vocal", "nonelectric", "non electronic dance music" → electronic,
-   "un-distorted", "unjazzy", "drumless"; not "anti-", nor "non-stop", "unplugged", …:
+   "un-distorted", "unjazzy", "anti-christmas", "drumless"; not "anti-folk", "non-stop", "unplugged", …:
    :data:`~melscribe.intent.rejections.PREFIXED_STOPWORDS`); postposed cues take the words before them in the
    clause ("rap is not for me", "with the guitar solos cut out": :data:`~melscribe.intent.rejections.POSTPOSED_CUES`).
 2. **Matching a rejected phrase to descriptors** (:class:`~melscribe.intent.matching.DescriptorMatcher`). A descriptor is rejected by a
