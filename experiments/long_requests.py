@@ -4,6 +4,7 @@ requests and on the ordinary splits; encoding latency per request. The logic is 
 
     python experiments/long_requests.py                      # writes experiments/results/long_requests.md/.json
     python experiments/long_requests.py --n 100 --out /tmp/lr   # a quick run
+    python experiments/long_requests.py --latency-only          # re-time the encoding, keep the recall figures
 """
 
 from __future__ import annotations
@@ -31,15 +32,24 @@ def main() -> None:
     parser.add_argument("--latency-backends", nargs="+", default=["onnx-int8", "onnx"])
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=RESULTS / "long_requests", help="output stem")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure the latency again and keep the recall figures of OUT.json (their command and "
+                             "provenance are kept beside the new ones)")
     args = parser.parse_args()
     use_offline_mode_without_hub()
 
-    from melscribe.evaluation.long_requests import evaluate, format_report
+    from melscribe.evaluation.long_requests import evaluate, format_report, retime
     from melscribe.fileio import write_text_atomic
 
-    result = evaluate(args.data_dir, model=args.model, backend=args.backend, windows=args.windows, n=args.n,
-                      seed=args.seed, latency_backends=args.latency_backends)
     command = "python " + " ".join(sys.argv)
+    if args.latency_only:
+        previous = json.loads(args.out.with_suffix(".json").read_text())
+        result = retime(previous, args.data_dir, model=args.model, latency_backends=args.latency_backends,
+                        command=command)
+        command = previous["command"]
+    else:
+        result = evaluate(args.data_dir, model=args.model, backend=args.backend, windows=args.windows, n=args.n,
+                          seed=args.seed, latency_backends=args.latency_backends)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(dict(result, command=command), indent=2))
     write_text_atomic(args.out.with_suffix(".md"), format_report(result, command))
