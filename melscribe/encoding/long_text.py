@@ -34,7 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
+#: How a long text is cut into pieces (module doc).
 SPLITS = ("tokens", "sentences", "each-sentence")
+#: How the pieces' embeddings are pooled (module doc, :func:`pool`).
 POOLINGS = ("mean", "tokens", "relevance")
 #: Where a sentence ends: after ``.``, ``!``, ``?`` or ``;`` followed by white space, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
