@@ -4,7 +4,7 @@
 
 A request is flagged low-confidence when its best score on the index falls below the index's threshold,
 ``LOW_CONFIDENCE_POSITION`` of the way from the mean best score of ``NULL_PROBES`` to that of
-``MUSIC_PROBES`` (``melscribe.serve.recommend.low_confidence_threshold``). This script scores requests of
+``MUSIC_PROBES`` (``melscribe.serve.confidence.low_confidence_threshold``). This script scores requests of
 each kind (``experiments/confidence_requests.py``), splits each kind in two halves (seeded), picks the
 position that flags most negatives on the first half while flagging at most 5 % of each kind of English
 music requests, and reports the flagged rate of every kind on the second, held-out half, for the chosen position
@@ -57,13 +57,14 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "confidence.md")
     args = parser.parse_args()
-    from melscribe.serve import recommend as rec_mod
+    from melscribe.serve import confidence
+    from melscribe.serve.recommend import Recommender
 
-    rec = rec_mod.Recommender(args.model, data_dir=args.data_dir)
-    null = rec.index.search(rec.encoder.encode(rec_mod.NULL_PROBES), 1)[0][:, 0].mean()
-    music = rec.index.search(rec.encoder.encode(rec_mod.MUSIC_PROBES), 1)[0][:, 0].mean()
+    rec = Recommender(args.model, data_dir=args.data_dir)
+    null = rec.index.search(rec.encoder.encode(confidence.NULL_PROBES), 1)[0][:, 0].mean()
+    music = rec.index.search(rec.encoder.encode(confidence.MUSIC_PROBES), 1)[0][:, 0].mean()
     kinds = requests(args.data_dir)
-    probes = set(rec_mod.NULL_PROBES) | set(rec_mod.MUSIC_PROBES)
+    probes = set(confidence.NULL_PROBES) | set(confidence.MUSIC_PROBES)
     assert not probes & {t for texts in kinds.values() for t in texts}, "a probe is among the calibration requests"
     best = {kind: rec.index.search(rec.encoder.encode(texts), 1)[0][:, 0] for kind, texts in kinds.items()}
     split = {kind: halves(len(texts)) for kind, texts in kinds.items()}
@@ -76,7 +77,7 @@ def main() -> None:
 
     allowed = [p for p in POSITIONS if max(flagged(k, p, 0) for k in POSITIVES) <= MAX_ENGLISH_FLAGGED]
     chosen = max(allowed, key=lambda p: (caught(p, 0), -p))
-    library = rec_mod.LOW_CONFIDENCE_POSITION
+    library = confidence.LOW_CONFIDENCE_POSITION
 
     prov = provenance()
     lines = ["# Low-confidence signal: calibration", "",

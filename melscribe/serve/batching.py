@@ -18,7 +18,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from melscribe.errors import MelscribeError
-from melscribe.serve.recommend import PreparedRequest, Recommendation, Recommender
+from melscribe.serve.recommend import Recommender
+from melscribe.serve.request_checks import PreparedRequest
+from melscribe.serve.results import Recommendation
 
 log = logging.getLogger(__name__)
 

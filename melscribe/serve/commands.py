@@ -22,7 +22,11 @@ from melscribe.serve.index import KINDS, DescriptorIndex
 from melscribe.serve.batching import MAX_BATCH, MAX_QUEUE, MAX_WAIT_MS
 from melscribe.errors import InvalidRequestError
 from melscribe.serve.catalog import Catalog
-from melscribe.serve.recommend import MAX_RERANK, Recommendation, Recommender, build_index, index_cache_dir, load_catalog
+from melscribe.serve.recommend import Recommender, resolve_fusion
+from melscribe.serve.request_checks import MAX_RERANK
+from melscribe.serve.results import Recommendation
+from melscribe.serve.store_setup import DEFAULT_SPARSE, build_index, build_milvus_store, index_cache_dir, load_catalog
+from melscribe.serve.store import parse_store
 
 
 #: ``--catalog none``: no catalog file, only the audio of ``--audio-folder``.
@@ -87,6 +91,10 @@ def _add_source_arguments(p: argparse.ArgumentParser, *, serving: bool = False) 
     p.add_argument("--index-dir", type=Path, help="index folder (default: a cache under $MELSCRIBE_HOME/indexes)")
     p.add_argument("--kind", choices=KINDS, default="auto",
                    help="index kind; auto: exact up to 20k sets, HNSW up to 500k, IVF above (default auto)")
+    p.add_argument("--store", type=_store_arg, default="faiss", metavar="STORE",
+                   help="where the descriptor sets are kept: faiss (an index in this process, the default), "
+                        "milvus:PATH.db (Milvus Lite, a local file) or milvus://HOST:PORT (a Milvus server or cluster); "
+                        "see docs/serving.md, Scaling out")
     p.add_argument("--backend", choices=BACKENDS, default=SERVING_BACKEND,
                    help="encoder backend: torch, onnx (same embeddings, faster), onnx-int8, static or student (the "
                         f"fast student trained with the model; see the README) (default {SERVING_BACKEND})")
@@ -117,6 +125,15 @@ def _catalog_arg(value: str) -> Path | str:
     return NO_CATALOG if value.lower() == NO_CATALOG else Path(value)
 
 
+def _store_arg(value: str) -> str:
+    """``--store``: checked here (a bad value is a usage error), passed on as written."""
+    try:
+        parse_store(value)
+    except InvalidRequestError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def _catalog_and_encoder(args: argparse.Namespace) -> tuple[Catalog, TextEncoder]:
     """The catalog the arguments name (with the audio of ``--audio-folder``) and the encoder."""
     if args.catalog == NO_CATALOG and not args.audio_folder:
@@ -140,12 +157,18 @@ def _recommender_of(args: argparse.Namespace, catalog: Catalog, encoder: TextEnc
     """The recommender over ``catalog`` and ``encoder`` (loading or building its index)."""
     return Recommender(encoder, catalog, index_dir=args.index_dir, index_kind=args.kind,
                        fusion=getattr(args, "fusion", None), intent=not getattr(args, "no_intent", False),
-                       reranker=getattr(args, "reranker", None))
+                       reranker=getattr(args, "reranker", None), store=args.store)
 
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
     catalog, encoder = _catalog_and_encoder(args)
+    kind, address = parse_store(args.store)
+    if kind == "milvus":
+        fusion = resolve_fusion(None, encoder.source)
+        store = build_milvus_store(catalog, encoder, address, lexical_name=fusion.lexical if fusion else DEFAULT_SPARSE)
+        print(f"Milvus store of {len(store)} descriptor sets ({len(catalog)} tracks) → {address}")
+        return
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
     index = build_index(catalog, encoder, folder, args.kind)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")
@@ -153,6 +176,12 @@ def cmd_index_build(args: argparse.Namespace) -> None:
 
 def cmd_index_info(args: argparse.Namespace) -> None:
     """``melscribe index info``: describe an index as JSON (without loading the model)."""
+    kind, address = parse_store(args.store)
+    if kind == "milvus":
+        from melscribe.serve.milvus_store import MilvusStore
+
+        print(json.dumps(MilvusStore.open(address).info(), indent=2))
+        return
     folder = args.index_dir
     if folder is None:
         catalog = load_catalog(args.catalog, args.data_dir)

@@ -439,6 +439,10 @@ class DescriptorIndex:
         finally:
             faiss.omp_set_num_threads(threads)
 
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 embeddings of ``rows`` (exact: the refine index keeps them), in that order."""
+        return self.index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+
     @cached_property
     def _vocab_rows(self) -> dict[str, int]:
         return {d: i for i, d in enumerate(self.vocabulary)}

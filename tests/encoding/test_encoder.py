@@ -242,7 +242,8 @@ def test_static_student_trains_and_runs_on_the_static_backend(kind: str, tmp_pat
     assert scores[0, 0] > scores[0, 1]
     if kind == "static-mnrl":
         return
-    from melscribe.serve.recommend import Recommender, index_cache_dir
+    from melscribe.serve.recommend import Recommender
+    from melscribe.serve.store_setup import index_cache_dir
 
     catalog = small_catalog(tmp_path)
     rec = Recommender(encoder, catalog)  # its own index: the static embeddings are not the bi-encoder's

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from melscribe.errors import DataError, IndexCorruptError, InvalidRequestError, StaleIndexError
-from melscribe.serve import recommend as recommend_mod
+from melscribe.serve import ranking, recommend as recommend_mod
 from melscribe.serve.catalog import Catalog
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.serve.index import FAISS_FILE, DescriptorIndex
-from melscribe.serve.recommend import Recommender, index_cache_dir
+from melscribe.serve.recommend import Recommender
+from melscribe.serve.store_setup import index_cache_dir
 
 from serve_support import write_audio
 from tiny_fixtures import tiny_clap
@@ -170,16 +171,16 @@ def test_fusion_on_a_large_catalog_re_ranks_the_dense_candidates(rec: Recommende
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from melscribe.retrieval.fusion import FusionConfig
 
-    monkeypatch.setattr(recommend_mod, "LEXICAL_UNION_MAX", 0)  # every catalog counts as large
+    monkeypatch.setattr(ranking, "LEXICAL_UNION_MAX", 0)  # every catalog counts as large
     weighted = FusionConfig(method="weighted", weights=(1.0, 0.5))
     fused = Recommender(rec.encoder, catalog, index=rec.index, fusion=weighted)
     request = "upbeat music with a piano"
-    candidates = min(len(rec.index), recommend_mod.MIN_CANDIDATES)
+    candidates = min(len(rec.index), ranking.MIN_CANDIDATES)
     dense, rows = (a[0] for a in rec.index.search(rec.encoder.encode([request])[0], candidates))
     lexical = fused._lexical.score([request])[0][rows]
     expected = rows[np.argsort(-weighted.fuse([dense[None, :], lexical[None, :]])[0], kind="stable")]
     got = list(dict.fromkeys(r.descriptor_set for r in fused.recommend(request, k=6, intent=False)))  # a set per row
-    assert len(got) >= 4 and got == [fused._rows[i][0] for i in expected[:len(got)]]
+    assert len(got) >= 4 and got == [fused._ranker.rows[i][0] for i in expected[:len(got)]]
 
 
 def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder,
@@ -245,11 +246,11 @@ def test_audio_only_tracks_are_reranked_by_audio(rec: Recommender, catalog: Cata
 
 def test_restrictive_filters_fall_back_to_an_exact_scan(rec: Recommender, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = rec.recommend(REQUESTS[0], k=3, require_descriptors=["male vocal"], exclude_tracks=["country"])
-    monkeypatch.setattr(recommend_mod, "MIN_CANDIDATES", 1)
-    monkeypatch.setattr(recommend_mod, "CANDIDATES_PER_RESULT", 1)
-    monkeypatch.setattr(recommend_mod, "MAX_CANDIDATES", 4)
-    scanned, allowed_rows = [], Recommender._allowed_rows
-    monkeypatch.setattr(Recommender, "_allowed_rows", lambda self, f: scanned.append(1) or allowed_rows(self, f))
+    monkeypatch.setattr(ranking, "MIN_CANDIDATES", 1)
+    monkeypatch.setattr(ranking, "CANDIDATES_PER_RESULT", 1)
+    monkeypatch.setattr(ranking, "MAX_CANDIDATES", 4)
+    scanned, allowed_rows = [], ranking.Ranker._allowed_rows
+    monkeypatch.setattr(ranking.Ranker, "_allowed_rows", lambda self, f: scanned.append(1) or allowed_rows(self, f))
     got = rec.recommend(REQUESTS[0], k=3, require_descriptors=["male vocal"], exclude_tracks=["country"])
     assert scanned and got == expected and [r.track_id for r in got] == ["hiphop"]
 
