@@ -100,17 +100,22 @@ def test_search_refuses_non_finite_vectors(bad: float) -> None:
 
 WORKER = textwrap.dedent("""
     import json, os, sys, time
+    from pathlib import Path
     from tiny_fixtures import check_stub_index, stub_index
     from melscribe.serve.index import DescriptorIndex
 
-    role, folder, seed, go, seconds = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+    role, folder, seed, go, least, workers = (sys.argv[2], sys.argv[3], int(sys.argv[4]), Path(sys.argv[5]),
+                                              int(sys.argv[6]), int(sys.argv[7]))
     index = stub_index(seed=seed) if role == "save" else None
     done, errors = 0, []
     print("ready", flush=True)
-    while not os.path.exists(go):
+    while not go.exists():
         time.sleep(0.005)
-    end = time.time() + seconds
-    while time.time() < end:
+    # each worker does `least` operations, then goes on until every worker has done as many: however the
+    # machine schedules them, each one's first `least` operations run while all the others are still working
+    reached = go.parent / f"reached-{role}-{seed}"
+    deadline = time.time() + 300
+    while done < least or len(list(go.parent.glob("reached-*"))) < workers:
         try:
             if role == "save":
                 index.save(folder)
@@ -119,6 +124,11 @@ WORKER = textwrap.dedent("""
         except Exception as e:
             errors.append(f"{type(e).__name__}: {e}")
         done += 1
+        if done == least:
+            reached.touch()
+        if time.time() > deadline:
+            errors.append("the other workers never reached their count")
+            break
     print(json.dumps({"done": done, "failed": len(errors), "errors": errors[:3]}))
 """)
 
@@ -173,8 +183,9 @@ def test_a_load_between_two_saves_waits_for_the_new_version(tmp_path: Path, monk
 @pytest.mark.subprocess
 def test_two_writers_and_a_reader_at_once(tmp_path: Path) -> None:
     folder = stub_index(seed=1).save(tmp_path / "idx")
-    go = tmp_path / "go"
-    procs = [python(WORKER, TESTS, role, folder, seed, go, 2.0) for role, seed in
+    go = tmp_path / "sync" / "go"
+    go.parent.mkdir()
+    procs = [python(WORKER, TESTS, role, folder, seed, go, 10, 3) for role, seed in
              [("save", 1), ("save", 2), ("load", 0)]]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
