@@ -35,9 +35,10 @@ elsewhere; docs/serving.md):
   audio-only track whose file (a symlink) leads out of its ``--audio-folder``. The file's path always comes
   from the catalog, never from the request (:func:`audio_files`).
 
-For the page, the HTTP answer of ``/recommend`` adds to the ``recommend --json`` shape: each result's
-``audio_url`` (``/audio/…`` when the server serves its audio, else ``null``), and in ``intent`` the
-``rejections``: each rejected phrase with its cue and the descriptors it rejects.
+For the page, the HTTP answer of ``/recommend`` adds one thing to the ``recommend --json`` shape: in
+``intent``, the ``rejections``: each rejected phrase with its cue and the descriptors it rejects (the page
+keeps them as filters when one is removed). Its results are exactly :meth:`Recommendation.to_dict`'s; the
+page plays the audio of those marked ``inferred`` (audio-only tracks) from ``/audio/{track_id}``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
 from contextlib import asynccontextmanager
 
@@ -245,8 +245,7 @@ class _Serving:
         # clients see names, never the server's paths (a model folder's last part)
         self.model_name = Path(recommender.encoder.name).name or recommender.encoder.name
         log.info("serving model %s, catalog %s", recommender.encoder.name, recommender.catalog.source)
-        # the tracks whose audio can be served now (each file is checked again when asked for)
-        self.audio = {tid: entry for tid, entry in audio_files(recommender.catalog).items() if audio_file(entry)}
+        self.audio = audio_files(recommender.catalog)
         self.recommender = recommender
 
     def ready(self) -> Recommender:
@@ -260,7 +259,8 @@ class _Serving:
 def create_app(recommender: Recommender | Callable[[], Recommender], *, max_body_bytes: int = MAX_BODY_BYTES,
                max_k: int = MAX_K, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS,
                max_queue: int = MAX_QUEUE, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
-    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender``, batching concurrent
+    """A FastAPI app answering ``/health`` and ``/recommend`` with ``recommender`` (and the page, ``/`` and
+    ``/audio/{track_id}``: module doc), batching concurrent
     requests (see the module docstring); bodies over ``max_body_bytes`` bytes are refused (413), and ``k``
     above ``max_k`` (400). ``recommender`` may be a function that makes it (loads the model, builds the
     index): the server then listens at once, and until it is made ``/health`` says ``building`` and
@@ -353,11 +353,8 @@ def create_app(recommender: Recommender | Callable[[], Recommender], *, max_body
         else:
             prepared, intent = check(body)
         results = await serving.batcher.submit(prepared)
-        answer = results.to_dict(_clip(body.request), body.k, serving.model_name, intent)
-        for r in answer["results"]:
-            r["audio_url"] = f"/audio/{quote(r['track_id'], safe='')}" if r["track_id"] in serving.audio else None
         # plain JSON values already: a JSONResponse skips FastAPI's response validation and re-encoding
-        return JSONResponse(answer)
+        return JSONResponse(results.to_dict(_clip(body.request), body.k, serving.model_name, intent))
 
     page = resources.files("melscribe.serve") / "page"
 

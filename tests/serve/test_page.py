@@ -100,10 +100,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def url(browser, home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ``melscribe serve`` of the small catalog and a folder of one audio-only clip, ``bells.wav``."""
+    """A ``melscribe serve`` of the small catalog and a folder of audio-only clips: ``bells.wav``, and
+    ``elsewhere.wav``, a symlink out of the folder (the server does not stream it)."""
     root = tmp_path_factory.mktemp("page")
     catalog = write_catalog(root / "catalog.csv")
     bells(root / "audio" / "bells.wav")
+    os.symlink(bells(root / "outside" / "bells.wav"), root / "audio" / "elsewhere.wav")
     yield from _serve(["--catalog", str(catalog), "--audio-folder", str(root / "audio")], home)
 
 
@@ -153,14 +155,14 @@ def ask(driver, url: str, request: str, k: int = 10) -> None:
          f"no answer shown for {request!r}")
 
 
-def foreign(driver, url: str) -> list[str]:
+def foreign(driver, url: str, allowed: str = "recommend - Failed to load resource: the server responded with a status of (400|422) ") -> list[str]:
     """What the page fetched from elsewhere than ``url`` (its resource entries), and the errors the browser
-    logged (a resource refused by the page's policy, a failed request, a script error) other than the
-    server's own refusals of bad requests (400, 422), which the page shows."""
+    logged (a resource refused by the page's policy, a failed request, a script error) other than those
+    ``allowed`` (a pattern after the server's address: by default its refusals of bad requests, which the
+    page shows)."""
     names = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"
                                   ".concat(performance.getEntriesByType('navigation').map(e => e.name))")
-    refusal = re.compile(re.escape(url) + r"/recommend - Failed to load resource: the server responded with a "
-                         r"status of (400|422) ")
+    refusal = re.compile(re.escape(url) + "/" + allowed)
     return ([n for n in names if not n.startswith(url + "/")]
             + [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE" and not refusal.match(e["message"])])
 
@@ -236,6 +238,16 @@ def test_added_chips_require_and_avoid_descriptors(browser, url: str) -> None:
     assert not browser.find_element(By.ID, "error").is_displayed()
 
 
+@pytest.mark.parametrize("request_text, low", [("the invoice is overdue", True), ("sad piano ballad", False)])
+def test_the_low_confidence_notice_follows_the_server(browser, url: str, request_text: str, low: bool) -> None:
+    assert api(url, request_text, k=3)["low_confidence"] is low
+    ask(browser, url, request_text, k=3)
+    notice = browser.find_element("id", "low-confidence")
+    assert notice.is_displayed() is low and len(shown(browser)) == 3
+    if low:
+        assert notice.text.startswith("Low confidence") and notice.find_element("xpath", "..").get_attribute("id") == "results"
+
+
 def test_an_empty_request_is_answered_inline(browser, url: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -255,10 +267,15 @@ def test_an_empty_request_is_answered_inline(browser, url: str) -> None:
 
 
 def test_an_audio_only_track_is_marked_and_plays(browser, url: str) -> None:
-    ask(browser, url, "ringing bells", k=14)
+    ask(browser, url, "ringing bells", k=20)
     [track] = [r for r in shown(browser) if r["track_id"] == "bells.wav"]
-    assert track["badge"] == "audio only" and track["audio"] == "/audio/bells.wav"
-    assert all(r["audio"] is None for r in shown(browser) if r["track_id"] != "bells.wav")
+    assert track["badge"] == "audio only" and track["audio"] == "audio/bells.wav"
+    # the symlink out of the folder: marked too, its player replaced by a note once the server says 404
+    wait(browser, lambda d: not [r for r in shown(d) if r["track_id"] == "elsewhere.wav"][0]["audio"],
+         "the player of elsewhere.wav stayed")
+    note = browser.find_element("css selector", "li[data-track='elsewhere.wav'] p.quiet")
+    assert note.text == "Its audio is not available."
+    assert all(r["audio"] is None for r in shown(browser) if r["track_id"] not in ("bells.wav", "elsewhere.wav"))
     audio = browser.find_element("css selector", "li[data-track='bells.wav'] audio")
     assert audio.get_attribute("aria-label").startswith("Play bells")
     browser.execute_script("arguments[0].play()", audio)
@@ -269,7 +286,7 @@ def test_an_audio_only_track_is_marked_and_plays(browser, url: str) -> None:
     browser.execute_script("arguments[0].pause(); arguments[0].currentTime = 3.0", audio)  # seeking: a range request
     wait(browser, lambda d: not d.execute_script("return arguments[0].seeking", audio), "the audio did not seek")
     assert browser.execute_script("return arguments[0].currentTime", audio) == pytest.approx(3.0, abs=0.05)
-    assert foreign(browser, url) == []
+    assert foreign(browser, url, r"audio/elsewhere\.wav - Failed to load resource: .* 404 ") == []
 
 
 def test_a_foreign_resource_would_be_seen(browser, url: str) -> None:

@@ -201,8 +201,15 @@ function result(r) {
     el("ul", { class: "descriptors", "aria-label": "Descriptors, matched first" }, descriptors),
     carried.size ? el("p", { class: "carries" },
                       `Only fills the list: it carries what the request avoids (${[...carried].join(", ")}).`) : null,
-    r.audio_url ? el("audio", { controls: true, preload: "metadata", src: r.audio_url,
-                                "aria-label": `Play ${name}` }) : null);
+    r.inferred ? player(r.track_id, name) : null);
+}
+
+// The player of an audio-only track (GET /audio/{track_id}); a note instead if the server has no audio for it.
+function player(trackId, name) {
+  const audio = el("audio", { controls: true, preload: "metadata", src: `audio/${encodeURIComponent(trackId)}`,
+                              "aria-label": `Play ${name}` });
+  audio.addEventListener("error", () => audio.replaceWith(el("p", { class: "quiet" }, "Its audio is not available.")));
+  return audio;
 }
 
 function render(answer) {
