@@ -73,6 +73,10 @@ class LongTextPolicy:
 #: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes, weighted by
 #: each sentence's best score on the catalog): chosen on ``experiments/results/long_requests.md``.
 DEFAULT_POLICY = LongTextPolicy("each-sentence", 0, "relevance", 0.05)
+#: Longest request accepted, in characters (about 2,000 tokens): every request is read whole, sentence by sentence
+#: (:meth:`melscribe.serve.recommend.Recommender.embed_requests`), and this bounds what that costs (172 ms p50 at this length with onnx-int8 on
+#: 2 cores against 4.5 ms for a short request; ``experiments/results/long_requests.md``).
+MAX_REQUEST_CHARS = 10_000
 
 
 @dataclass(frozen=True)

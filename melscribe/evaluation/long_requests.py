@@ -296,6 +296,7 @@ def evaluate(data_dir=None, *, model=None, backend: str = "onnx", windows: Seque
         result["sets"][split] = {name: {"requests": len(recs), **_describe_counts(token_counts[split][name])}
                                  for name, recs in by_set.items()}
     policies = window_policies()
+    own_docs = None  # the descriptor sets embedded with the model's own window
     for w in windows:
         enc = encoders[w]
         progress(f"window {w}: embedding {len(docs)} descriptor sets")
@@ -376,7 +377,7 @@ def measure_latency(sets: Mapping[str, Mapping[str, list[Record]]], model, backe
     reading it (truncation, ``encode_whole`` with relevance scores from an exact search of ``docs``' embeddings,
     as ``recommend()`` on a flat index, a 512-token window)."""
     from melscribe.encoding.encoder import TextEncoder
-    from melscribe.serve.recommend import MAX_REQUEST_CHARS
+    from melscribe.encoding.long_text import MAX_REQUEST_CHARS
 
     split = "track_MC_reco" if "track_MC_reco" in sets else next(iter(sets))
     short = [r.text for r in sets[split]["ordinary"][:texts_n]]

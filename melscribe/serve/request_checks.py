@@ -9,14 +9,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from melscribe.encoding.long_text import MAX_REQUEST_CHARS
 from melscribe.errors import InvalidRequestError
 from melscribe.intent.parser import Intent
 from melscribe.serve.catalog import Track
 
-#: Longest request accepted, in characters (about 2,000 tokens): every request is read whole, sentence by sentence
-#: (:meth:`Recommender.embed_requests`), and this bounds what that costs (172 ms p50 at this length with onnx-int8 on
-#: 2 cores against 4.5 ms for a short request; ``experiments/results/long_requests.md``).
-MAX_REQUEST_CHARS = 10_000
 #: The most descriptor sets ``rerank`` may re-score per request (50 add about 280 ms on 2 CPU cores).
 MAX_RERANK = 500
 
