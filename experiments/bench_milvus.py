@@ -63,7 +63,8 @@ def main() -> None:
     from melscribe.serve.catalog import Catalog
     from melscribe.serve.index import DescriptorIndex
     from melscribe.serve.milvus_store import MilvusStore
-    from melscribe.serve.recommend import Recommender, track_descriptors
+    from melscribe.serve.recommend import Recommender
+    from melscribe.serve.store_setup import track_descriptors
     from melscribe.retrieval.scorers import BASELINES
 
     info = machine_info()
