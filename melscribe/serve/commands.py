@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_recommend)
 
     p = subparsers.add_parser("serve", help="serve the HTTP API",
-                              description="Serve GET /health and POST /recommend over HTTP (uvicorn).")
+                              description="Serve the page at GET / (open it in a browser), POST /recommend, GET /audio/{track_id} "
+                                          "and GET /health over HTTP (uvicorn).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int_in(1, 65535), default=8000, help="port, 1 to 65535 (default 8000)")
     p.add_argument("--max-batch", type=int_in(1, 4096), default=MAX_BATCH,
