@@ -48,6 +48,32 @@ def measure(rec, requests, queries, truth, k: int = 10) -> dict:
     return {"recommend": percentiles(times), "recall_at_10": round(recall, 4)}
 
 
+def time_calls(rec, queries, requests) -> dict:
+    """p50 ms of each store call ``recommend()`` makes, on the same queries: the dense search of its first
+    candidates, the same with an engine filter, the best-of-all search, the lexical search and fetching the
+    stored vectors of 80 rows."""
+    from melscribe.serve.store import SetFilter
+
+    store, lexical = rec.index, rec._lexical
+    frequent = SetFilter(exclude=frozenset({"low quality", "male vocal"}))
+    rows = np.arange(0, len(store), max(1, len(store) // 80))[:80]
+    calls = {"search k=40": lambda q, r: store.search(q, 40),
+             "search k=40, filtered": lambda q, r: store.search(q, 40, where=frequent),
+             "search k=1": lambda q, r: store.search(q, 1),
+             "vectors of 80 rows": lambda q, r: store.vectors(rows)}
+    if getattr(store, "sparse", None) is not None:
+        calls["lexical search k=40"] = lambda q, r: store.lexical_search(*lexical.query_vector(r), 40)
+    out = {}
+    for name, call in calls.items():
+        times = []
+        for q, r in zip(queries[:50], requests[:50]):
+            t = time.perf_counter()
+            call(q, r)
+            times.append(time.perf_counter() - t)
+        out[name] = percentiles(times)["p50_ms"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
@@ -92,7 +118,7 @@ def main() -> None:
                 build = time.perf_counter() - t
             rec = Recommender(encoder, catalog, index=index, fusion=True)
             row["faiss"] = {"kind": index.kind, "build_s": round(build, 1), "disk_mib": round(folder_size(work / f"faiss-{n}") / 2**20, 1),
-                            **mem, **measure(rec, requests, queries, truth)}
+                            **mem, **measure(rec, requests, queries, truth), "calls_p50_ms": time_calls(rec, queries, requests)}
             del rec, index
             db = work / f"milvus-{n}.db"
             with peak_memory() as mem:
@@ -105,7 +131,8 @@ def main() -> None:
             rec = Recommender(encoder, catalog, store=store, fusion=True)
             row["milvus_lite"] = {"index": store.meta["index"], "ingest_s": round(ingest, 1),
                                   "disk_mib": round(folder_size(db) / 2**20, 1),
-                                  **mem, **measure(rec, requests, queries, truth)}
+                                  **mem, **measure(rec, requests, queries, truth),
+                                  "calls_p50_ms": time_calls(rec, queries, requests)}
             print(row, flush=True)
             rows.append(row)
             del rec, store
@@ -121,6 +148,14 @@ def main() -> None:
             body.append(f"| {row['descriptor_sets']:,} | {name} | {m.get('kind', m.get('index'))} | {m[time_key]} | "
                         f"{m['disk_mib']} | {m['peak_increase_gib']} | {m['recommend']['p50_ms']} | "
                         f"{m['recommend']['p99_ms']} | {m['recall_at_10']} |")
+    body += ["", "p50 (ms) of each store call `recommend()` makes, on 50 of the requests:", "",
+             "| sets | store | " + " | ".join(rows[0]["milvus_lite"]["calls_p50_ms"]) + " |",
+             "|---|---|" + "---|" * len(rows[0]["milvus_lite"]["calls_p50_ms"])]
+    for row in rows:
+        for name, key in (("faiss", "faiss"), ("Milvus Lite", "milvus_lite")):
+            calls = row[key]["calls_p50_ms"]
+            body.append(f"| {row['descriptor_sets']:,} | {name} | " + " | ".join(
+                str(calls.get(c, "—")) for c in rows[0]["milvus_lite"]["calls_p50_ms"]) + " |")
     write_measurement(args.out, info, "faiss vs Milvus Lite behind recommend()",
                       f"{len(requests)} MC test captions as requests, k = 10, fusion on (TF-IDF, RRF); synthetic "
                       "descriptor sets (see the script's docstring).", body)

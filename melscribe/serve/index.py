@@ -412,8 +412,10 @@ class DescriptorIndex:
         return int(faiss.downcast_index(self.index.base_index).nlist) if self.kind == "ivf" else None
 
     def search(self, queries: np.ndarray, k: int, *, ef_search: int = HNSW_EF_SEARCH,
-               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               nprobe: int | None = None, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` (at most ``len(self)``) best rows for each query: ``(scores, rows)``, each ``(n, k)``.
+        ``where`` (a :class:`~melscribe.serve.store.SetFilter`) is accepted as the store interface asks and
+        prunes nothing: the recommender filters the tracks.
         ``ef_search``: breadth of an HNSW search (raised to the number of candidates if below); ``nprobe``:
         inverted lists an IVF search scans (default :func:`default_nprobe`)."""
         k = min(int(k), len(self))

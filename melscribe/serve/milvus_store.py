@@ -102,6 +102,10 @@ class MilvusStore:
     :class:`~melscribe.serve.store.DescriptorStore` interface. Thread-safe for readers."""
 
     kind = "milvus"
+    #: it evaluates :class:`~melscribe.serve.store.SetFilter` in the engine, and one search returns at most this
+    #: many rows: the recommender searches on rather than scanning the passing tracks' sets itself
+    prunes = True
+    max_search = MAX_LIMIT
 
     def __init__(self, client, address: str, prefix: str, meta: dict[str, Any], texts: list[str], read: dict[int, int],
                  vocabulary: list[str], vocabulary_embeddings: np.ndarray):

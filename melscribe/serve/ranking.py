@@ -72,16 +72,20 @@ class Ranker:
     def rank(self, query: np.ndarray, k: int, filt: TrackFilter, request: str | None = None,
               rerank: int = 0) -> RecommendationList:
         """Fetch ever more of the best descriptor sets until ``k`` tracks pass the filter; past
-        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass; with ``rerank``, order
+        :data:`MAX_CANDIDATES` sets, score exactly just the sets of the tracks that pass (a store that prunes in
+        its engine instead searches on, up to its ``max_search`` sets); with ``rerank``, order
         the best ``rerank`` sets by the cross-encoder. The request's best dense score over the whole index,
         whatever the filters, says whether the results are low-confidence."""
         total = len(self.index)
         n = min(total, max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k, rerank))
         teacher: dict[int, float] = {}
         best = None
-        where = SetFilter(filt.exclude, filt.require) if getattr(self.index, "kind", "") == "milvus" else None
+        prunes = getattr(self.index, "prunes", False)
+        where = SetFilter(filt.exclude, filt.require) if prunes else None
+        limit = min(total, getattr(self.index, "max_search", total))
+        n = min(n, limit)
         while True:
-            allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES else None
+            allowed = self._allowed_rows(filt) if n > MAX_CANDIDATES and not prunes else None
             scores, rows, best_dense = self._ranked_rows(query, n, request, allowed, where)
             if where and best is None and best_dense is not None:  # the store pruned: the best of all is asked apart
                 best_dense = float(self.index.search(query, 1)[0][0, 0])
@@ -90,9 +94,9 @@ class Ranker:
                 scores, rows = self._rerank_rows(request, scores, rows, rerank, teacher)
             # audio re-ranking may promote any candidate; otherwise the first k are all that is needed
             candidates = self._collect(scores, rows, filt, None if self.audio is not None else k)
-            if len(candidates) >= k or n >= total or allowed is not None:
+            if len(candidates) >= k or n >= limit or allowed is not None:
                 break
-            n = min(total, 4 * n)
+            n = min(limit, 4 * n)
         if self.audio is not None:
             candidates = self._rerank_audio(candidates, rows, query)
         candidates = candidates[:k]
@@ -149,7 +153,11 @@ class Ranker:
                 # would cost: the union is fused, as on small catalogs
                 top_lexical = self.index.lexical_search(*self.lexical.query_vector(request), n, where=where)[1][0]
                 pool = np.union1d(rows, top_lexical).astype(np.int64)
-                dense = self.index.vectors(pool) @ query
+                # the dense candidates' scores are known; only the lexical newcomers' vectors are fetched
+                known = dict(zip(rows.tolist(), scores.tolist()))
+                new = np.array([r for r in pool.tolist() if r not in known], dtype=np.int64)
+                fetched = dict(zip(new.tolist(), (self.index.vectors(new) @ query).tolist())) if len(new) else {}
+                dense = np.array([known.get(r, fetched.get(r)) for r in pool.tolist()], dtype=np.float32)
                 fused = self.fusion.fuse([dense[None, :], self.lexical.score_rows(request, pool)[None, :]])[0]
                 order = np.argsort(-fused, kind="stable")[:n]
                 return fused[order], pool[order], best

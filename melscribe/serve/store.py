@@ -51,6 +51,9 @@ class DescriptorStore(Protocol):
 
     def __len__(self) -> int: ...
 
+    # optional: ``prunes`` (true when ``search`` evaluates ``where`` in an engine) and ``max_search`` (the most
+    # rows one search returns); a store without them prunes nothing and searches any number of rows
+
     @property
     def dim(self) -> int: ...
 
