@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from melscribe.config import PACKAGED_MINILM  # noqa: E402
 from melscribe.encoding.encoder import TextEncoder  # noqa: E402
-from melscribe.evaluation.intent import CarryJudge, forum_report, load_requests  # noqa: E402
+from melscribe.evaluation.intent import CarryJudge, compact_request_row, forum_report, load_requests  # noqa: E402
 from melscribe.evaluation.protocol import TRACK_SPLITS, provenance  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
 from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
@@ -228,10 +228,7 @@ def compact(result: dict) -> dict:
     for cfg in out["configs"].values():
         for entry in cfg["sets"].values():
             for row in entry["requests"]:
-                for key, value in list(row.items()):
-                    if isinstance(value, list) and value and isinstance(value[0], bool):
-                        row[key] = "".join("1" if v else "0" for v in value)
-                row["carried_rejected"] = {str(i): c for i, c in enumerate(row["carried_rejected"]) if c}
+                compact_request_row(row)
     return out
 
 

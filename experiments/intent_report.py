@@ -23,7 +23,8 @@ from melscribe.errors import ModelUnavailableError  # noqa: E402
 from melscribe.evaluation.protocol import provenance  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
 from melscribe.intent.matching import load_synonym_pairs  # noqa: E402
-from melscribe.evaluation.intent import CarryJudge, format_report_table, intent_report, leaks, load_requests  # noqa: E402
+from melscribe.evaluation.intent import (CarryJudge, compact_request_row, format_report_table, intent_report, leaks,  # noqa: E402
+                                         load_requests)
 from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -87,10 +88,7 @@ def compact(result: dict) -> dict:
     for per in out["rows"].values():
         for evaluation in per.values():
             for row in evaluation["requests"]:
-                for key, value in list(row.items()):
-                    if isinstance(value, list) and value and isinstance(value[0], bool):
-                        row[key] = "".join("1" if v else "0" for v in value)
-                row["carried_rejected"] = {str(i): c for i, c in enumerate(row["carried_rejected"]) if c}
+                compact_request_row(row)
     return out
 
 

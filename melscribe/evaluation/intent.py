@@ -165,6 +165,15 @@ def evaluate_intent(recommender, requests: Sequence[NegatedRequest], judge: Carr
     return {"splits": splits, "requests": per_request}
 
 
+def compact_request_row(row: dict[str, Any]) -> None:
+    """Shorten one request's row of an evaluation for a JSON file, in place: each per-track list of flags
+    as a string of 0/1 (one character per track), carried rejected descriptors only where there are some."""
+    for key, value in list(row.items()):
+        if isinstance(value, list) and value and isinstance(value[0], bool):
+            row[key] = "".join("1" if v else "0" for v in value)
+    row["carried_rejected"] = {str(i): c for i, c in enumerate(row["carried_rejected"]) if c}
+
+
 def summarise(rows: Sequence[Mapping[str, Any]], k: int = 10) -> dict[str, float]:
     """Means of the per-request shares (module doc) over ``rows`` of :func:`evaluate_intent`."""
     out: dict[str, float] = {"requests": float(len(rows))}

@@ -106,6 +106,35 @@ def same_model(probe_a: np.ndarray, probe_b: np.ndarray) -> bool:
     return probe_a.shape == probe_b.shape and float(probe_a @ probe_b) >= PROBE_MIN_COSINE
 
 
+def check_build(built: Any, encoder: TextEncoder | None, fingerprint: str | None, where: str,
+                rebuild: str = "`melscribe index build`") -> None:
+    """Raise :class:`StaleIndexError` (naming ``where`` and how to ``rebuild``) if the store ``built`` (a
+    :class:`DescriptorIndex` or another store with ``model_probe``, ``model_name``, ``encoded_alone`` and
+    ``fingerprint``) was built with another model than ``encoder`` or for another catalog than the one with
+    ``fingerprint``, or, for an encoder that embeds each text alone (onnx-int8), with the descriptor sets
+    embedded in shared batches (as melscribe did before), which such an encoder's requests would not match
+    exactly."""
+    if encoder is not None and not same_model(built.model_probe, encoder.probe):
+        raise StaleIndexError(f"{where} was built with model {built.model_name!r}, which differs from "
+                              f"{encoder.name!r}: rebuild it ({rebuild}) or use the model it was built with")
+    if encoder is not None and encoder.encodes_each_text_alone and not built.encoded_alone:
+        raise StaleIndexError(f"{where} holds descriptor sets embedded in shared batches, and {encoder!r} now "
+                              f"embeds each text alone, as it embeds requests: rebuild it ({rebuild})")
+    if fingerprint is not None and fingerprint != built.fingerprint:
+        raise StaleIndexError(f"{where} was built for another catalog (fingerprint {built.fingerprint[:12]}…, "
+                              f"this catalog {fingerprint[:12]}…): rebuild it ({rebuild})")
+
+
+def vocabulary_scores(vocab_rows: dict[str, int], vocabulary_embeddings: np.ndarray, query: np.ndarray,
+                      descriptors: Sequence[str]) -> list[float | None]:
+    """Cosine similarity of ``query`` (one embedding) to each descriptor, by its row in ``vocab_rows`` of
+    ``vocabulary_embeddings``; ``None`` where a descriptor is not in the vocabulary."""
+    rows = [vocab_rows.get(d) for d in descriptors]
+    known = [r for r in rows if r is not None]
+    sims = iter((vocabulary_embeddings[known] @ query).tolist()) if known else iter(())
+    return [next(sims) if r is not None else None for r in rows]
+
+
 def lock_path(folder: str | os.PathLike) -> Path:
     """The lock file of the index folder ``folder``: ``.<name>.lock`` beside it."""
     folder = Path(folder).expanduser().absolute()
@@ -452,27 +481,14 @@ class DescriptorIndex:
     def descriptor_scores(self, query: np.ndarray, descriptors: Sequence[str]) -> list[float | None]:
         """Cosine similarity of ``query`` (one embedding) to each descriptor; ``None`` where a descriptor is
         not in the indexed vocabulary."""
-        rows = [self._vocab_rows.get(d) for d in descriptors]
-        known = [r for r in rows if r is not None]
-        sims = iter((self.vocabulary_embeddings[known] @ query).tolist()) if known else iter(())
-        return [next(sims) if r is not None else None for r in rows]
+        return vocabulary_scores(self._vocab_rows, self.vocabulary_embeddings, query, descriptors)
 
     def check(self, encoder: TextEncoder | None = None, fingerprint: str | None = None) -> None:
         """Raise :class:`StaleIndexError` if the index was built with another model than ``encoder`` or for
         another catalog than the one with ``fingerprint``, or, for an encoder that embeds each text alone (onnx-int8),
         with the descriptor sets embedded in shared batches (as melscribe did before), which such an encoder's
-        requests would not match exactly."""
-        where = f"the index at {self.path}" if self.path else "the index"
-        if encoder is not None and not same_model(self.model_probe, encoder.probe):
-            raise StaleIndexError(f"{where} was built with model {self.model_name!r}, which differs from "
-                                  f"{encoder.name!r}: rebuild it (`melscribe index build`) or use the model it was "
-                                  "built with")
-        if encoder is not None and encoder.encodes_each_text_alone and not self.encoded_alone:
-            raise StaleIndexError(f"{where} holds descriptor sets embedded in shared batches, and {encoder!r} now "
-                                  "embeds each text alone, as it embeds requests: rebuild it (`melscribe index build`)")
-        if fingerprint is not None and fingerprint != self.fingerprint:
-            raise StaleIndexError(f"{where} was built for another catalog (fingerprint {self.fingerprint[:12]}…, "
-                                  f"this catalog {fingerprint[:12]}…): rebuild it (`melscribe index build`)")
+        requests would not match exactly (:func:`check_build`)."""
+        check_build(self, encoder, fingerprint, f"the index at {self.path}" if self.path else "the index")
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built, as plain JSON-able values."""

@@ -43,7 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from melscribe.errors import IndexCorruptError, InvalidRequestError, ModelUnavailableError, StaleIndexError
-from melscribe.serve.index import same_model
+from melscribe.serve.index import check_build, vocabulary_scores
 from melscribe.serve.store import SetFilter
 
 log = logging.getLogger(__name__)
@@ -397,27 +397,17 @@ class MilvusStore:
 
     def descriptor_scores(self, query: np.ndarray, descriptors: Sequence[str]) -> list[float | None]:
         """Cosine similarity of ``query`` to each descriptor; ``None`` for one outside the vocabulary."""
-        rows = [self._vocab_rows.get(d) for d in descriptors]
-        known = [r for r in rows if r is not None]
-        sims = iter((self.vocabulary_embeddings[known] @ query).tolist()) if known else iter(())
-        return [next(sims) if r is not None else None for r in rows]
+        return vocabulary_scores(self._vocab_rows, self.vocabulary_embeddings, query, descriptors)
 
     def descriptors_read(self, row: int, descriptors: Sequence[str]) -> Sequence[str]:
         """The leading ``descriptors`` of row ``row``'s set that the encoder read."""
         return descriptors[: self.read.get(row, len(descriptors))]
 
     def check(self, encoder=None, fingerprint: str | None = None) -> None:
-        """Raise :class:`StaleIndexError` if the build is of another model or catalog (as the faiss index)."""
-        where = f"the Milvus store {self.address} (prefix {self.prefix})"
-        if encoder is not None and not same_model(self.model_probe, encoder.probe):
-            raise StaleIndexError(f"{where} was built with model {self.model_name!r}, which differs from "
-                                  f"{encoder.name!r}: rebuild it (`melscribe index build --store ...`)")
-        if encoder is not None and encoder.encodes_each_text_alone and not self.encoded_alone:
-            raise StaleIndexError(f"{where} holds sets embedded in shared batches, and {encoder!r} embeds each "
-                                  "text alone: rebuild it")
-        if fingerprint is not None and fingerprint != self.fingerprint:
-            raise StaleIndexError(f"{where} was built for another catalog (fingerprint {self.fingerprint[:12]}…, "
-                                  f"this catalog {fingerprint[:12]}…): rebuild it")
+        """Raise :class:`StaleIndexError` if the build is of another model or catalog (the faiss index's checks,
+        :func:`~melscribe.serve.index.check_build`)."""
+        check_build(self, encoder, fingerprint, f"the Milvus store {self.address} (prefix {self.prefix})",
+                    "`melscribe index build --store ...`")
 
     def info(self) -> dict[str, Any]:
         """What the store holds and how it was built, as JSON values."""

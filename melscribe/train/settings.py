@@ -67,6 +67,16 @@ class _Section:
                 raise InvalidRequestError(f"training setting {name}={value!r}: {problem}")
 
 
+class _Scheduled(_Section):
+    """A section of a stage that trains: its ``batch_size``, ``epochs``, ``max_steps`` and ``lr`` as one
+    :class:`~melscribe.train.schedule.Schedule`."""
+
+    @property
+    def schedule(self) -> Schedule:
+        """The stage's batch size, length and learning rate."""
+        return Schedule(self.batch_size, self.epochs, self.max_steps, self.lr)
+
+
 @dataclass(frozen=True)
 class PairsSettings(_Section):
     """Stage ``pairs``: the (request, descriptor set) pairs, with GPL's synthetic requests."""
@@ -102,7 +112,7 @@ class MineSettings(_Section):
 
 
 @dataclass(frozen=True)
-class MNRLSettings(_Section):
+class MNRLSettings(_Scheduled):
     """Stage ``mnrl``: in-batch-negatives training of the bi-encoder (:mod:`melscribe.train.mnrl`)."""
 
     NAME = "mnrl"
@@ -115,14 +125,9 @@ class MNRLSettings(_Section):
     # (false negatives: train/denoise.verbatim_false_negative)
     denoise: bool = False
 
-    @property
-    def schedule(self) -> Schedule:
-        """The stage's batch size, length and learning rate."""
-        return Schedule(self.batch_size, self.epochs, self.max_steps, self.lr)
-
 
 @dataclass(frozen=True)
-class TeacherSettings(_Section):
+class TeacherSettings(_Scheduled):
     """Stage ``teacher``: the music cross-encoder (:mod:`melscribe.train.teacher`)."""
 
     NAME = "teacher"
@@ -137,11 +142,6 @@ class TeacherSettings(_Section):
     max_rows: int | None = 12000
     denoise_overlap: float | None = 0.5  # a mined negative this close to a positive (Jaccard) is dropped (None: off)
 
-    @property
-    def schedule(self) -> Schedule:
-        """The stage's batch size, length and learning rate."""
-        return Schedule(self.batch_size, self.epochs, self.max_steps, self.lr)
-
 
 @dataclass(frozen=True)
 class LabelSettings(_Section):
@@ -155,7 +155,7 @@ class LabelSettings(_Section):
 
 
 @dataclass(frozen=True)
-class DistilSettings(_Section):
+class DistilSettings(_Scheduled):
     """Stage ``distil``: MarginMSE distillation, or MNRL + MarginMSE for the joint recipes."""
 
     NAME = "distil"
@@ -166,11 +166,6 @@ class DistilSettings(_Section):
     max_steps: int = -1
     lr: float = 2e-5
     margin_weight: float = 1.0  # recipe joint: MNRL + margin_weight x MarginMSE
-
-    @property
-    def schedule(self) -> Schedule:
-        """The stage's batch size, length and learning rate."""
-        return Schedule(self.batch_size, self.epochs, self.max_steps, self.lr)
 
 
 @dataclass(frozen=True)
