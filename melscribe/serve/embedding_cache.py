@@ -15,7 +15,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -35,24 +35,53 @@ def cache_dir(encoder, texts: Sequence[str]) -> Path:
     return home_dir() / "embedding-cache" / h.hexdigest()[:20]
 
 
-def embed(encoder, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, Path]:
-    """``encoder``'s embeddings of ``texts``, chunks already in the cache read instead of encoded; returns them
-    and the chunk folder (for :func:`clear`)."""
+def chunk_count(n: int) -> int:
+    """Number of chunks of ``n`` texts."""
+    return -(-n // CHUNK)
+
+
+def chunk_path(folder: Path, i: int) -> Path:
+    """The file of chunk ``i`` (texts ``i × CHUNK`` to ``(i + 1) × CHUNK``) in a chunk folder."""
+    return folder / f"{i:06d}.npy"
+
+
+def chunk_texts(texts: Sequence[str], i: int) -> list[str]:
+    """The texts of chunk ``i``."""
+    return list(texts[i * CHUNK:(i + 1) * CHUNK])
+
+
+def missing_chunks(encoder, texts: Sequence[str]) -> list[int]:
+    """The chunks of ``texts`` not yet in the cache (or unsound there), in order."""
     folder = cache_dir(encoder, texts)
-    parts, warned = [], False
-    for start in range(0, len(texts), CHUNK):
-        chunk = list(texts[start:start + CHUNK])
-        path = folder / f"{start // CHUNK:06d}.npy"
-        part = _read(path, len(chunk), encoder.dim)
+    return [i for i in range(chunk_count(len(texts)))
+            if read_chunk(chunk_path(folder, i), len(chunk_texts(texts, i)), encoder.dim) is None]
+
+
+def chunks(encoder, texts: Sequence[str], batch_size: int = 64) -> Iterator[np.ndarray]:
+    """``encoder``'s embeddings of ``texts``, chunk by chunk (:data:`CHUNK` rows each, the last fewer): each
+    read from the cache, or encoded and written there first. Holds one chunk at a time."""
+    folder = cache_dir(encoder, texts)
+    warned = False
+    for i in range(chunk_count(len(texts))):
+        chunk = chunk_texts(texts, i)
+        path = chunk_path(folder, i)
+        part = read_chunk(path, len(chunk), encoder.dim)
         if part is None:
             part = encoder.encode(chunk, batch_size=batch_size, progress=True)
-            problem = _write(path, part)
+            problem = write_chunk(path, part)
             if problem and not warned:
                 warnings.warn(f"could not keep the embeddings of this build under {folder.parent} ({problem}): a "
                               "rebuild will encode them again", stacklevel=3)
                 warned = True
-        parts.append(part)
-    return (np.concatenate(parts) if parts else np.zeros((0, encoder.dim), np.float32)), folder
+        yield part
+
+
+def embed(encoder, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, Path]:
+    """``encoder``'s embeddings of ``texts``, chunks already in the cache read instead of encoded; returns them
+    and the chunk folder (for :func:`clear`)."""
+    parts = list(chunks(encoder, texts, batch_size))
+    return ((np.concatenate(parts) if parts else np.zeros((0, encoder.dim), np.float32)),
+            cache_dir(encoder, texts))
 
 
 def clear(folder: Path) -> None:
@@ -60,7 +89,8 @@ def clear(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _read(path: Path, rows: int, dim: int) -> np.ndarray | None:
+def read_chunk(path: Path, rows: int, dim: int) -> np.ndarray | None:
+    """The chunk at ``path`` if it is sound (``rows`` × ``dim`` finite float32), else ``None``."""
     try:
         part = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
@@ -70,7 +100,7 @@ def _read(path: Path, rows: int, dim: int) -> np.ndarray | None:
     return part
 
 
-def _write(path: Path, part: np.ndarray) -> str | None:
+def write_chunk(path: Path, part: np.ndarray) -> str | None:
     """Write a chunk atomically; the reason it could not be written, or ``None``."""
     tmp = None
     try:
