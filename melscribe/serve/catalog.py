@@ -45,13 +45,13 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from melscribe.data import load_musiccaps, parse_descriptors
-from melscribe.errors import DataError, InvalidRequestError
+from melscribe.errors import DataError, InvalidRequestError, StaleIndexError
 
 REQUIRED_COLUMNS = ("track_id", "descriptors")
 METADATA_COLUMNS = ("title", "artist", "url")
@@ -177,40 +177,36 @@ class Catalog:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Catalog":
-        """Load a catalog from a ``.csv``, ``.jsonl`` or ``.parquet`` file with the columns in the module doc."""
+        """Load a catalog from a ``.csv``, ``.jsonl`` or ``.parquet`` file with the columns in the module doc
+        (read in chunks of :data:`READ_ROWS` rows by :func:`read_records`, each row checked by
+        :func:`check_record`)."""
         path = Path(path).expanduser()
-        df = _read_table(path)
-        missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-        if missing:
-            raise DataError(f"catalog {path} lacks required column(s) {', '.join(missing)}; "
-                            f"it has {', '.join(map(str, df.columns))}")
         rows: dict[str, dict[str, Any]] = {}
-        for i, rec in enumerate(df.to_dict("records"), 1):
-            where = f"catalog {path}, row {i}"
-            tid = rec.pop("track_id")
-            tid = str(_plain(tid)).strip() if _present(tid) else ""
-            if not tid:
-                raise DataError(f"{where}: empty track_id")
-            descriptors = _descriptors(rec.pop("descriptors"), where)
-            audio = rec.pop("audio_path", None)
-            fields = {k: _plain(v) for k, v in rec.items() if _present(v)}
-            if _present(audio):
-                fields["audio_path"] = str(path.parent / Path(str(audio)).expanduser())
+        for i, rec in read_records(path):
+            tid, descriptors, fields = check_record(rec, i, path)
             entry = rows.setdefault(tid, {"sets": [], "fields": {}, "row": i})
-            for k, v in fields.items():
-                if k in entry["fields"] and entry["fields"][k] != v:
-                    raise DataError(f"{where}: track_id {tid!r} repeats row {entry['row']} with another {k} "
-                                    f"({entry['fields'][k]!r} there, {v!r} here); the rows of one track must "
-                                    "agree on its metadata")
-            entry["fields"].update(fields)
+            merge_fields(entry["fields"], fields, tid, entry["row"], i, path)
             if descriptors and descriptors not in entry["sets"]:
                 entry["sets"].append(descriptors)
         tracks = []
         for tid, e in rows.items():
             audio = e["fields"].pop("audio_path", None)
             tracks.append(Track(tid, tuple(e["sets"]), e["fields"], audio))
-        _warn_list_like(path, tracks)
+        warn_list_like(path, (d for t in tracks for ds in t.descriptor_sets for d in ds))
         return cls(tracks, source=str(path))
+
+    def set_texts(self) -> list[str]:
+        """The unique descriptor-set texts in first-seen order (the rows of an index built from the catalog)."""
+        return list(self.descriptor_sets)
+
+    def set_rows(self, texts: Sequence[str]) -> "CatalogRows":
+        """The descriptor sets ``texts`` (an index's rows) with their descriptors and tracks."""
+        sets = {set_text(s): s for t in self.tracks for s in t.descriptor_sets}
+        ids = self.descriptor_sets
+        try:
+            return CatalogRows(self, [(sets[text], ids[text]) for text in texts])
+        except KeyError as e:
+            raise StaleIndexError(f"the index holds descriptor set {e.args[0]!r}, which {self.name} lacks") from None
 
     @classmethod
     def from_musiccaps(cls, data_dir: str | os.PathLike | None = None) -> "Catalog":
@@ -265,6 +261,32 @@ class Catalog:
         return cls(new, source=str(folder), audio=audio)
 
 
+class CatalogRows:
+    """The descriptor sets of an index's rows, for ranking: row ``i``'s descriptors (:meth:`descriptors`), the
+    ids of the tracks that carry it (:meth:`track_ids`), and the rows with a track that passes a filter
+    (:meth:`allowed`)."""
+
+    def __init__(self, catalog: Catalog, rows: list[tuple[tuple[str, ...], list[str]]]):
+        self.catalog, self._rows = catalog, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def descriptors(self, row: int) -> tuple[str, ...]:
+        """Row ``row``'s descriptors."""
+        return self._rows[row][0]
+
+    def track_ids(self, row: int) -> Sequence[str]:
+        """The ids of the tracks carrying row ``row``'s set, in catalog order."""
+        return self._rows[row][1]
+
+    def allowed(self, accepts: Callable[[Track], bool]) -> np.ndarray:
+        """The rows with at least one track that ``accepts``."""
+        track = self.catalog.track
+        return np.array([i for i, (_, ids) in enumerate(self._rows) if any(accepts(track(t)) for t in ids)],
+                        dtype=np.int64)
+
+
 def default_audio_model() -> Any:
     """The audio model used when none is given: the musicnn tagger (``musicnn-mtt``) in the space of the default
     bi-encoder (:func:`melscribe.encoding.encoder.default_model`), on the serving backend."""
@@ -300,23 +322,83 @@ def _audio_tracks(folder: Path, model: Any, vocabulary: list[str], top_k: int,
     return tracks, AudioTracks(model, tuple(t.id for t in tracks), vectors, failures)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+#: Rows read at a time from a catalog file: a catalog of up to this many rows is read in one piece (CSV and
+#: JSON column types are inferred per piece, as pandas does).
+READ_ROWS = 65_536
+
+
+def read_records(path: Path, chunk_rows: int = READ_ROWS) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of a catalog file as ``(row number from 1, record)``, read ``chunk_rows`` at a time (CSV and
+    JSONL with pandas, Parquet by row batches with pyarrow, each piece converted as ``pandas`` converts it);
+    :class:`DataError` naming the file if it is missing, unreadable, of another format, or lacks a required
+    column."""
+    path = Path(path)
     if path.is_dir():
         raise DataError(f"catalog {path} is a directory, expected a CSV/JSONL/Parquet file")
     if not path.is_file():
         raise DataError(f"catalog file {path} does not exist")
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            # no missing-value guessing: an id or a title "NA", "null", "None" or "nan" is read as written
-            return pd.read_csv(path, dtype={"track_id": str}, keep_default_na=False)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype={"track_id": str})
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-    except Exception as e:  # pandas and pyarrow raise many types for broken files
-        raise DataError(f"cannot read catalog {path}: {e}") from None
-    raise DataError(f"catalog {path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise DataError(f"catalog {path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
+    row, pieces = 0, _pieces(path, suffix, chunk_rows)
+    while True:
+        try:
+            df = next(pieces)
+        except StopIteration:
+            break
+        except Exception as e:  # pandas and pyarrow raise many types for broken files
+            raise DataError(f"cannot read catalog {path}: {e}") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+        if missing:
+            raise DataError(f"catalog {path} lacks required column(s) {', '.join(missing)}; "
+                            f"it has {', '.join(map(str, df.columns))}")
+        for rec in df.to_dict("records"):
+            row += 1
+            yield row, rec
+
+
+def _pieces(path: Path, suffix: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if suffix == ".csv":
+        # no missing-value guessing: an id or a title "NA", "null", "None" or "nan" is read as written
+        yield from pd.read_csv(path, dtype={"track_id": str}, keep_default_na=False, chunksize=chunk_rows)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as f:
+            if f.metadata.num_rows == 0:
+                yield f.schema_arrow.empty_table().to_pandas()
+            for batch in f.iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+    else:
+        yield from pd.read_json(path, lines=True, dtype={"track_id": str}, chunksize=chunk_rows)
+
+
+def check_record(rec: dict[str, Any], row: int, path: Path) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A catalog row checked (module doc): its track id, descriptors, and other fields (``audio_path`` made
+    relative to the catalog file's folder); :class:`DataError` naming the file, the row and the reason."""
+    where = f"catalog {path}, row {row}"
+    rec = dict(rec)
+    tid = rec.pop("track_id")
+    tid = str(_plain(tid)).strip() if _present(tid) else ""
+    if not tid:
+        raise DataError(f"{where}: empty track_id")
+    descriptors = _descriptors(rec.pop("descriptors"), where)
+    audio = rec.pop("audio_path", None)
+    fields = {k: _plain(v) for k, v in rec.items() if _present(v)}
+    if _present(audio):
+        fields["audio_path"] = str(path.parent / Path(str(audio)).expanduser())
+    return tid, descriptors, fields
+
+
+def merge_fields(known: dict[str, Any], fields: dict[str, Any], tid: str, first_row: int, row: int,
+                 path: Path) -> None:
+    """Fill a track's ``known`` fields with those of another of its rows; :class:`DataError` if a field
+    filled in both differs (the rows of one track must agree on its metadata)."""
+    for k, v in fields.items():
+        if k in known and known[k] != v:
+            raise DataError(f"catalog {path}, row {row}: track_id {tid!r} repeats row {first_row} with another {k} "
+                            f"({known[k]!r} there, {v!r} here); the rows of one track must agree on its metadata")
+    known.update(fields)
 
 
 def _descriptors(value: Any, where: str) -> tuple[str, ...]:
@@ -341,9 +423,9 @@ def _descriptors(value: Any, where: str) -> tuple[str, ...]:
 LIST_LIKE = re.compile(r"[|;]")
 
 
-def _warn_list_like(path: Path, tracks: list[Track]) -> None:
+def warn_list_like(path: Path, descriptors: Iterable[str]) -> None:
     """Warn when descriptors look like lists joined by another separator ("rock|pop"): each is read as one."""
-    odd = sorted({d for t in tracks for ds in t.descriptor_sets for d in ds if LIST_LIKE.search(d)})
+    odd = sorted({d for d in descriptors if LIST_LIKE.search(d)})
     if odd:
         warnings.warn(f"catalog {path}: {len(odd)} descriptor(s) contain '|' or ';' and are each read as one "
                       f"descriptor (e.g. {odd[0]!r}); separate descriptors with commas, or give a list "

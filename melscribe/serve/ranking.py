@@ -19,7 +19,7 @@ import numpy as np
 
 from melscribe.encoding.reranker import Reranker
 from melscribe.retrieval.fusion import FusionConfig
-from melscribe.serve.catalog import AudioTracks, Catalog
+from melscribe.serve.catalog import AudioTracks, Catalog, CatalogRows
 from melscribe.serve.request_checks import PreparedRequest, TrackFilter
 from melscribe.serve.results import Candidate, RecommendationList, explain
 from melscribe.serve.store import DescriptorStore, SetFilter
@@ -38,13 +38,13 @@ LEXICAL_UNION_MAX = 20_000
 
 
 class Ranker:
-    """Ranks the tracks of ``catalog`` whose descriptor sets ``index`` holds (``rows[i]``: row ``i``'s
-    descriptors and track ids). ``lexical`` and ``fusion``: the fitted lexical scorer and the fusion, or
+    """Ranks the tracks of ``catalog`` whose descriptor sets ``index`` holds (``rows``: each row's descriptors
+    and track ids, :meth:`Catalog.set_rows`). ``lexical`` and ``fusion``: the fitted lexical scorer and the fusion, or
     ``None``; ``audio``: the catalog's audio-only tracks to re-rank (or ``None``); ``encoder_name``: the
     request encoder's (an audio model sharing it ranks audio by the request's own embedding); ``reranker`` and
     ``threshold``: called when needed, for the cross-encoder and the low-confidence threshold."""
 
-    def __init__(self, index: DescriptorStore, catalog: Catalog, rows: list[tuple[tuple[str, ...], list[str]]], *,
+    def __init__(self, index: DescriptorStore, catalog: Catalog, rows: CatalogRows, *,
                  lexical: Any, fusion: FusionConfig | None, audio: AudioTracks | None, encoder_name: str,
                  reranker: Callable[[], Reranker | None], threshold: Callable[[], float]):
         self.index, self.catalog, self.rows = index, catalog, rows
@@ -102,7 +102,7 @@ class Ranker:
         candidates = candidates[:k]
         for c in candidates:
             c.rerank_score = teacher.get(c.row)
-        sets = [self.rows[c.row][0] for c in candidates]
+        sets = [self.rows.descriptors(c.row) for c in candidates]
         # only the descriptors the encoder read (all, unless a set is longer than it reads) explain a match
         read = [self.index.descriptors_read(c.row, ds) for c, ds in zip(candidates, sets)]
         sims = iter(self.index.descriptor_scores(query, [d for ds in read for d in ds]))  # one product for all
@@ -124,9 +124,7 @@ class Ranker:
 
     def _allowed_rows(self, filt: TrackFilter) -> np.ndarray:
         """Index rows with at least one track that passes the filter."""
-        track = self.catalog.track
-        return np.array([i for i, (_, ids) in enumerate(self.rows) if any(filt.accepts(track(t)) for t in ids)],
-                        dtype=np.int64)
+        return self.rows.allowed(filt.accepts)
 
     def _ranked_rows(self, query: np.ndarray, n: int, request: str | None, allowed: np.ndarray | None = None,
                      where: SetFilter | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -181,7 +179,7 @@ class Ranker:
         seen: set[str] = set()
         out: list[Candidate] = []
         for score, row in zip(scores.tolist(), rows.tolist()):
-            for tid in self.rows[row][1]:
+            for tid in self.rows.track_ids(row):
                 if tid in seen:
                     continue
                 seen.add(tid)

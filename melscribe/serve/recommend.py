@@ -43,7 +43,7 @@ from melscribe.intent.parser import Intent, IntentParser
 from melscribe.intent.rejections import may_reject
 from melscribe.retrieval.fusion import FusionConfig, load_fusion
 from melscribe.retrieval.scorers import BASELINES
-from melscribe.serve.catalog import Catalog, set_text
+from melscribe.serve.catalog import Catalog
 from melscribe.serve.confidence import MUSIC_PROBES, NULL_PROBES, low_confidence_threshold
 from melscribe.serve.ranking import Ranker
 from melscribe.serve.request_checks import (MAX_REQUEST_CHARS, MAX_RERANK, PreparedRequest, TrackFilter, as_list,
@@ -108,9 +108,7 @@ class Recommender:
             index = open_index(self.catalog, self.encoder, index_dir, index_kind, auto_rebuild)
         self.index = index
         self.index.check(self.encoder, self.catalog.fingerprint())
-        sets = {set_text(s): s for t in self.catalog for s in t.descriptor_sets}
-        ids = self.catalog.descriptor_sets
-        rows = [(sets[text], ids[text]) for text in self.index.texts]
+        rows = self.catalog.set_rows(self.index.texts)
         self._vocabulary = frozenset(self.catalog.vocabulary())
         self._lexical = BASELINES[self.fusion.lexical]().fit(self.index.texts) if self.fusion else None
         audio = self.catalog.audio if audio_rerank else None

@@ -56,7 +56,7 @@ def build_milvus_store(catalog: Catalog, encoder: TextEncoder, address: str, *, 
     lexical scorer ``lexical_name`` when it is a TF-IDF one."""
     from melscribe.serve.milvus_store import MilvusStore
 
-    texts = list(catalog.descriptor_sets)
+    texts = catalog.set_texts()
     lexical = BASELINES[lexical_name]().fit(texts) if lexical_name in SPARSE_LEXICAL else None
     return MilvusStore.build(address, texts, encoder, fingerprint=catalog.fingerprint(),
                              vocabulary=catalog.vocabulary(), track_descriptors=track_descriptors(catalog, texts),
@@ -68,7 +68,7 @@ def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLik
     """Embed the descriptor sets and vocabulary of ``catalog`` with ``encoder``, index them, save to ``folder``
     (which must be absent, empty or an index: checked before any encoding, :func:`melscribe.fileio.check_replaceable`)."""
     check_replaceable(Path(folder).expanduser(), INDEX_META_FILE, "index")
-    index = DescriptorIndex.build(list(catalog.descriptor_sets), encoder, fingerprint=catalog.fingerprint(),
+    index = DescriptorIndex.build(catalog.set_texts(), encoder, fingerprint=catalog.fingerprint(),
                                   vocabulary=catalog.vocabulary(), kind=kind)
     try:
         index.save(folder)

@@ -180,7 +180,7 @@ def test_fusion_on_a_large_catalog_re_ranks_the_dense_candidates(rec: Recommende
     lexical = fused._lexical.score([request])[0][rows]
     expected = rows[np.argsort(-weighted.fuse([dense[None, :], lexical[None, :]])[0], kind="stable")]
     got = list(dict.fromkeys(r.descriptor_set for r in fused.recommend(request, k=6, intent=False)))  # a set per row
-    assert len(got) >= 4 and got == [fused._ranker.rows[i][0] for i in expected[:len(got)]]
+    assert len(got) >= 4 and got == [fused._ranker.rows.descriptors(i) for i in expected[:len(got)]]
 
 
 def test_module_level_recommend_builds_one_default_recommender(monkeypatch: pytest.MonkeyPatch, encoder: TextEncoder,
