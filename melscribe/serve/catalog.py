@@ -45,7 +45,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -263,8 +263,9 @@ class Catalog:
 
 class CatalogRows:
     """The descriptor sets of an index's rows, for ranking: row ``i``'s descriptors (:meth:`descriptors`), the
-    ids of the tracks that carry it (:meth:`track_ids`), and the rows with a track that passes a filter
-    (:meth:`allowed`)."""
+    tracks that carry it (:meth:`tracks`), and the rows with a track that passes a filter
+    (:meth:`allowed`). :class:`~melscribe.serve.columnar_catalog.ColumnarRows` is the same over a columnar
+    catalog."""
 
     def __init__(self, catalog: Catalog, rows: list[tuple[tuple[str, ...], list[str]]]):
         self.catalog, self._rows = catalog, rows
@@ -276,14 +277,15 @@ class CatalogRows:
         """Row ``row``'s descriptors."""
         return self._rows[row][0]
 
-    def track_ids(self, row: int) -> Sequence[str]:
-        """The ids of the tracks carrying row ``row``'s set, in catalog order."""
-        return self._rows[row][1]
+    def tracks(self, row: int) -> list[Track]:
+        """The tracks carrying row ``row``'s set, in catalog order."""
+        return [self.catalog.track(t) for t in self._rows[row][1]]
 
-    def allowed(self, accepts: Callable[[Track], bool]) -> np.ndarray:
-        """The rows with at least one track that ``accepts``."""
+    def allowed(self, filt: Any) -> np.ndarray:
+        """The rows with at least one track that passes ``filt`` (a
+        :class:`~melscribe.serve.request_checks.TrackFilter`)."""
         track = self.catalog.track
-        return np.array([i for i, (_, ids) in enumerate(self._rows) if any(accepts(track(t)) for t in ids)],
+        return np.array([i for i, (_, ids) in enumerate(self._rows) if any(filt.accepts(track(t)) for t in ids)],
                         dtype=np.int64)
 
 

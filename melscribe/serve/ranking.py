@@ -124,7 +124,7 @@ class Ranker:
 
     def _allowed_rows(self, filt: TrackFilter) -> np.ndarray:
         """Index rows with at least one track that passes the filter."""
-        return self.rows.allowed(filt.accepts)
+        return self.rows.allowed(filt)
 
     def _ranked_rows(self, query: np.ndarray, n: int, request: str | None, allowed: np.ndarray | None = None,
                      where: SetFilter | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -179,11 +179,10 @@ class Ranker:
         seen: set[str] = set()
         out: list[Candidate] = []
         for score, row in zip(scores.tolist(), rows.tolist()):
-            for tid in self.rows.track_ids(row):
-                if tid in seen:
+            for track in self.rows.tracks(row):
+                if track.id in seen:
                     continue
-                seen.add(tid)
-                track = self.catalog.track(tid)
+                seen.add(track.id)
                 if filt.accepts(track):
                     out.append(Candidate(track, row, score))
                     if len(out) == limit:

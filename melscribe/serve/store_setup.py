@@ -17,6 +17,7 @@ from melscribe.errors import IndexCorruptError, StaleIndexError
 from melscribe.fileio import check_replaceable, os_error_reason
 from melscribe.retrieval.scorers import BASELINES
 from melscribe.serve.catalog import Catalog
+from melscribe.serve.columnar_catalog import ColumnarCatalog, open_catalog
 from melscribe.serve.index import META_FILE as INDEX_META_FILE, DescriptorIndex
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,13 @@ def index_cache_dir(model_name: str, fingerprint: str, kind: str = "auto") -> Pa
     return home_dir() / "indexes" / key
 
 
-def load_catalog(catalog: Catalog | str | os.PathLike | None, data_dir: str | os.PathLike | None = None) -> Catalog:
-    """``catalog`` itself, a catalog file, or (``None``) all of MusicCaps from the data directory."""
-    if isinstance(catalog, Catalog):
+def load_catalog(catalog: Catalog | ColumnarCatalog | str | os.PathLike | None,
+                 data_dir: str | os.PathLike | None = None) -> Catalog | ColumnarCatalog:
+    """``catalog`` itself, a catalog file (:func:`~melscribe.serve.columnar_catalog.open_catalog`: columnar when
+    large), or (``None``) all of MusicCaps from the data directory."""
+    if isinstance(catalog, (Catalog, ColumnarCatalog)):
         return catalog
-    return Catalog.from_musiccaps(data_dir) if catalog is None else Catalog.from_file(catalog)
+    return Catalog.from_musiccaps(data_dir) if catalog is None else open_catalog(catalog)
 
 
 def track_descriptors(catalog: Catalog, texts: Sequence[str]) -> list[list[str]]:
