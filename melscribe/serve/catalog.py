@@ -329,9 +329,10 @@ def _audio_tracks(folder: Path, model: Any, vocabulary: list[str], top_k: int,
 READ_ROWS = 65_536
 
 
-def read_records(path: Path, chunk_rows: int = READ_ROWS) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_records(path: Path, chunk_rows: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """The rows of a catalog file as ``(row number from 1, record)``, read ``chunk_rows`` at a time (CSV and
-    JSONL with pandas, Parquet by row batches with pyarrow, each piece converted as ``pandas`` converts it);
+    JSONL with pandas, Parquet by row batches with pyarrow, each piece converted as ``pandas`` converts it;
+    default :data:`READ_ROWS`);
     :class:`DataError` naming the file if it is missing, unreadable, of another format, or lacks a required
     column."""
     path = Path(path)
@@ -342,7 +343,7 @@ def read_records(path: Path, chunk_rows: int = READ_ROWS) -> Iterator[tuple[int,
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
         raise DataError(f"catalog {path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
-    row, pieces = 0, _pieces(path, suffix, chunk_rows)
+    row, pieces = 0, _pieces(path, suffix, chunk_rows or READ_ROWS)
     while True:
         try:
             df = next(pieces)

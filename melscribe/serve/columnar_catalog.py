@@ -192,15 +192,16 @@ def _write_table(path: Path, table: pa.Table) -> None:
         writer.write_table(table, max_chunksize=1 << 20)
 
 
-def convert(path: str | os.PathLike, folder: str | os.PathLike | None = None, *, progress: bool = True) -> Path:
+def convert(path: str | os.PathLike, folder: str | os.PathLike | None = None, *, progress: bool = True,
+            chunk_rows: int | None = None) -> Path:
     """Convert catalog file ``path`` (CSV, JSONL or Parquet, the columns of :mod:`melscribe.serve.catalog`)
-    into a columnar catalog in ``folder`` (default :func:`columnar_dir`), reading it a piece at a time; returns
-    the folder. :class:`DataError` naming file, row and reason on a bad row, as :meth:`Catalog.from_file`."""
+    into a columnar catalog in ``folder`` (default :func:`columnar_dir`), reading it ``chunk_rows`` rows at a time
+    (:func:`~melscribe.serve.catalog.read_records`); returns the folder. :class:`DataError` naming file, row and reason on a bad row, as :meth:`Catalog.from_file`."""
     path = Path(path).expanduser()
     builder = _Builder()
     seen: set[str] = set()
     bar = tqdm(desc=f"reading {path.name}", unit=" rows", disable=not progress, unit_scale=True)
-    for i, rec in read_records(path):
+    for i, rec in read_records(path, chunk_rows):
         tid, descriptors, fields = check_record(rec, i, path)
         builder.add(tid, descriptors, fields, i, path)
         seen.update(descriptors)

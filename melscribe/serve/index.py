@@ -9,7 +9,11 @@ approximate, and its best ``REFINE_K_FACTOR × k`` candidates are re-scored exac
   ``M`` = :data:`HNSW_M`, searched with ``efSearch`` = :data:`HNSW_EF_SEARCH`).
 - ``"ivf"`` (the default above): an inverted file of 8-bit codes (``IndexIVFScalarQuantizer``) over
   :func:`ivf_lists` k-means cells, of which :func:`default_nprobe` are scanned per query; the cells'
-  centroids are kept as 8-bit codes too.
+  centroids are kept as 8-bit codes too. Its exact vectors are kept apart (:data:`VECTORS_FILE`) and
+  memory-mapped when loaded: re-scoring reads a few pages per query instead of holding every float32 vector in
+  RAM (4× the codes). :meth:`DescriptorIndex.build` builds it in pieces (:func:`build_ivf_in_pieces`): trained
+  on a seeded sample, filled chunk by chunk from the embedding cache, never all vectors in memory at once.
+  Indexes saved before (``IndexRefineFlat`` over the inverted file) still load and search as they did.
 
 In ``experiments/results/bench_recommend_trained.md`` the graph was the faster of the two at 100k sets
 for the same recall, the inverted file at 1M: scanning a few long lists is sequential memory access, which
@@ -20,10 +24,11 @@ A single query is searched on one OpenMP thread (faster on a busy machine; concu
 parallel threads instead). The descriptor vocabulary is embedded too, to explain matches descriptor by
 descriptor.
 
-A saved index is a folder of three files, written atomically (a temporary folder beside it, then
-``os.replace``): :data:`FAISS_FILE` (``faiss.write_index``), :data:`VOCAB_FILE` (vocabulary embeddings) and
-:data:`META_FILE` (texts, vocabulary, model name and probe embedding, embedding dimension, catalog
-fingerprint, index kind, format version, and the size and checksum of the two other files).
+A saved index is a folder of three files (four for an inverted file), written atomically (a temporary folder
+beside it, then ``os.replace``): :data:`FAISS_FILE` (``faiss.write_index``), :data:`VOCAB_FILE` (vocabulary
+embeddings), :data:`VECTORS_FILE` (an inverted file's exact vectors) and :data:`META_FILE` (texts, vocabulary,
+model name and probe embedding, embedding dimension, catalog fingerprint, index kind, format version, and the
+size and checksum of the other files).
 
 Integrity: every file is checksummed (:data:`CHECKSUM`, xxHash's 128-bit XXH3, hashed at memory speed,
 ~13 GB/s here: ~0.15 s for the ~2 GB of a 1M-set index) when saved, and verified before it is parsed when
@@ -52,7 +57,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import faiss
 import filelock
@@ -62,7 +67,7 @@ from tqdm.auto import tqdm
 
 from melscribe.encoding.encoder import TextEncoder
 from melscribe.errors import IndexBusyError, IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
-from melscribe.fileio import CHECKSUM, file_checksum, pause_point, replace_dir
+from melscribe.fileio import CHECKSUM, file_checksum, pause_point, replace_dir, temp_sibling
 from melscribe.serve import embedding_cache
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,8 @@ log = logging.getLogger(__name__)
 INDEX_VERSION = 2
 FAISS_FILE = "index.faiss"
 VOCAB_FILE = "vocabulary.npy"
+#: An inverted file's exact vectors (float32 ``.npy``), memory-mapped when loaded.
+VECTORS_FILE = "vectors.npy"
 META_FILE = "meta.json"
 KINDS = ("auto", "flat", "ivf", "hnsw")
 #: ``kind="auto"``: exact up to ``FLAT_MAX`` descriptor sets, HNSW up to ``HNSW_MAX``, IVF above.
@@ -292,15 +299,19 @@ def resolve_kind(kind: str, n: int) -> str:
 
 
 def make_faiss_index(embeddings: np.ndarray, kind: str = "auto", *, progress: bool = True) -> tuple[faiss.Index, str]:
-    """A faiss inner-product index holding ``embeddings``: ``"flat"`` (exact), ``"ivf"``, ``"hnsw"``, or
-    ``"auto"`` (see :func:`resolve_kind`). Returns the index and the kind chosen."""
+    """A faiss inner-product index holding ``embeddings``: ``"flat"`` (exact), ``"ivf"`` (the inverted file
+    alone: :class:`DescriptorIndex` re-scores its candidates on the exact vectors), ``"hnsw"`` (with exact
+    re-scoring, ``IndexRefineFlat``), or ``"auto"`` (see :func:`resolve_kind`). Returns the index and the kind
+    chosen."""
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, d = embeddings.shape
     kind = resolve_kind(kind, n)
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
+    elif kind == "ivf":  # re-scored exactly by DescriptorIndex, on vectors it keeps apart (in RAM or mapped)
+        index = approx = _trained_ivf(embeddings)
     else:
-        approx = _trained_ivf(embeddings) if kind == "ivf" else _trained_hnsw(embeddings)
+        approx = _trained_hnsw(embeddings)
         index = faiss.IndexRefineFlat(approx)  # exact re-scoring of the approximate index's candidates
         index.own_fields = True
         approx.this.disown()
@@ -322,16 +333,97 @@ def _trained_hnsw(embeddings: np.ndarray) -> faiss.IndexHNSWSQ:
 
 def _trained_ivf(embeddings: np.ndarray) -> faiss.IndexIVFScalarQuantizer:
     """An empty inverted file of 8-bit codes over :func:`ivf_lists` k-means lists, trained on a seeded
-    sample of ``embeddings``."""
+    sample of ``embeddings`` (:func:`ivf_training_rows`)."""
     n, d = embeddings.shape
     nlist = ivf_lists(n)
+    return _train_ivf(embeddings[ivf_training_rows(n, nlist)], nlist)
+
+
+def ivf_training_rows(n: int, nlist: int) -> np.ndarray:
+    """The rows an inverted file of ``nlist`` lists over ``n`` vectors is trained on: a seeded sample of
+    ``IVF_TRAIN_PER_LIST × nlist`` of them (all when fewer), sorted."""
+    return np.sort(np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))
+
+
+def _train_ivf(sample: np.ndarray, nlist: int) -> faiss.IndexIVFScalarQuantizer:
+    d = sample.shape[1]
     ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                         faiss.METRIC_INNER_PRODUCT, False)
     ivf.cp.niter = IVF_KMEANS_ITERATIONS
-    sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
     log.info("training %d inverted lists on %d vectors", nlist, len(sample))
-    ivf.train(embeddings[np.sort(sample)])
+    ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
     return ivf
+
+
+def build_ivf_in_pieces(parts: Iterable[np.ndarray], n: int, dim: int,
+                        vectors_path: str | os.PathLike) -> tuple[faiss.IndexIVFScalarQuantizer, np.memmap]:
+    """An IVF index of ``n`` vectors given as ``parts`` (arrays of rows, in order), never holding more than one
+    part and the training sample in memory: the parts are written to ``vectors_path`` (a float32 ``.npy``,
+    written atomically) while the seeded training sample (:func:`ivf_training_rows`) is picked from them, the
+    lists are trained, then filled from the file a piece at a time. Returns the index (its exact vectors
+    re-score its candidates, :meth:`DescriptorIndex.search`) and the vectors memory-mapped from the file.
+    Equal to the inverted file of :func:`make_faiss_index` over the same vectors (the same sample, the same
+    lists)."""
+    vectors_path = Path(vectors_path)
+    nlist = ivf_lists(n)
+    wanted = ivf_training_rows(n, nlist)
+    sample = np.empty((len(wanted), dim), np.float32)
+    vectors_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(vectors_path)
+    try:
+        with open(tmp, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n, dim)})
+            start = 0
+            for part in parts:
+                part = np.ascontiguousarray(part, dtype=np.float32)
+                if part.ndim != 2 or part.shape[1] != dim:
+                    raise InvalidRequestError(f"a piece of embeddings has shape {part.shape}, expected (*, {dim})")
+                lo, hi = np.searchsorted(wanted, [start, start + len(part)])
+                sample[lo:hi] = part[wanted[lo:hi] - start]
+                f.write(part.tobytes())
+                start += len(part)
+            if start != n:
+                raise InvalidRequestError(f"the pieces hold {start} embeddings, expected {n}")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, vectors_path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    ivf = _train_ivf(sample, nlist)
+    del sample
+    step = 65_536
+    with open(vectors_path, "rb") as f:
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        for _ in tqdm(range(0, n, step), desc="faiss ivf index", unit="piece", disable=n <= step):
+            piece = np.fromfile(f, dtype=np.float32, count=step * dim)
+            ivf.add(piece.reshape(-1, dim))
+    _compress_coarse_quantizer(ivf)
+    return ivf, np.load(vectors_path, mmap_mode="r")
+
+
+def _write_vectors(vectors: np.ndarray, path: Path) -> None:
+    """Write exact vectors as ``.npy`` at ``path``: a hard link to (or a copy of) the file a mapped array comes
+    from, without reading it into memory; an array in RAM saved."""
+    source = getattr(vectors, "filename", None)
+    if source is not None and Path(source).is_file():
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
+    else:
+        np.save(path, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def _memmap_npy(f: Any) -> np.memmap:
+    """The ``.npy`` array of open file ``f``, memory-mapped (the mapping outlives the file object)."""
+    f.seek(0)
+    major, _ = np.lib.format.read_magic(f)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(f)
+    if fortran_order or dtype != np.float32 or len(shape) != 2:
+        raise ValueError(f"expected a C-ordered 2-d float32 array, not {dtype} {shape}")
+    return np.memmap(f, dtype=dtype, mode="r", shape=shape, offset=f.tell())
 
 
 def _compress_coarse_quantizer(ivf: faiss.IndexIVF) -> None:
@@ -385,16 +477,27 @@ class DescriptorIndex:
     read: dict[int, int] = field(default_factory=dict, compare=False)
     #: where :meth:`build` kept its embeddings until the index is saved (:mod:`melscribe.serve.embedding_cache`)
     embedding_chunks: Path | None = field(default=None, compare=False, repr=False)
+    #: an inverted file's exact vectors, which re-score its candidates: in RAM, or memory-mapped from
+    #: :data:`VECTORS_FILE` (``None``: the faiss index re-scores itself, ``IndexRefineFlat``)
+    exact_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, texts: Sequence[str], encoder: TextEncoder, *, fingerprint: str,
               vocabulary: Sequence[str] = (), kind: str = "auto", batch_size: int = 64) -> "DescriptorIndex":
         """Embed ``texts`` (unique descriptor-set texts) and ``vocabulary`` with ``encoder`` and index them."""
         log.info("embedding %d descriptor sets and %d descriptors with %s", len(texts), len(vocabulary), encoder.name)
-        embeddings, kept = embedding_cache.embed(encoder, texts, batch_size=batch_size)
-        vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
-        built = cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
-                                    vocabulary_embeddings=vocab_emb, kind=kind)
+        if resolve_kind(kind, len(texts)) == "ivf":  # built in pieces: never all the vectors in memory
+            kept = embedding_cache.cache_dir(encoder, texts)
+            ivf, vectors = build_ivf_in_pieces(embedding_cache.chunks(encoder, texts, batch_size), len(texts),
+                                               encoder.dim, kept / VECTORS_FILE)
+            vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
+            built = cls(ivf, list(texts), list(vocabulary), vocab_emb, encoder.name, encoder.probe, fingerprint,
+                        "ivf", encoded_alone=encoder.encodes_each_text_alone, exact_vectors=vectors)
+        else:
+            embeddings, kept = embedding_cache.embed(encoder, texts, batch_size=batch_size)
+            vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
+            built = cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
+                                        vocabulary_embeddings=vocab_emb, kind=kind)
         built.embedding_chunks = kept
         built.read = descriptors_read(texts, encoder)
         if built.read:
@@ -420,7 +523,8 @@ class DescriptorIndex:
             raise InvalidRequestError(f"{len(vocabulary_embeddings)} vocabulary embeddings for {len(vocabulary)} descriptors")
         index, kind = make_faiss_index(embeddings, kind)
         return cls(index, list(texts), list(vocabulary), np.asarray(vocabulary_embeddings, dtype=np.float32),
-                   encoder.name, encoder.probe, fingerprint, kind, encoded_alone=encoder.encodes_each_text_alone)
+                   encoder.name, encoder.probe, fingerprint, kind, encoded_alone=encoder.encodes_each_text_alone,
+                   exact_vectors=embeddings if kind == "ivf" else None)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -438,7 +542,9 @@ class DescriptorIndex:
     @cached_property
     def nlist(self) -> int | None:
         """Number of inverted lists of an IVF index (``None`` for the other kinds)."""
-        return int(faiss.downcast_index(self.index.base_index).nlist) if self.kind == "ivf" else None
+        if self.kind != "ivf":
+            return None
+        return int(faiss.downcast_index(self.index if self.exact_vectors is not None else self.index.base_index).nlist)
 
     def search(self, queries: np.ndarray, k: int, *, ef_search: int = HNSW_EF_SEARCH,
                nprobe: int | None = None, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -454,6 +560,8 @@ class DescriptorIndex:
         if not np.isfinite(queries).all():
             raise InvalidRequestError("query vectors must be finite: they hold NaN or infinite values")
         params = None
+        if self.exact_vectors is not None:
+            return self._search_rescored(queries, k, nprobe)
         if self.kind == "hnsw":
             approx = faiss.SearchParametersHNSW(efSearch=max(ef_search, REFINE_K_FACTOR * k))
         elif self.kind == "ivf":
@@ -470,9 +578,35 @@ class DescriptorIndex:
         finally:
             faiss.omp_set_num_threads(threads)
 
+    def _search_rescored(self, queries: np.ndarray, k: int, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """An inverted file's search: its ``REFINE_K_FACTOR × k`` best candidates by their 8-bit codes, re-scored
+        on the exact vectors (read from the mapped file: a few pages per query)."""
+        nlist = self.nlist
+        params = faiss.SearchParametersIVF(nprobe=min(nlist, nprobe or default_nprobe(nlist)))
+        depth = min(len(self), REFINE_K_FACTOR * k)
+        threads = faiss.omp_get_max_threads()
+        if len(queries) == 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            candidates = self.index.search(queries, depth, params=params)[1]
+        finally:
+            faiss.omp_set_num_threads(threads)
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        rows = np.full((len(queries), k), -1, np.int64)
+        for i, (query, found) in enumerate(zip(queries, candidates)):
+            found = np.sort(found[found >= 0])  # in file order: sequential reads
+            exact = self.vectors(found) @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[i, :len(best)], rows[i, :len(best)] = exact[best], found[best]
+        return scores, rows
+
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The float32 embeddings of ``rows`` (exact: the refine index keeps them), in that order."""
-        return self.index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+        """The float32 embeddings of ``rows`` (exact: the refine index or the exact vectors keep them), in that
+        order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.exact_vectors is not None:
+            return np.asarray(self.exact_vectors[rows], dtype=np.float32)
+        return self.index.reconstruct_batch(rows)
 
     @cached_property
     def _vocab_rows(self) -> dict[str, int]:
@@ -521,8 +655,11 @@ class DescriptorIndex:
         try:
             faiss.write_index(self.index, str(tmp / FAISS_FILE))
             np.save(tmp / VOCAB_FILE, self.vocabulary_embeddings)
-            files = {f: {"bytes": (tmp / f).stat().st_size, CHECKSUM: file_checksum(tmp / f)}
-                     for f in (FAISS_FILE, VOCAB_FILE)}
+            names = [FAISS_FILE, VOCAB_FILE]
+            if self.exact_vectors is not None:
+                _write_vectors(self.exact_vectors, tmp / VECTORS_FILE)
+                names.append(VECTORS_FILE)
+            files = {f: {"bytes": (tmp / f).stat().st_size, CHECKSUM: file_checksum(tmp / f)} for f in names}
             meta = {"version": INDEX_VERSION, "kind": self.kind, "dim": self.dim, "model": self.model_name,
                     "model_probe": self.model_probe.tolist(), "catalog_fingerprint": self.fingerprint,
                     "encoded_alone": self.encoded_alone, "files": files, "texts": self.texts, "vocabulary": self.vocabulary,
@@ -533,6 +670,8 @@ class DescriptorIndex:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        if isinstance(self.exact_vectors, np.memmap):  # served from the saved file from now on
+            self.exact_vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "DescriptorIndex":
@@ -563,6 +702,8 @@ class DescriptorIndex:
                 before = os.stat(meta_path)
                 files = {name: stack.enter_context(open(folder / name, "rb"))
                          for name in (META_FILE, FAISS_FILE, VOCAB_FILE)}
+                with contextlib.suppress(FileNotFoundError):  # an inverted file's exact vectors
+                    files[VECTORS_FILE] = stack.enter_context(open(folder / VECTORS_FILE, "rb"))
                 after = os.stat(meta_path)
             except FileNotFoundError as e:
                 if _replaced(folder, before):
@@ -596,10 +737,12 @@ class DescriptorIndex:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise IndexCorruptError(f"index file {meta_path} is unreadable ({type(e).__name__}: {e}); "
                                     "rebuild the index") from None
-        if set(recorded) != {FAISS_FILE, VOCAB_FILE}:
+        if set(recorded) not in ({FAISS_FILE, VOCAB_FILE}, {FAISS_FILE, VOCAB_FILE, VECTORS_FILE}):
             raise IndexCorruptError(f"index file {meta_path} lists files {sorted(recorded)}; rebuild the index")
         for name, (size, checksum) in recorded.items():
-            p, f = folder / name, files[name]
+            p, f = folder / name, files.get(name)
+            if f is None:
+                raise IndexCorruptError(f"index file {p} is missing; rebuild the index")
             try:
                 actual = os.fstat(f.fileno()).st_size
                 if actual != size:
@@ -619,8 +762,18 @@ class DescriptorIndex:
             vocab_emb = np.load(files[VOCAB_FILE], allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise IndexCorruptError(f"index file {folder / VOCAB_FILE} is unreadable: {e}") from None
-        if index.ntotal != len(texts) or index.d != dim or vocab_emb.shape != (len(vocabulary), index.d):
+        exact = None
+        if VECTORS_FILE in recorded:
+            try:
+                exact = _memmap_npy(files[VECTORS_FILE])
+            except (OSError, ValueError) as e:
+                raise IndexCorruptError(f"index file {folder / VECTORS_FILE} is unreadable: {e}") from None
+        if (index.ntotal != len(texts) or index.d != dim or vocab_emb.shape != (len(vocabulary), index.d)
+                or (exact is not None and exact.shape != (len(texts), dim))):
             raise IndexCorruptError(f"index files in {folder} disagree: {index.ntotal} vectors of dim {index.d}, "
                                     f"{len(texts)} texts, vocabulary embeddings {vocab_emb.shape} for "
-                                    f"{len(vocabulary)} descriptors; rebuild the index")
-        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder, encoded_alone, read)
+                                    f"{len(vocabulary)} descriptors"
+                                    + (f", exact vectors {exact.shape}" if exact is not None else "")
+                                    + "; rebuild the index")
+        return cls(index, texts, vocabulary, vocab_emb, model, probe, fingerprint, kind, folder, encoded_alone, read,
+                   exact_vectors=exact)

@@ -69,7 +69,7 @@ def test_auto_kind_is_flat_then_hnsw_then_ivf(monkeypatch: pytest.MonkeyPatch, e
     assert DescriptorIndex.from_embeddings(vectors[:1999], texts[:1999], encoder, fingerprint="x").kind == "hnsw"
     ivf = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x")
     assert ivf.kind == "ivf" and ivf.nlist == ivf_lists(2000) == 32
-    coarse = faiss.downcast_index(faiss.downcast_index(ivf.index.base_index).quantizer)
+    coarse = faiss.downcast_index(faiss.downcast_index(ivf.index).quantizer)
     assert isinstance(coarse, faiss.IndexScalarQuantizer) and coarse.ntotal == 32  # centroids as 8-bit codes
     forced = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="flat")
     assert forced.kind == "flat" and forced.nlist is None
@@ -213,3 +213,61 @@ def test_sets_longer_than_the_encoder_reads_are_warned_about_and_explain_only_wh
     long = next(r for r in top if r.track_id == "long")
     assert long.descriptor_set == long_set and "heavy metal" not in long.matched_descriptors  # never read
     assert Recommender(encoder, catalog, index_dir=tmp_path / "idx").index.read == read  # saved with the index
+
+
+def test_an_ivf_built_in_pieces_equals_the_one_shot_index(tmp_path: Path, encoder: TextEncoder) -> None:
+    vectors = _unit_vectors(6000, encoder.dim)
+    texts = [f"set {i}" for i in range(len(vectors))]
+    ivf, exact = index_mod.build_ivf_in_pieces((vectors[i:i + 1000] for i in range(0, 6000, 1000)), 6000,
+                                               encoder.dim, tmp_path / "v.npy")
+    assert isinstance(exact, np.memmap) and np.array_equal(exact, vectors)
+    one_shot = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="ivf")
+    # the same sample, lists and codes: the same faiss index, byte for byte
+    assert faiss.serialize_index(ivf).tobytes() == faiss.serialize_index(one_shot.index).tobytes()
+    pieces = dataclasses.replace(one_shot, index=ivf, exact_vectors=exact)
+    queries = vectors[:40] + 0.5 * _unit_vectors(40, encoder.dim, seed=1)
+    scores, rows = pieces.search(queries, 10)
+    want_scores, want_rows = one_shot.search(queries, 10)
+    assert np.array_equal(rows, want_rows) and np.array_equal(scores, want_scores)
+    # as faiss' own re-scoring of the same inverted file would rank them
+    refine = faiss.IndexRefineFlat(index_mod._trained_ivf(vectors))
+    refine.add(vectors)
+    index_mod._compress_coarse_quantizer(faiss.downcast_index(refine.base_index))
+    params = faiss.IndexRefineSearchParameters(k_factor=index_mod.REFINE_K_FACTOR, base_index_params=faiss.SearchParametersIVF(
+        nprobe=default_nprobe(ivf.nlist)))
+    assert _recall(refine.search(queries, 10, params=params)[1], rows) == 1.0
+    assert np.array_equal(pieces.vectors(np.array([5, 0, 4999])), vectors[[5, 0, 4999]])
+    with pytest.raises(InvalidRequestError, match="the pieces hold 5000 embeddings, expected 6000"):
+        index_mod.build_ivf_in_pieces((vectors[i:i + 1000] for i in range(0, 5000, 1000)), 6000, encoder.dim,
+                                      tmp_path / "short.npy")
+    assert not (tmp_path / "short.npy").exists()
+
+
+def test_an_ivf_index_is_built_from_cached_chunks_and_maps_its_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      encoder: TextEncoder) -> None:
+    from melscribe.serve import embedding_cache
+
+    monkeypatch.setattr(index_mod, "FLAT_MAX", 10)
+    monkeypatch.setattr(index_mod, "HNSW_MAX", 10)
+    monkeypatch.setattr(embedding_cache, "CHUNK", 64)
+    texts = [f"{g}, {m}, {i}" for g in ("rock", "jazz", "pop", "folk") for m in ("sad", "happy", "calm") for i in "abcdefghijkl"]
+    built = DescriptorIndex.build(texts, encoder, fingerprint="x", vocabulary=["rock", "jazz"])
+    assert built.kind == "ivf" and isinstance(built.exact_vectors, np.memmap) and embedding_cache.missing_chunks(encoder, texts) == []
+    direct = encoder.encode(texts)
+    np.testing.assert_allclose(built.vectors(np.arange(len(texts))), direct, atol=1e-6)
+    folder = built.save(tmp_path / "idx")
+    assert not built.embedding_chunks.exists()  # the chunks are cleared once saved; the vectors live on
+    loaded = DescriptorIndex.load(folder)
+    assert isinstance(loaded.exact_vectors, np.memmap) and loaded.kind == "ivf"
+    query = encoder.encode(["sad jazz"])
+    assert np.array_equal(loaded.search(query, 5)[1], built.search(query, 5)[1])
+    assert texts[loaded.search(query, 1)[1][0, 0]].startswith("jazz, sad")
+    vectors_file = folder / index_mod.VECTORS_FILE
+    data = bytearray(vectors_file.read_bytes())
+    data[-5] ^= 0xFF
+    vectors_file.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match=f"{vectors_file} fails its checksum"):
+        DescriptorIndex.load(folder)
+    vectors_file.unlink()
+    with pytest.raises(IndexCorruptError, match=f"{vectors_file} is missing"):
+        DescriptorIndex.load(folder)
