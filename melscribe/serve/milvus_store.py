@@ -17,9 +17,21 @@ of prefix ``P`` (default ``melscribe``) is three collections:
   catalog fingerprint, dimension, row count, the sparse vectors' scorer): checked against the encoder and the
   catalog on open, as the faiss index's ``meta.json`` is.
 
-Filters run inside the engine: a request's excluded descriptors as ``not array_contains_any(descriptors,
-…)``, its required ones as ``array_contains_all(track_descriptors, …)`` (:class:`~melscribe.serve.store.SetFilter`).
+Filters run inside the engine (:class:`~melscribe.serve.store.SetFilter`, :func:`filter_expression`). On a
+server, a request's excluded descriptors are ``not array_contains_any(descriptors, …)`` and its required ones
+``array_contains_all(track_descriptors, …)``, on ``INVERTED`` indexes of those ARRAY fields. Milvus Lite (3.x, pure
+Python) evaluates ``array_contains*`` row by row in Python (4.3 s a search at 100k sets) and indexes no ARRAY
+field, but runs ``like`` vectorised (pyarrow): there the same filters are ``not (tags like "%, metal, %" or …)`` and
+``track_tags like "%, rap, %" and …`` on two VARCHAR fields holding the same descriptors, each between ``", "``
+(which no descriptor holds: a set's text is its descriptors joined by ``", "``) — the same rows, ~30 times faster
+for one descriptor. Each excluded descriptor still costs Lite a pass over every row, so a long exclusion (a request
+rejecting "vocals" excludes 1,336 descriptors) goes past :data:`LITE_FILTER_BUDGET`: then Lite searches without it
+for more rows and the store drops those carrying an excluded descriptor (a server keeps every filter in the engine).
 Up to :data:`FLAT_MAX` sets the dense index is exact (``FLAT``); above, ``HNSW``.
+
+Milvus Lite builds a segment's vector index and compacts segments in a background thread of the same process after
+each flush, and its sparse index on the first sparse search: :meth:`MilvusStore.build` waits for that background
+work and :meth:`MilvusStore.open` makes the first sparse search, so no request pays for either.
 
 A build writes collections named ``…__building`` and renames them into place, the identity last, after
 dropping the old identity first: a build killed midway leaves no identity, and the next open rebuilds (or,
@@ -36,6 +48,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,19 +62,30 @@ from melscribe.serve.store import SetFilter
 log = logging.getLogger(__name__)
 
 FORMAT = "melscribe-milvus"
-STORE_VERSION = 1
+STORE_VERSION = 2
 FLAT_MAX = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
 INSERT_BATCH = 2_000
+#: On Milvus Lite, each excluded descriptor costs the engine a ``like`` pass over every row (~0.5 µs a row: 55 ms
+#: at 100k sets): an exclusion is filtered by the engine while (excluded descriptors × rows) stays within this
+#: budget (~250 ms), else applied here to an unfiltered search of :data:`OVERFETCH` times more rows
+#: (:meth:`MilvusStore._search_excluding_here`). A server filters every exclusion (on its ARRAY index).
+LITE_FILTER_BUDGET = 500_000
+OVERFETCH = 4
 #: Milvus refuses an empty sparse vector: a set without any lexical term gets this dimension, which no
 #: request's vector has, so its lexical score stays 0.
 EMPTY_TERM = 2**32 - 2
 #: Milvus' limit on one search's ``limit``.
 MAX_LIMIT = 16_384
 BUILDING = "__building"
-_SETS_FIELDS = {"id", "vector", "sparse", "descriptors", "track_descriptors", "text", "read"}
+_SETS_FIELDS = {"id", "vector", "sparse", "descriptors", "track_descriptors", "tags", "track_tags", "text", "read"}
+#: Between descriptors in the ``tags`` fields, and around them: a set's text joins its descriptors by it, so no
+#: descriptor holds it.
+SEPARATOR = ", "
+#: Milvus' longest VARCHAR.
+MAX_VARCHAR = 65_535
 
 
 def connect(address: str):
@@ -79,16 +103,40 @@ def connect(address: str):
     return MilvusClient(str(path))
 
 
+def is_lite(address: str) -> bool:
+    """Whether ``address`` is a Milvus Lite database (a local file) rather than a server."""
+    return not address.startswith(("http://", "https://"))
+
+
+def tags(descriptors: Sequence[str]) -> str:
+    """``descriptors`` as one ``tags`` string: each between :data:`SEPARATOR` (``", a, b, "``)."""
+    return SEPARATOR + SEPARATOR.join(descriptors) + SEPARATOR if descriptors else ""
+
+
+def _like_pattern(descriptor: str) -> str:
+    """A ``like`` pattern matching a ``tags`` string that holds ``descriptor`` (``\\``, ``%``, ``_`` escaped)."""
+    escaped = descriptor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{SEPARATOR}{escaped}{SEPARATOR}%"
+
+
 def _literal(values: Sequence[str]) -> str:
     """A list of strings as a Milvus expression literal (JSON string escapes)."""
     return json.dumps(sorted(values), ensure_ascii=False)
 
 
-def filter_expression(where: SetFilter | None) -> str:
-    """The Milvus boolean expression of ``where`` (``""`` for none)."""
+def filter_expression(where: SetFilter | None, lite: bool = False) -> str:
+    """The Milvus boolean expression of ``where`` (``""`` for none): on the ARRAY fields (a server, which indexes
+    them), or with ``lite`` as ``like`` on the ``tags`` fields (Milvus Lite, which evaluates ``array_contains*``
+    row by row in Python; module doc). Both keep the same rows."""
     if not where:
         return ""
     parts = []
+    if lite:
+        if where.exclude:
+            parts.append("not (" + " or ".join(f"tags like {json.dumps(_like_pattern(d), ensure_ascii=False)}"
+                                               for d in sorted(where.exclude)) + ")")
+        parts += [f"track_tags like {json.dumps(_like_pattern(d), ensure_ascii=False)}" for d in sorted(where.require)]
+        return " and ".join(parts)
     if where.exclude:
         parts.append(f"not array_contains_any(descriptors, {_literal(where.exclude)})")
     if where.require:
@@ -118,6 +166,7 @@ class MilvusStore:
         self.sparse = meta.get("sparse")  # the lexical scorer of the sparse vectors, or None
         self._vocab_rows = {d: i for i, d in enumerate(vocabulary)}
         self.path = address
+        self.lite = is_lite(address)
 
     # ---- names ------------------------------------------------------------------------------------------
     @staticmethod
@@ -168,7 +217,7 @@ class MilvusStore:
         for name in (sets, vocab, ident):
             if client.has_collection(name):
                 client.drop_collection(name)
-        cls._create_sets(client, sets, texts, track_descriptors, meta, lexical is not None)
+        cls._create_sets(client, sets, texts, track_descriptors, meta, lexical is not None, lite=is_lite(address))
         doc_matrix = lexical.doc_matrix.tocsr() if lexical is not None else None
         with tqdm(total=len(texts), desc="milvus: inserting descriptor sets", unit="set",
                   disable=len(texts) < 10 * INSERT_BATCH) as bar:
@@ -176,9 +225,10 @@ class MilvusStore:
                 stop = min(start + INSERT_BATCH, len(texts))
                 rows = []
                 for i in range(start, stop):
+                    descriptors, tracks = texts[i].split(SEPARATOR), sorted(set(track_descriptors[i]))
                     row = {"id": i, "vector": embeddings[i].tolist(), "text": texts[i],
-                           "descriptors": texts[i].split(", "), "track_descriptors": sorted(set(track_descriptors[i])),
-                           "read": int(read.get(i, 0))}
+                           "descriptors": descriptors, "track_descriptors": tracks,
+                           "tags": tags(descriptors), "track_tags": tags(tracks), "read": int(read.get(i, 0))}
                     if doc_matrix is not None:
                         lo, hi = doc_matrix.indptr[i], doc_matrix.indptr[i + 1]
                         terms = dict(zip(doc_matrix.indices[lo:hi].tolist(), doc_matrix.data[lo:hi].tolist()))
@@ -191,6 +241,8 @@ class MilvusStore:
         cls._create_simple(client, ident, 2, "json", [{"id": 0, "json": json.dumps(meta), "vector": [0.0, 0.0]}])
         for name in (sets, vocab, ident):
             client.flush(name)
+        if is_lite(address):
+            _wait_for_lite_maintenance(address, (sets, vocab, ident))
         cls._publish(client, prefix)
         if chunks is not None:
             embedding_cache.clear(chunks)
@@ -198,7 +250,8 @@ class MilvusStore:
         return cls.open(address, prefix=prefix, client=client)
 
     @staticmethod
-    def _create_sets(client, name: str, texts: Sequence[str], track_descriptors, meta: dict, sparse: bool) -> None:
+    def _create_sets(client, name: str, texts: Sequence[str], track_descriptors, meta: dict, sparse: bool,
+                     lite: bool) -> None:
         from pymilvus import DataType
 
         longest_set = max(len(t.split(", ")) for t in texts)
@@ -214,8 +267,18 @@ class MilvusStore:
         for field, capacity in (("descriptors", longest_set), ("track_descriptors", max(1, longest_tracks))):
             schema.add_field(field, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=min(4096, capacity),
                              max_length=max(1, longest_descriptor))
+        longest_tags = max(len(tags(sorted(set(ds))).encode()) for ds in track_descriptors)
+        longest_tags = max([longest_tags] + [len(tags(t.split(SEPARATOR)).encode()) for t in texts])
+        if longest_tags > MAX_VARCHAR:
+            raise InvalidRequestError(f"a descriptor set's tracks carry {longest_tags} bytes of descriptors: more than "
+                                      f"Milvus' {MAX_VARCHAR} a field holds")
+        for field in ("tags", "track_tags"):
+            schema.add_field(field, DataType.VARCHAR, max_length=max(1, longest_tags))
         schema.add_field("read", DataType.INT32)
         index = client.prepare_index_params()
+        if not lite:  # a server indexes ARRAY fields for array_contains*; Milvus Lite indexes no ARRAY field
+            for field in ("descriptors", "track_descriptors"):
+                index.add_index(field, index_type="INVERTED")
         if meta["index"] == "FLAT":
             index.add_index("vector", index_type="FLAT", metric_type="IP")
         else:
@@ -320,6 +383,10 @@ class MilvusStore:
         missing = sum(t is None for t in texts)
         if missing:
             raise IndexCorruptError(f"the Milvus collection {sets} lacks {missing} of its {n} descriptor sets: rebuild it")
+        if meta.get("sparse") is not None:
+            # Milvus Lite builds a segment's sparse index on the first sparse search: made here, not by a request
+            client.search(sets, data=[{EMPTY_TERM: 1.0}], anns_field="sparse", limit=1,
+                          search_params={"metric_type": "IP", "params": {}})
         vocab_rows = sorted(_scan(client, vocab, ["id", "descriptor", "vector"]), key=lambda r: r["id"])
         vocabulary = [r["descriptor"] for r in vocab_rows]
         vectors = np.asarray([r["vector"] for r in vocab_rows], dtype=np.float32).reshape(len(vocab_rows), meta["dim"])
@@ -337,19 +404,49 @@ class MilvusStore:
         """Embedding dimension."""
         return int(self.meta["dim"])
 
-    def _hits(self, data: list, field: str, k: int, where: SetFilter | None, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _hits(self, data: list, field: str, k: int, where: SetFilter | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows of ``field`` for each of ``data`` among those ``where`` leaves (module doc: on Milvus
+        Lite, a long exclusion is applied here to an unfiltered search of more rows)."""
         k = min(int(k), len(self), MAX_LIMIT)
         scores = np.full((len(data), k), -np.inf, dtype=np.float32)
         rows = np.full((len(data), k), -1, dtype=np.int64)
         if k <= 0 or not data:
             return scores, rows
-        sets = self.collections(self.prefix)[0]
-        results = self.client.search(sets, data=data, anns_field=field, limit=k, filter=filter_expression(where),
-                                     search_params={"metric_type": "IP", "params": params})
+        if self.lite and where and len(where.exclude) * len(self) > LITE_FILTER_BUDGET:
+            results = self._search_excluding_here(data, field, k, where)
+        else:
+            results = self._engine_search(data, field, k, where)
         for q, hits in enumerate(results):
-            for j, hit in enumerate(hits):
-                scores[q, j], rows[q, j] = hit["distance"], hit["id"]
+            for j, (score, row) in enumerate(hits[:k]):
+                scores[q, j], rows[q, j] = score, row
         return scores, rows
+
+    def _engine_search(self, data: list, field: str, k: int, where: SetFilter | None) -> list[list[tuple[float, int]]]:
+        """One Milvus search: ``(score, row)`` best first for each of ``data``, ``where`` evaluated by the engine."""
+        params = {} if field != "vector" or self.meta["index"] == "FLAT" else {"ef": max(HNSW_EF_SEARCH, 2 * k)}
+        results = self.client.search(self.collections(self.prefix)[0], data=data, anns_field=field, limit=k,
+                                     filter=filter_expression(where, self.lite),
+                                     search_params={"metric_type": "IP", "params": params})
+        return [[(hit["distance"], hit["id"]) for hit in hits] for hits in results]
+
+    def _search_excluding_here(self, data: list, field: str, k: int, where: SetFilter) -> list[list[tuple[float, int]]]:
+        """Milvus Lite with an exclusion over :data:`LITE_FILTER_BUDGET` (a request that rejects "vocals" excludes
+        1,336 descriptors: 46 s a search at 100k sets): the engine searches without the exclusion (``require``
+        still in it) for :data:`OVERFETCH` times more rows, as often as needed, and the rows carrying an excluded
+        descriptor are dropped here, from the sets' texts. Past :data:`MAX_LIMIT` rows the engine filters after
+        all."""
+        engine_where = SetFilter(require=where.require) if where.require else None
+        exclude = where.exclude
+        fetch = k
+        while True:
+            fetch = min(len(self), MAX_LIMIT, OVERFETCH * fetch)
+            results = self._engine_search(data, field, fetch, engine_where)
+            kept = [[(score, row) for score, row in hits if exclude.isdisjoint(self.texts[row].split(SEPARATOR))]
+                    for hits in results]
+            if all(len(hits) >= k or len(raw) < fetch for hits, raw in zip(kept, results)) or fetch >= len(self):
+                return kept
+            if fetch >= MAX_LIMIT:
+                return self._engine_search(data, field, k, where)
 
     def search(self, queries: np.ndarray, k: int, *, where: SetFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each query by inner product ``(scores, rows)``, among the sets ``where``
@@ -359,8 +456,7 @@ class MilvusStore:
             raise InvalidRequestError(f"query vectors of shape {queries.shape}: expected dimension {self.dim}")
         if not np.isfinite(queries).all():
             raise InvalidRequestError("query vectors must be finite: they hold NaN or infinite values")
-        params = {} if self.meta["index"] == "FLAT" else {"ef": max(HNSW_EF_SEARCH, 2 * min(int(k), MAX_LIMIT))}
-        return self._hits(queries.tolist(), "vector", k, where, params)
+        return self._hits(queries.tolist(), "vector", k, where)
 
     def lexical_search(self, terms: np.ndarray, weights: np.ndarray, k: int, *,
                        where: SetFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -371,7 +467,7 @@ class MilvusStore:
             raise InvalidRequestError(f"{self!r} was built without sparse vectors")
         if not len(terms):
             return np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64)
-        scores, rows = self._hits([dict(zip(terms.tolist(), weights.tolist()))], "sparse", k, where, {})
+        scores, rows = self._hits([dict(zip(terms.tolist(), weights.tolist()))], "sparse", k, where)
         keep = (rows[0] >= 0) & (scores[0] > 0)
         return scores[:, keep], rows[:, keep]
 
@@ -415,6 +511,22 @@ class MilvusStore:
                 "descriptor_sets": len(self), "vocabulary": len(self.vocabulary), "dim": self.dim,
                 "model": self.model_name, "catalog_fingerprint": self.fingerprint, "sparse": self.sparse,
                 "encoded_alone": self.encoded_alone, "version": self.meta["version"]}
+
+
+def _wait_for_lite_maintenance(address: str, names: Sequence[str]) -> None:
+    """Wait until Milvus Lite has built the vector indexes of the segments that flushing ``names`` made and
+    compacted them: it does so in a background thread of this process, and a request arriving meanwhile searches
+    unindexed segments by brute force, competing for the interpreter with the index build, or waits on the
+    compaction's lock. Milvus Lite 3.x answers no request for this (its index state always says finished):
+    its collections' own drain is called, and nothing is waited for where that is missing."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        db = server_manager_instance._servers[os.path.abspath(Path(address).expanduser())][1]
+        for name in names:
+            db.get_collection(name)._wait_for_bg()
+    except (ImportError, AttributeError, KeyError, TypeError, IndexError) as e:  # another Milvus Lite
+        log.debug("could not wait for Milvus Lite's background index build: %r", e)
 
 
 def _scan(client, name: str, fields: list[str], batch: int = 8_192):

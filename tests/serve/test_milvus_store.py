@@ -43,6 +43,46 @@ def test_filters_become_engine_expressions_with_strings_escaped() -> None:
                     'array_contains_all(track_descriptors, ["a\\\\b"])')
 
 
+def test_milvus_lite_filters_are_like_on_the_tags_fields_with_wildcards_escaped() -> None:
+    where = SetFilter(exclude=frozenset({"metal", "100%_x"}), require=frozenset({"a\\b", "rap"}))
+    assert filter_expression(where, lite=True) == (
+        'not (tags like "%, 100\\\\%\\\\_x, %" or tags like "%, metal, %") and '
+        'track_tags like "%, a\\\\\\\\b, %" and track_tags like "%, rap, %"')
+    assert filter_expression(None, lite=True) == filter_expression(SetFilter(), lite=True) == ""
+
+
+@pytest.mark.parametrize("budget", [10**9, 0], ids=["in-the-engine", "excluded-by-the-store"])
+def test_a_filtered_search_keeps_the_rows_of_an_unfiltered_search_then_filtered(tmp_path: Path, encoder, budget,
+                                                                                 monkeypatch) -> None:
+    """Milvus Lite's filter (``like`` on the tags fields) keeps only allowed rows, exactly those that searching
+    everything and filtering the rows here keeps; ``like``'s wildcards in a descriptor match only themselves. The
+    same when the exclusion is over Lite's budget and the store drops the excluded rows of a larger search."""
+    from melscribe.serve import milvus_store
+
+    monkeypatch.setattr(milvus_store, "LITE_FILTER_BUDGET", budget)
+    texts = ["a_b, drums", "axb, drums", "100%, drums, piano", "1000, drums", "drums, piano, jazz", "metal, guitar",
+             "guitar, a_b", "piano", "rap, drums", "jazz, a\\b, drums"]
+    tracks = [t.split(", ") + (["rap"] if i % 3 == 0 else []) for i, t in enumerate(texts)]
+    vocabulary = sorted({d for t in tracks for d in t})
+    store = MilvusStore.build(str(tmp_path / "f.db"), texts, encoder, fingerprint="f", vocabulary=vocabulary,
+                              track_descriptors=tracks)
+    assert store.lite and store.meta["index"] == "FLAT"
+    q = encoder.encode(["drums and piano"])[0]
+    all_scores, all_rows = store.search(q, len(texts))
+    for where in (SetFilter(exclude=frozenset({"a_b"})), SetFilter(exclude=frozenset({"100%", "metal"})),
+                  SetFilter(require=frozenset({"rap"})), SetFilter(exclude=frozenset({"a\\b"}), require=frozenset({"drums"})),
+                  SetFilter(exclude=frozenset({"piano"}), require=frozenset({"rap", "drums"}))):
+        allowed = [i for i in range(len(texts)) if not where.exclude & set(texts[i].split(", "))
+                   and where.require <= set(tracks[i])]
+        expected = [r for r in all_rows[0].tolist() if r in allowed]
+        scores, rows = store.search(q, 4, where=where)
+        got = [r for r in rows[0].tolist() if r >= 0]
+        assert got == expected[:4], where
+        np.testing.assert_allclose(scores[0][:len(got)], all_scores[0][[all_rows[0].tolist().index(r) for r in got]],
+                                   atol=1e-6)
+    assert "axb, drums" in [texts[r] for r in store.search(q, 10, where=SetFilter(exclude=frozenset({"a_b"})))[1][0]]
+
+
 def test_the_store_holds_what_the_faiss_index_holds(small_store, rec) -> None:
     milvus, _ = small_store
     store, index = milvus.index, rec.index
