@@ -392,6 +392,12 @@ class ColumnarCatalog:
         """The content hash, equal to :meth:`Catalog.fingerprint` of the same catalog (computed at conversion)."""
         return str(self._meta["fingerprint"])
 
+    def with_audio_folder(self, folder: str | os.PathLike, *args: Any, **kwargs: Any) -> Catalog:
+        """Not supported: audio-only tracks join a :class:`Catalog`; :class:`DataError` saying so."""
+        raise DataError(f"{self.name} is opened as a columnar catalog (a file of {COLUMNAR_MIN_BYTES >> 20} MiB or "
+                        f"more), which takes no audio-only tracks: serve the audio folder {folder} with a catalog of "
+                        "its own (`--catalog none --audio-folder ...`)")
+
     def set_rows(self, texts: Sequence[str]) -> "ColumnarRows":
         """The descriptor sets ``texts`` (an index's rows) with their descriptors and tracks; an index built from
         this catalog holds its sets in the catalog's order (checked); :class:`StaleIndexError` if it holds a set

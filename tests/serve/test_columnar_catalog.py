@@ -148,3 +148,9 @@ def test_recommendations_are_the_same_as_from_the_catalog(encoder, catalog, rec,
                                  ("tropical but not reggae", {})]:
             got = [r.to_dict() for r in other.recommend(request, 5, **options)]
             assert got == [r.to_dict() for r in rec.recommend(request, 5, **options)]
+
+
+def test_audio_only_tracks_are_refused_with_the_reason(tmp_path: Path) -> None:
+    columnar = ColumnarCatalog.open(convert(write_catalog(tmp_path / "c.csv"), tmp_path / "c", progress=False))
+    with pytest.raises(DataError, match="columnar catalog .* takes no audio-only tracks"):
+        columnar.with_audio_folder(tmp_path)
