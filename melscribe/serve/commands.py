@@ -25,6 +25,7 @@ from melscribe.serve.catalog import Catalog
 from melscribe.serve.recommend import Recommender, resolve_fusion
 from melscribe.serve.request_checks import MAX_RERANK
 from melscribe.serve.results import Recommendation
+from melscribe.serve.ray_embedding import ENGINES, embed_with_ray
 from melscribe.serve.store_setup import DEFAULT_SPARSE, build_index, build_milvus_store, index_cache_dir, load_catalog
 from melscribe.serve.store import parse_store
 
@@ -41,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = actions.add_parser("build", help="embed a catalog's descriptor sets and save the index",
                            description="Embed a catalog's descriptor sets and save the index (replacing any).")
     _add_source_arguments(b)
+    b.add_argument("--engine", choices=ENGINES, default="local",
+                   help="what embeds the descriptor sets: local (this process, the default) or ray (a Ray Data actor "
+                        "pool, each actor with one encoder; a local Ray on this machine's cores, or the cluster of "
+                        "--ray-address; no faster than local on one machine: for a cluster; see docs/serving.md)")
+    b.add_argument("--ray-address", metavar="ADDR",
+                   help="with --engine ray: join the Ray cluster at ADDR (HOST:PORT of its head, auto, or "
+                        "ray://HOST:10001) instead of starting a local Ray; it is left running")
+    b.add_argument("--ray-workers", type=int_in(1), metavar="N",
+                   help="with --engine ray: N actors, each on the cluster's CPUs / N cores (default: one per CPU)")
     b.set_defaults(func=cmd_index_build)
     i = actions.add_parser("info", help="describe an index as JSON",
                            description="Describe the index of --index-dir, or the cached index of a model and catalog.")
@@ -163,15 +173,20 @@ def _recommender_of(args: argparse.Namespace, catalog: Catalog, encoder: TextEnc
 
 def cmd_index_build(args: argparse.Namespace) -> None:
     """``melscribe index build``: (re)build and save the index of a catalog."""
+    if args.engine != "ray" and (args.ray_address or args.ray_workers):
+        raise InvalidRequestError("--ray-address and --ray-workers go with --engine ray")
     catalog, encoder = _catalog_and_encoder(args)
     kind, address = parse_store(args.store)
     if kind == "milvus":
+        if args.engine == "ray":  # the store's build then reads every embedding from the cache
+            embed_with_ray(encoder, catalog.set_texts(), address=args.ray_address, workers=args.ray_workers)
         fusion = resolve_fusion(None, encoder.source)
         store = build_milvus_store(catalog, encoder, address, lexical_name=fusion.lexical if fusion else DEFAULT_SPARSE)
         print(f"Milvus store of {len(store)} descriptor sets ({len(catalog)} tracks) → {address}")
         return
     folder = args.index_dir or index_cache_dir(encoder.name, catalog.fingerprint(), args.kind)
-    index = build_index(catalog, encoder, folder, args.kind)
+    index = build_index(catalog, encoder, folder, args.kind, engine=args.engine, ray_address=args.ray_address,
+                        ray_workers=args.ray_workers)
     print(f"{index.kind} index of {len(index)} descriptor sets ({len(catalog)} tracks) → {folder}")
 
 

@@ -67,11 +67,23 @@ def build_milvus_store(catalog: Catalog, encoder: TextEncoder, address: str, *, 
                              client=client)
 
 
-def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLike, kind: str = "auto") -> DescriptorIndex:
+def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLike, kind: str = "auto", *,
+                engine: str = "local", ray_address: str | None = None, ray_workers: int | None = None) -> DescriptorIndex:
     """Embed the descriptor sets and vocabulary of ``catalog`` with ``encoder``, index them, save to ``folder``
-    (which must be absent, empty or an index: checked before any encoding, :func:`melscribe.fileio.check_replaceable`)."""
+    (which must be absent, empty or an index: checked before any encoding, :func:`melscribe.fileio.check_replaceable`).
+    ``engine``: ``local`` embeds in this process; ``ray`` first embeds the descriptor sets on Ray Data into the
+    embedding cache, which the build then reads (:func:`melscribe.serve.ray_embedding.embed_with_ray`: a local
+    Ray, or the cluster at ``ray_address``, with ``ray_workers`` actors)."""
+    from melscribe.errors import InvalidRequestError
+    from melscribe.serve.ray_embedding import ENGINES, embed_with_ray
+
+    if engine not in ENGINES:
+        raise InvalidRequestError(f"unknown embedding engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_replaceable(Path(folder).expanduser(), INDEX_META_FILE, "index")
-    index = DescriptorIndex.build(catalog.set_texts(), encoder, fingerprint=catalog.fingerprint(),
+    texts = catalog.set_texts()
+    if engine == "ray":
+        embed_with_ray(encoder, texts, address=ray_address, workers=ray_workers)
+    index = DescriptorIndex.build(texts, encoder, fingerprint=catalog.fingerprint(),
                                   vocabulary=catalog.vocabulary(), kind=kind)
     try:
         index.save(folder)
