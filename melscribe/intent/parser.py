@@ -20,6 +20,12 @@ vocabulary:
    "un-distorted", "unjazzy", "anti-christmas", "drumless"; not "anti-folk", "non-stop", "unplugged", …:
    :data:`~melscribe.intent.rejections.PREFIXED_STOPWORDS`); postposed cues take the words before them in the
    clause ("rap is not for me", "with the guitar solos cut out": :data:`~melscribe.intent.rejections.POSTPOSED_CUES`).
+   Round three: more aversion ("despise", "can't bear", "sick to death of", "kinda over", "no longer into"),
+   "all but the" as an exclusion ("all but" alone means "almost"; a cue longer than a non-cue wins); after an
+   intensifier ("not too heavy rock", "not so slow blues") the cue covers the adjective only, so the genre stays
+   wanted; phrases naming no sound ("fewer instruments", "less going on") reject nothing, nor do "never get
+   old", "non stop" (:data:`~melscribe.intent.rejections.INTENSIFIERS`,
+   :data:`~melscribe.intent.rejections.GENERIC_PHRASES`).
 2. **Matching a rejected phrase to descriptors** (:class:`~melscribe.intent.matching.DescriptorMatcher`). A descriptor is rejected by a
    phrase when
 

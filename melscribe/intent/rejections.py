@@ -26,6 +26,9 @@ NON_CUES = (
     "no stranger to", "not a thing", "no surprise", "can't sit still", "cant sit still", "cannot sit still",
     "can't help", "cant help", "cant wait", "cant get enough", "dont know", "dont stop", "wont stop",
     "cant go wrong", "doesnt matter", "dont care", "dont mind", "not kidding", "not complaining",
+    # round three: idioms of lasting liking ("never get old"), the prefix of "non stop" written apart
+    "never get old", "never getting old", "never get boring", "never gets boring", "never goes out of style",
+    "never go out of style", "never gets tiring", "never get tiring", "non stop",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -49,6 +52,13 @@ CUES = (
     "anywhere but", "anyone but", "anybody but", "everywhere but", "loses the", "losing the", "but not as",
     "exhausted by", "exhausted with", "worn out on", "burnt out on", "burned out on", "burnt out by",
     "and not as",
+    # round three: aversion verbs beside "hate"/"can't stand", intensified aversion, "over" after an adverb,
+    # "all but the" (an exclusion, where "all but" alone means "almost")
+    "despise", "despises", "detest", "detests", "loathe", "loathes", "abhor", "can't bear", "cant bear",
+    "cannot bear", "can't tolerate", "cant tolerate", "cannot tolerate", "sick to death of", "sick and tired of",
+    "bored to death of", "gone right off", "gone completely off", "gone totally off", "kinda over",
+    "kind of over", "sorta over", "sort of over", "pretty over", "really over", "completely over", "all but the",
+    "no longer into", "no longer a fan of",
 )
 #: Cues of exclusion, after which "and" coordinates like "or" ("excluding house and trance").
 LIST_CUES = frozenset({"anything but", "everything but", "anything except", "everything except", "except",
@@ -114,6 +124,13 @@ TRAILING_FILLERS = frozenset("""
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
                             "sugar", "fat", "hassle", "ad", "ads", "risk", "trouble", "cost", "end", "time",
                             "home", "count", "name", "self", "use", "help", "rest", "need", "point", "life"})
+#: One-word phrases that name no sound and reject nothing ("fewer instruments", "less going on").
+GENERIC_PHRASES = frozenset("""
+    instruments instrument going happening everything things anything something stuff layers elements
+""".split())
+#: Intensifiers after a cue ("not too heavy rock", "nothing so slow"): the cue then covers the adjective they
+#: modify, the first word of its phrase, and the noun after it stays wanted.
+INTENSIFIERS = frozenset("too so overly very particularly especially".split())
 _MAX_SCOPE = 5
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
@@ -198,8 +215,10 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             clause_start = i + 1
             i += 1
             continue
-        if any(_starts_with(toks, i, seq) for seq in _non_cue_words()):
-            i += len(next(seq for seq in _non_cue_words() if _starts_with(toks, i, seq)))
+        non_cue = next((seq for seq in _non_cue_words() if _starts_with(toks, i, seq)), None)
+        if non_cue is not None and not any(len(seq) > len(non_cue) and _starts_with(toks, i, seq)
+                                           for seq, _ in _cue_words()):  # "all but the violin" is a cue
+            i += len(non_cue)
             continue
         free = re.fullmatch(r"([a-z0-9][a-z0-9 '&/-]*?)-(?:free|less)", tok) or _joined_less(tok)
         if free and free.group(1) not in FREE_STOPWORDS:
@@ -232,7 +251,9 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         if len(seq) > 1 and any(_starts_with(toks, j - 1, q) for q in _non_cue_words()):  # "with no end"
             i = j
             continue
-        phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j, name in LIST_CUES)
+        intensified = name == "nothing too" or (j < len(toks) and toks[j][0] in INTENSIFIERS)
+        phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j, name in LIST_CUES, intensified)
+        phrases = [p for p in phrases if p not in GENERIC_PHRASES]
         if not phrases:
             i = j
             continue
@@ -297,7 +318,8 @@ def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
 
 def _word_scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int]:
     """The one word a prefix written apart covers ("non electronic dance music" → electronic)."""
-    if j < len(toks) and toks[j][0][0].isalnum() and not _is_boundary(toks[j][0]):
+    if j < len(toks) and toks[j][0][0].isalnum() and not _is_boundary(toks[j][0]) \
+            and "non" + toks[j][0] not in PREFIXED_STOPWORDS:
         return [toks[j][0]], toks[j][2]
     return [], toks[j - 1][2]
 
@@ -326,15 +348,18 @@ def _and_item(toks: Sequence[tuple[str, int, int]], j: int) -> bool:
     return 1 <= n <= 2
 
 
-def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False) -> tuple[list[str], int]:
+def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
+           first_word: bool = False) -> tuple[list[str], int]:
     """The phrases covered from token ``j`` (split at "or"/"nor", and at "and" after a cue of exclusion:
-    ``lists``), and the end offset of the scope."""
+    ``lists``), and the end offset of the scope; with ``first_word`` (a cue and an intensifier: "not too heavy
+    rock"), the first phrase is its first word, and the scope ends there unless "or" follows."""
     phrases: list[str] = []
     end = toks[j - 1][2] if j else 0
     while True:
         j = _skip_fillers(toks, j)
         words_: list[str] = []
-        while j < len(toks) and len(words_) < _MAX_SCOPE:
+        limit = 1 if first_word and not phrases else _MAX_SCOPE
+        while j < len(toks) and len(words_) < limit:
             t = toks[j][0]
             if t in ("or", "nor", "neither", "either") or _is_boundary(t):
                 break

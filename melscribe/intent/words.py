@@ -63,7 +63,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "improvisation": ("improv", "improvised", "improvising", "improvisational", "improvisations"),
     "depressed": ("depressing", "depressive", "depression"),
     "sad": ("melancholic", "melancholy", "sorrowful", "mournful", "gloomy"),
-    "scary": ("spooky", "creepy", "eerie", "frightening"),
+    "scary": ("spooky", "creepy", "eerie", "frightening", "horror"),
+    "repetitive": ("repetition", "repetitious", "repeating"),
+    "wobble": ("wobbles", "wobbly", "wub", "wubs"),
+    "rap": ("rapping", "rapper", "rappers", "raps", "mc", "mcs", "emcee", "emcees"),
     "reverb": ("reverberant", "reverberation", "reverbs", "reverberating"),
     # a country and its adjective ("anywhere but ireland" rejects "irish folk music")
     "irish": ("ireland",), "indian": ("india",), "scottish": ("scotland",), "spanish": ("spain",),

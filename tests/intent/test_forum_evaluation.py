@@ -82,3 +82,18 @@ def test_summarise_by_family() -> None:
     out = summarise_by_family(evaluation, requests, k=2)
     assert out["aversion"]["rejected@2 word"] == 0.5 and out["aversion"]["clean@2 word"] == 0.0
     assert out["plain"]["wanted@2 word"] == 1.0 and math.isnan(out["plain"]["rejected@2 word"])
+
+
+def test_the_third_held_out_set_is_well_formed() -> None:
+    """forum_requests_3.jsonl (issue 25, round three): a fresh held-out set, apart from the sets developed on."""
+    third = [json.loads(line) for line in (DATA / "forum_requests_3.jsonl").read_text().splitlines()]
+    assert len(third) >= 150 and {r["split"] for r in third} == {"heldout3"}
+    assert {r["family"] for r in third} == FAMILIES
+    assert len({r["id"] for r in third}) == len(third)
+    others = set()
+    for name in ("forum_requests.jsonl", "forum_requests_2.jsonl", "forum_requests_dev.jsonl", "negated_requests.jsonl"):
+        others |= {json.loads(line)["request"] for line in (DATA / name).read_text().splitlines() if line.strip()}
+    assert not {r["request"] for r in third} & others
+    for r in third:
+        assert (r["family"] in ("ambiguous", "plain")) <= (r["rejects"] == [])
+        assert (r["family"] in ("ambiguous", "plain", "prefix")) or r["rejects"]

@@ -192,3 +192,107 @@ def test_ambiguous_requests_exclude_nothing(parser: IntentParser, request_: str)
     intent = parser.parse(request_)
     assert intent.empty and intent.rejected == ()
     assert intent.wanted  # and what they ask for is read
+
+
+# --- round three (issue 25): phrasings the development sets showed missed, and their kin --------------------
+
+@pytest.mark.parametrize("request_, expected", [
+    ("i despise yodeling", ["yodeling"]),                                     # aversion verbs beside "hate"
+    ("honestly i detest panpipes", ["panpipes"]),
+    ("loathe kazoo solos", ["kazoo solos"]),
+    ("can't bear harpsichord", ["harpsichord"]),
+    ("cant tolerate whistling", ["whistling"]),
+    ("sick to death of covers", ["covers"]),                                  # intensified aversion
+    ("sick and tired of trance", ["trance"]),
+    ("gone right off ska", ["ska"]),
+    ("kinda over trap music", ["trap"]),                                      # "over" after an adverb
+    ("i'm really over grunge", ["grunge"]),
+    ("no longer into emo rap", ["emo rap"]),                                  # "no longer" + aversion
+])
+def test_aversion_round_three(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("every brass instrument, all but the tuba", ["tuba"]),                   # "all but the": an exclusion
+    ("choral music all but the sopranos", ["sopranos"]),
+])
+def test_exclusion_round_three(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("not too fast jazz for dinner", ["fast"]),                                # an intensifier: the adjective only
+    ("not so sad love songs", ["sad"]),
+    ("nothing too loud techno", ["loud"]),
+    ("not too loud or fast", ["loud", "fast"]),                                 # "or" still coordinates
+    ("not very heavy on the drums", ["drums"]),                                 # a filler after the intensifier
+])
+def test_degree_round_three(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("grime without the mc", ["mc"]),
+    ("house music, lose the piano and keep the bass", ["piano"]),
+])
+def test_part_round_three(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("non-orchestral trailer music", ["orchestral"]),
+    ("non synth wave", ["synth"]),                                             # written apart: one word
+])
+def test_prefix_round_three(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_", [
+    "non stop eurobeat for the gym",                                           # "non-stop" written apart
+    "songs that never get old",
+    "tunes that never go out of style",
+    "all but forgotten soul gems from the 60s",                                # "all but" = almost
+    "fewer instruments, less going on",                                        # no sound named
+    "no longer than five minutes please",
+])
+def test_ambiguous_round_three_reject_nothing(request_: str) -> None:
+    assert find_rejections(request_) == []
+
+
+ROUND_THREE_VOCABULARY = [
+    "rock", "heavy rock", "heavy", "blues", "slow blues", "slow tempo", "fast tempo", "jazz", "rap", "rapping",
+    "male vocal", "grime", "horror movie", "scary", "repetitive", "techno", "wobble bass", "dubstep", "violin",
+    "strings", "string quartet", "cello", "ukulele", "synth pop", "pop", "guitar", "instrumental",
+]
+
+
+@pytest.fixture(scope="module")
+def parser3(encoder: TextEncoder) -> IntentParser:
+    return IntentParser(ROUND_THREE_VOCABULARY, None, encoder)
+
+
+@pytest.mark.parametrize("request_, rejected, kept", [
+    ("not too heavy rock for a long drive", {"heavy"}, {"rock"}),             # the genre stays wanted
+    ("not so slow blues", {"slow tempo"}, {"blues"}),
+    ("grime without the mc", {"rap", "rapping"}, {"grime"}),                  # mc → rap
+    ("an epic score but nothing horror", {"horror movie", "scary"}, set()),   # horror ~ scary
+    ("techno with less repetition", {"repetitive"}, {"techno"}),              # repetition ~ repetitive
+    ("electronic, just not the wubs", {"wobble bass"}, set()),                # wubs ~ wobble
+    ("string music, all but the violin", {"violin"}, {"cello", "string quartet"}),
+    ("i despise synth pop", {"synth pop"}, {"guitar"}),
+    ("im kinda over ukulele music", {"ukulele"}, set()),
+])
+def test_round_three_matched(parser3: IntentParser, request_: str, rejected: set[str], kept: set[str]) -> None:
+    intent = parser3.parse(request_)
+    assert rejected <= set(intent.rejected)
+    assert not kept & set(intent.rejected)
+
+
+@pytest.mark.parametrize("request_", [
+    "non stop rock for the gym", "blues songs that never get old", "fewer instruments, less going on, strings",
+    "jazz that never goes out of style",
+])
+def test_round_three_ambiguous_exclude_nothing(parser3: IntentParser, request_: str) -> None:
+    intent = parser3.parse(request_)
+    assert intent.empty and intent.rejected == ()
