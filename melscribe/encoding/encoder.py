@@ -33,7 +33,7 @@ import numpy as np
 
 from melscribe.config import PACKAGED_MINILM, resolve_model, trained_model_path
 from melscribe.errors import InvalidRequestError, ModelUnavailableError
-from melscribe.encoding.long_text import DEFAULT_POLICY, LongTextPolicy, Window, pool, windows
+from melscribe.encoding.long_text import DEFAULT_POLICY, RELEVANCE_POOLINGS, LongTextPolicy, Window, pool, windows
 from melscribe.encoding.models import load_sentence_transformer
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class TextEncoder:
                 row += 1
             else:
                 part = emb[row:row + len(plan)]
-                scores = relevance(part) if relevance is not None and policy.pooling == "relevance" else None
+                scores = relevance(part) if relevance is not None and policy.pooling in RELEVANCE_POOLINGS else None
                 out[i] = pool(part, plan, policy.pooling, scores, policy.temperature)
                 row += len(plan)
         return out

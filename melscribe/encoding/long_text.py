@@ -15,12 +15,22 @@ splits at spaces and punctuation, so a piece re-tokenises into the very tokens i
 
 (A sentence longer than a window is cut as ``"tokens"`` does, without overlap.)
 
+With :attr:`LongTextPolicy.first_window` (the default), the first piece is the text's first window, exactly
+the tokens truncation read, and the other pieces are those of the split that do not lie wholly inside it (the
+text truncation dropped, a sentence cut by the window read whole): a request a little over the window keeps what
+truncation read as one piece instead of being read only sentence by sentence, and the end of a long request is
+still read.
+
 Pooling: ``"mean"`` averages the piece embeddings; ``"tokens"`` weighs each by its number of tokens (close to
 what the model's own mean pooling over the whole text gives); ``"relevance"`` weighs each by
 ``exp(relevance / temperature)``, where a piece's relevance is given by the caller (the recommender: its best
 cosine to a descriptor set of the catalog), so that sentences resembling no music in the catalog ("I am writing
 this on my phone") weigh little beside those describing what is wanted; without relevance scores it is
-``"mean"``. Every pooled embedding is L2-normalised again.
+``"mean"``; ``"above-first"`` keeps the first piece and only those later pieces more relevant than it, weighed by
+``tokens × exp((relevance − the first piece's) / temperature)`` (the first piece weighs its tokens): with
+:attr:`LongTextPolicy.first_window`, a request whose unread end resembles the catalog no more than what truncation
+read is embedded as truncation embedded it, and an end that names what is wanted outweighs a first window of
+chatter (without relevance scores it is ``"tokens"``). Every pooled embedding is L2-normalised again.
 
 Figures (quality on long requests, latency): ``experiments/results/long_requests.md``; the choice made there
 is :data:`DEFAULT_POLICY`.
@@ -37,7 +47,9 @@ import numpy as np
 #: How a long text is cut into pieces (module doc).
 SPLITS = ("tokens", "sentences", "each-sentence")
 #: How the pieces' embeddings are pooled (module doc, :func:`pool`).
-POOLINGS = ("mean", "tokens", "relevance")
+POOLINGS = ("mean", "tokens", "relevance", "above-first")
+#: The poolings that weigh pieces by a relevance score.
+RELEVANCE_POOLINGS = ("relevance", "above-first")
 #: Where a sentence ends: after ``.``, ``!``, ``?`` or ``;`` followed by white space, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 
@@ -52,6 +64,8 @@ class LongTextPolicy:
     overlap: int = 32
     pooling: str = "mean"
     temperature: float = 0.05
+    #: the first window (what truncation read) is a piece, followed by the split's pieces that reach beyond it
+    first_window: bool = False
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -67,15 +81,18 @@ class LongTextPolicy:
     def label(self) -> str:
         """A short name, e.g. ``tokens/32/mean`` or ``each-sentence/relevance@0.05``."""
         cut = f"{self.split}/{self.overlap}" if self.split == "tokens" else self.split
-        return f"{cut}/{self.pooling}" + (f"@{self.temperature:g}" if self.pooling == "relevance" else "")
+        cut = f"first+{cut}" if self.first_window else cut
+        return f"{cut}/{self.pooling}" + (f"@{self.temperature:g}" if self.pooling in RELEVANCE_POOLINGS else "")
 
 
-#: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes, weighted by
-#: each sentence's best score on the catalog): chosen on ``experiments/results/long_requests.md``.
-DEFAULT_POLICY = LongTextPolicy("each-sentence", 0, "relevance", 0.05)
+#: The policy of :meth:`TextEncoder.encode_whole` (and so of every request ``recommend()`` encodes, each piece's
+#: relevance its best score on the catalog): the first window as truncation read it, and each later sentence that
+#: is more relevant than it; chosen on ``experiments/results/long_requests.md`` as the one reading that loses
+#: nothing on any split's ordinary requests (at 96 tokens too) and still reads the end of a long request.
+DEFAULT_POLICY = LongTextPolicy("each-sentence", 0, "above-first", 0.1, first_window=True)
 #: Longest request accepted, in characters (about 2,000 tokens): every request is read whole, sentence by sentence
-#: (:meth:`melscribe.serve.recommend.Recommender.embed_requests`), and this bounds what that costs (172 ms p50 at this length with onnx-int8 on
-#: 2 cores against 4.5 ms for a short request; ``experiments/results/long_requests.md``).
+#: (:meth:`melscribe.serve.recommend.Recommender.embed_requests`), and this bounds what that costs (199 ms p50 at this length with onnx-int8 on
+#: 2 cores against 4.0 ms for a short request; ``experiments/results/long_requests.md``).
 MAX_REQUEST_CHARS = 10_000
 
 
@@ -100,8 +117,13 @@ def windows(text: str, offsets: Sequence[tuple[int, int]], word_ids: Sequence[in
         return []
     starts = [i == 0 or word_ids[i] is None or word_ids[i] != word_ids[i - 1] for i in range(n)]
     if policy.split in ("sentences", "each-sentence"):
-        return _sentence_windows(text, offsets, starts, capacity, pack=policy.split == "sentences")
-    return _token_windows(offsets, starts, 0, n, capacity, min(policy.overlap, (capacity - 1) // 2))
+        out = _sentence_windows(text, offsets, starts, capacity, pack=policy.split == "sentences")
+    else:
+        out = _token_windows(offsets, starts, 0, n, capacity, min(policy.overlap, (capacity - 1) // 2))
+    if policy.first_window and n > capacity:
+        first = Window(offsets[0][0], offsets[capacity - 1][1], capacity)  # the tokens truncation reads
+        out = [first] + [w for w in out if w.end > first.end]
+    return out
 
 
 def _token_windows(offsets, starts, lo: int, hi: int, capacity: int, overlap: int) -> list[Window]:
@@ -162,7 +184,16 @@ def pool(embeddings: np.ndarray, windows_: Sequence[Window], pooling: str = DEFA
     ``exp(relevance / temperature)`` (``"relevance"``; the most relevant piece alone at temperature 0; the
     mean without ``relevance``)."""
     emb = np.asarray(embeddings, dtype=np.float32)
-    if pooling == "tokens":
+    if pooling == "above-first" and relevance is not None and temperature > 0:
+        gain = np.asarray(relevance, dtype=np.float64)
+        gain = gain - gain[0]
+        keep = gain > 0
+        keep[0] = True
+        tokens = np.array([max(1, x.tokens) for x in windows_], dtype=np.float64)
+        w = np.where(keep, tokens * np.exp(np.minimum(gain, 50 * temperature) / temperature), 0.0).astype(np.float32)
+    elif pooling == "above-first" and relevance is not None:  # temperature 0: the most relevant piece alone
+        w = (np.arange(len(relevance)) == int(np.argmax(relevance))).astype(np.float32)
+    elif pooling in ("tokens", "above-first"):
         w = np.array([max(1, x.tokens) for x in windows_], dtype=np.float32)
     elif pooling == "relevance" and relevance is not None:
         r = np.asarray(relevance, dtype=np.float64)

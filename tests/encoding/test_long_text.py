@@ -24,7 +24,8 @@ LONG = CHATTER * 2 + ENDING
 SHORT = ["upbeat tropical music with steel drums", "x", "  Sad PIANO ballad; soft female vocal!  ",
          "ÉLECTRO française, café-concert, 90s", "🎸 guitar"]
 POLICIES = [LongTextPolicy("tokens", 32, "mean"), LongTextPolicy("tokens", 0, "tokens"),
-            LongTextPolicy("sentences", 0, "mean"), DEFAULT_POLICY]
+            LongTextPolicy("sentences", 0, "mean"), LongTextPolicy("each-sentence", 0, "relevance", 0.05),
+            DEFAULT_POLICY]
 #: Descriptor sets standing for a catalog: a piece's relevance is its best cosine to one of them.
 CATALOG = ["steel drums, tropical, upbeat, calypso", "sad, piano, ballad", "heavy metal, distorted guitar",
            "jazz, saxophone, lounge", "ambient, calm, synth pad"]
@@ -61,8 +62,11 @@ def test_pieces_fit_cover_the_text_and_keep_its_tokens(encoder: TextEncoder, pol
     assert covered == set(range(len(whole.ids)))
     starts = [w.start for w in pieces]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
-    if policy.split != "tokens" or policy.overlap == 0:  # no overlap: every token read once
+    if (policy.split != "tokens" or policy.overlap == 0) and not policy.first_window:  # every token read once
         assert sum(w.tokens for w in pieces) == len(whole.ids)
+    if policy.first_window:  # the first piece is what truncation reads, token for token
+        assert pieces[0].start == 0 and pieces[0].tokens == encoder.max_seq_length - 2
+        assert all(w.end > pieces[0].end for w in pieces[1:])
 
 
 def test_each_sentence_is_a_piece_of_its_own(encoder: TextEncoder) -> None:
@@ -93,7 +97,7 @@ def test_the_end_of_a_long_text_is_read(backend: str, encoder: TextEncoder, onnx
     assert whole @ ending > 0.8 > truncated @ ending + 0.6
     assert whole @ calypso > truncated @ calypso + 0.4
     # without relevance scores every piece weighs alike: the ending moves it, but less
-    mean = enc.encode_whole([LONG])[0]
+    mean = enc.encode_whole([LONG], policy=LongTextPolicy("each-sentence", 0, "mean"))[0]
     assert truncated @ ending + 0.05 < mean @ ending < whole @ ending
 
 
@@ -125,6 +129,12 @@ def test_pooling() -> None:
     sharp, soft = pool(emb, wins, "relevance", rel, 0.05), pool(emb, wins, "relevance", rel, 1.0)
     assert sharp[1] > soft[1] > soft[2] > soft[0] and np.argmax(sharp) == 1
     np.testing.assert_allclose(pool(emb, wins, "relevance", None), pool(emb, wins, "mean"))  # no scores: the mean
+    # above-first: the first piece, and the later ones more relevant than it, by tokens × exp(gain / T)
+    np.testing.assert_array_equal(pool(emb, wins, "above-first", np.array([0.5, 0.2, 0.4]), 0.1), [1, 0, 0])
+    np.testing.assert_allclose(pool(emb, wins, "above-first", np.array([0.2, 0.5, 0.1]), 0.1),
+                               np.array([1, np.exp(3), 0]) / np.sqrt(1 + np.exp(6)), rtol=1e-5)
+    np.testing.assert_allclose(pool(emb, wins, "above-first", None), pool(emb, wins, "tokens"))  # no scores
+    np.testing.assert_array_equal(pool(emb, wins, "above-first", rel, 0.0), [0, 1, 0])
     with pytest.raises(ValueError, match="pooling"):
         pool(emb, wins, "max")
     for bad in (dict(split="words"), dict(pooling="max"), dict(overlap=-1), dict(temperature=-0.1)):
@@ -148,3 +158,21 @@ def test_the_window_can_be_set_within_the_models_positions(minilm, onnx_encoder:
     assert short.encode_whole([text], relevance=relevance_for(short))[0] @ short.encode([ENDING])[0] > 0.8
     # a window longer than the text reads what the model's own reads
     assert wide.encode([text])[0] @ onnx_encoder.encode([text])[0] > 1 - 1e-4
+
+
+def test_a_request_whose_end_adds_nothing_embeds_as_truncated(onnx_encoder: TextEncoder, home: Path) -> None:
+    """The default reads the first window as truncation did; later sentences count only when they resemble the
+    catalog more than it does, so a request a little over the window whose end is chatter keeps truncation's
+    embedding, and one whose end names what is wanted moves towards it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELSCRIBE_HOME", str(home))
+        short = TextEncoder("all-MiniLM-L6-v2", backend="onnx", max_seq_length=96)
+    rel = relevance_for(short)
+    wanted = "Upbeat tropical calypso with steel drums and a happy summer feeling. " * 6
+    chatty_end = wanted + CHATTER3
+    assert short.windows(chatty_end) is not None and short.windows(chatty_end)[0].start == 0
+    whole, truncated = short.encode_whole([chatty_end], relevance=rel)[0], short.encode([chatty_end])[0]
+    assert whole @ truncated > 1 - 1e-5
+    telling_end = CHATTER3 * 2 + ENDING
+    whole = short.encode_whole([telling_end], relevance=rel)[0]
+    assert whole @ short.encode([ENDING])[0] > 0.8 > short.encode([telling_end])[0] @ short.encode([ENDING])[0]
