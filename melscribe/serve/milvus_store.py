@@ -39,7 +39,7 @@ without ``auto_rebuild``, refuses). Collections under the prefix that melscribe 
 dropped: the open is refused, naming them.
 
 For a cluster, ingest at scale with ``pymilvus.bulk_writer.RemoteBulkWriter`` (Parquet files written to the
-cluster's object store, same schema as :func:`_sets_schema`) and ``bulk_import``, then write the identity row
+cluster's object store, the fields :meth:`MilvusStore._create_sets` makes) and ``bulk_import``, then write the identity row
 as :meth:`MilvusStore.build` does; batched inserts (:data:`INSERT_BATCH` rows) suit Milvus Lite and a
 standalone server.
 """
