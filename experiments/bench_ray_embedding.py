@@ -1,6 +1,6 @@
 """Embedding descriptor sets with the local engine against the Ray engine (issue 22, item 2).
 
-    python experiments/bench_ray_embedding.py [--sets 32768] [--workers 1 2]
+    python experiments/bench_ray_embedding.py [--sets 16384] [--workers 1 2]
 
 The texts: every MusicCaps descriptor set, then sets sampled from the MusicCaps vocabulary (``benchmark.py``'s
 ``synthetic_catalog``, set sizes drawn from MusicCaps') up to ``--sets`` unique texts. Each engine fills an
@@ -75,8 +75,8 @@ def chunk_transfer_ms(dim: int, folder: Path) -> float:
 def main() -> None:
     """Build the texts, time each engine on an empty cache, compare the embeddings, write the report."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sets", type=int, default=4 * 8192,
-                   help="unique descriptor-set texts (default 32768: four chunks, two for each of two actors)")
+    p.add_argument("--sets", type=int, default=2 * 8192,
+                   help="unique descriptor-set texts (default 16384: two chunks, one for each of two actors)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray actor counts (default 1 2)")
     p.add_argument("--data-dir")
     args = p.parse_args()
