@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 
 #: Word sequences that look like a negation but reject nothing; skipped whole.
@@ -177,6 +177,33 @@ def _non_cue_words() -> tuple[tuple[str, ...], ...]:
     return tuple(sorted((tuple(_TOKEN.findall(c)) for c in NON_CUES), key=len, reverse=True))
 
 
+def _first_word_index(items: Sequence[tuple[tuple[str, ...], Any]]) -> dict[str, tuple[tuple[tuple[str, ...], Any], ...]]:
+    """``(words, value)`` items by their first word, each word's items in the given order (longest first)."""
+    out: dict[str, list] = {}
+    for item in items:
+        if item[0]:
+            out.setdefault(item[0][0], []).append(item)
+    return {w: tuple(v) for w, v in out.items()}
+
+
+@lru_cache(maxsize=1)
+def _cues_at() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    return _first_word_index(_cue_words())
+
+
+@lru_cache(maxsize=1)
+def _non_cues_at() -> dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]]:
+    return _first_word_index([(seq, seq) for seq in _non_cue_words()])
+
+
+def _match(index: dict[str, tuple], toks: Sequence[tuple[str, int, int]], i: int) -> tuple | None:
+    """The first item of ``index`` (:func:`_first_word_index`) whose words start at token ``i``, or ``None``:
+    only the items starting with token ``i``'s word are tried."""
+    if not 0 <= i < len(toks):
+        return None
+    return next((item for item in index.get(toks[i][0], ()) if _starts_with(toks, i, item[0])), None)
+
+
 def _is_boundary(tok: str) -> bool:
     return not tok[0].isalnum() or tok in BOUNDARIES
 
@@ -215,9 +242,10 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             clause_start = i + 1
             i += 1
             continue
-        non_cue = next((seq for seq in _non_cue_words() if _starts_with(toks, i, seq)), None)
+        hit = _match(_non_cues_at(), toks, i)
+        non_cue = hit[0] if hit else None
         if non_cue is not None and not any(len(seq) > len(non_cue) and _starts_with(toks, i, seq)
-                                           for seq, _ in _cue_words()):  # "all but the violin" is a cue
+                                           for seq, _ in _cues_at().get(tok, ())):  # "all but the violin" is a cue
             i += len(non_cue)
             continue
         free = re.fullmatch(r"([a-z0-9][a-z0-9 '&/-]*?)-(?:free|less)", tok) or _joined_less(tok)
@@ -238,7 +266,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
                 return out[:limit]
             i = stop
             continue
-        cue = next(((seq, c) for seq, c in _cue_words() if _starts_with(toks, i, seq)), None)
+        cue = _match(_cues_at(), toks, i)
         if cue is None and tok == "than" and any(t[0] == "rather" for t in toks[clause_start:i]):
             cue = (("than",), "rather than")
         if cue is None and tok == "over" and i == clause_start:  # "over dubstep tbh"
@@ -248,7 +276,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             continue
         seq, name = cue
         j = i + len(seq)
-        if len(seq) > 1 and any(_starts_with(toks, j - 1, q) for q in _non_cue_words()):  # "with no end"
+        if len(seq) > 1 and _match(_non_cues_at(), toks, j - 1) is not None:  # "with no end"
             i = j
             continue
         intensified = name == "nothing too" or (j < len(toks) and toks[j][0] in INTENSIFIERS)
@@ -298,10 +326,15 @@ def _postposed_words() -> tuple[tuple[tuple[str, ...], str], ...]:
     return tuple(sorted(((tuple(_TOKEN.findall(c)), c) for c in POSTPOSED_CUES), key=lambda s: -len(s[0])))
 
 
+@lru_cache(maxsize=1)
+def _postposed_at() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    return _first_word_index(_postposed_words())
+
+
 def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
     """A postposed cue at token ``i`` with the phrase before it in the clause: ``(cue, start, stop, phrase)``
     (token range of phrase and cue), or ``None``."""
-    cue = next(((seq, c) for seq, c in _postposed_words() if _starts_with(toks, i, seq)), None)
+    cue = _match(_postposed_at(), toks, i)
     if cue is None:
         return None
     start = i
@@ -342,7 +375,7 @@ def _and_item(toks: Sequence[tuple[str, int, int]], j: int) -> bool:
     n = 0
     while j + n < len(toks) and toks[j + n][0][0].isalnum() and not _is_boundary(toks[j + n][0]):
         if n == 0 and (any(_starts_with(toks, j, f) for f in LEADING_FILLERS)
-                       or any(_starts_with(toks, j, seq) for seq, _ in _cue_words())):
+                       or _match(_cues_at(), toks, j) is not None):
             return False
         n += 1
     return 1 <= n <= 2
@@ -363,7 +396,7 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             t = toks[j][0]
             if t in ("or", "nor", "neither", "either") or _is_boundary(t):
                 break
-            if any(_starts_with(toks, j, seq) for seq, _ in _cue_words()) and words_:
+            if _match(_cues_at(), toks, j) is not None and words_:
                 break
             words_.append(t)
             end = toks[j][2]

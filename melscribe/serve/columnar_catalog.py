@@ -188,8 +188,14 @@ def _fingerprint(track_ids: list[str], track_offsets: np.ndarray, track_sets: np
 
 
 def _write_table(path: Path, table: pa.Table) -> None:
+    """Write ``table`` as one record batch: each column maps back as one array, without a copy."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=1 << 20)
+        writer.write_table(table.combine_chunks(), max_chunksize=max(len(table), 1))
+
+
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array: the mapped array itself when it has one chunk (as written), else a copy."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def convert(path: str | os.PathLike, folder: str | os.PathLike | None = None, *, progress: bool = True,
@@ -272,7 +278,7 @@ class ColumnarCatalog:
     def __init__(self, folder: Path, meta: dict[str, Any], tracks: pa.Table, sets: pa.Table, order: np.ndarray):
         self.folder, self.source = folder, str(meta["source"])
         self._meta, self._tracks, self._sets, self._order = meta, tracks, sets, order
-        self._ids = tracks.column("track_id").combine_chunks()
+        self._ids = _array(tracks.column("track_id"))
         self._vocabulary: list[str] = list(meta["vocabulary"])
 
     @classmethod
@@ -349,14 +355,14 @@ class ColumnarCatalog:
     @cached_property
     def _columns(self) -> dict[str, Any]:
         """The CSR arrays as numpy views of the mapped buffers."""
-        t_sets = self._tracks.column("sets").combine_chunks()
-        s_desc = self._sets.column("descriptors").combine_chunks()
-        s_tracks = self._sets.column("tracks").combine_chunks()
+        t_sets = _array(self._tracks.column("sets"))
+        s_desc = _array(self._sets.column("descriptors"))
+        s_tracks = _array(self._sets.column("tracks"))
         return {"track_offsets": t_sets.offsets.to_numpy(), "track_sets": t_sets.values.to_numpy(),
                 "desc_offsets": s_desc.offsets.to_numpy(), "desc_values": s_desc.values.to_numpy(),
                 "set_offsets": s_tracks.offsets.to_numpy(), "set_tracks": s_tracks.values.to_numpy(),
-                "metadata": self._tracks.column("metadata").combine_chunks(),
-                "audio": self._tracks.column("audio_path").combine_chunks()}
+                "metadata": _array(self._tracks.column("metadata")),
+                "audio": _array(self._tracks.column("audio_path"))}
 
     def _set_descriptors(self, s: int) -> tuple[str, ...]:
         c = self._columns
@@ -410,7 +416,7 @@ class ColumnarCatalog:
         else:
             import pyarrow.compute as pc
 
-            rows = pc.index_in(given, value_set=mine.combine_chunks())
+            rows = pc.index_in(given, value_set=_array(mine))
             if rows.null_count:
                 missing = texts[int(np.flatnonzero(rows.is_null().to_numpy(zero_copy_only=False))[0])]
                 raise StaleIndexError(f"the index holds descriptor set {missing!r}, which {self.name} lacks")
