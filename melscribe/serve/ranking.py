@@ -32,6 +32,8 @@ MIN_CANDIDATES = 32
 #: Most descriptor sets fetched from the index for one request before falling back to an exact scan of
 #: the sets whose tracks pass the filters.
 MAX_CANDIDATES = 10_000
+#: Sets whose vectors the exact scan of the allowed sets holds at once (past :data:`MAX_CANDIDATES`).
+EXACT_PIECE = 65_536
 #: Up to this many descriptor sets, fusion ranks the union of the dense and the lexical best sets; above, the
 #: lexical scores re-rank the dense candidates (scoring every set lexically grows with the catalog).
 LEXICAL_UNION_MAX = 20_000
@@ -140,7 +142,9 @@ class Ranker:
             scores, rows = scores[keep], rows[keep]
             best = float(scores[0]) if len(scores) else None
         else:
-            dense = self.index.vectors(allowed) @ query if len(allowed) else np.zeros(0, np.float32)
+            # a piece at a time: on a large catalog the allowed sets' vectors would not fit in memory at once
+            dense = np.concatenate([self.index.vectors(allowed[s:s + EXACT_PIECE]) @ query
+                                    for s in range(0, len(allowed), EXACT_PIECE)] or [np.zeros(0, np.float32)])
             order = np.argsort(-dense, kind="stable")
             scores, rows = dense[order], allowed[order]
         if self.lexical is None or request is None or not len(rows):
