@@ -37,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 #: The rules reported beside today's: before issue 25, its first round (evaluated on forum_requests.jsonl) and its
 #: second round (evaluated on forum_requests_2.jsonl, then on forum_requests_3.jsonl before the third round).
 DEFAULT_BEFORE = ("e752cd9", "5ef2622", "818ead6")
+#: The configuration of the defaults, whose per-request rows the JSON result keeps.
+DEFAULT_CONFIG = "rules now (defaults)"
 ROOT = HERE.parent
 SETS = {"forum held-out 3": HERE / "data" / "forum_requests_3.jsonl",
         "forum set 2": HERE / "data" / "forum_requests_2.jsonl",
@@ -123,13 +125,13 @@ def main() -> None:
     befores = args.before or list(DEFAULT_BEFORE)
     configs = {"intent off": run_config(False, args.data_dir, track)}
     configs.update({f"rules at {rev}": run_before(rev, args.data_dir, track) for rev in befores})
-    configs["rules now (defaults)"] = run_config(True, args.data_dir, track)
+    configs[DEFAULT_CONFIG] = run_config(True, args.data_dir, track)
     command = "python experiments/forum_intent_report.py" + "".join(
         f" --before {rev}" for rev in (befores if befores != list(DEFAULT_BEFORE) else [])) + \
         (" --no-track" if not track else "")
     result = {"command": command, "provenance": provenance(), "before": befores, "configs": configs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(compact(result), indent=1))
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(compact(result), separators=(",", ":")))
     md = render(result)
     write_text_atomic(args.out.with_suffix(".md"), md)
     print(md)
@@ -189,7 +191,7 @@ def _track(result: dict) -> list[str]:
 def render(result: dict) -> str:
     """The Markdown report."""
     prov, before = result["provenance"], result["before"]
-    now = result["configs"]["rules now (defaults)"]
+    now = result["configs"][DEFAULT_CONFIG]
     held = now["sets"]["forum held-out 3"]["confusion"]
     md = ["# Rejections as people write them (issue 25)", "", f"Command: `{result['command']}`", "",
           f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Packaged all-MiniLM-L6-v2, "
@@ -237,10 +239,15 @@ def _short(text: str, n: int = 90) -> str:
 
 
 def compact(result: dict) -> dict:
-    """The result with each request's per-track flags as strings of 0/1 (one character per track)."""
+    """The result as kept in the repository: per-request rows (per-track flags as strings of 0/1, one character
+    per track) for the default configuration only; the others keep their aggregates (the Markdown report shows
+    nothing else of them)."""
     out = json.loads(json.dumps(result))
-    for cfg in out["configs"].values():
+    for name, cfg in out["configs"].items():
         for entry in cfg["sets"].values():
+            if name != DEFAULT_CONFIG:
+                entry.pop("requests", None)
+                continue
             for row in entry["requests"]:
                 compact_request_row(row)
     return out

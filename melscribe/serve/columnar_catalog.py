@@ -364,6 +364,10 @@ class ColumnarCatalog:
                 "metadata": _array(self._tracks.column("metadata")),
                 "audio": _array(self._tracks.column("audio_path"))}
 
+    @cached_property
+    def _vocabulary_ids(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self._vocabulary)}
+
     def _set_descriptors(self, s: int) -> tuple[str, ...]:
         c = self._columns
         return tuple(self._vocabulary[d] for d in c["desc_values"][c["desc_offsets"][s]:c["desc_offsets"][s + 1]].tolist())
@@ -457,7 +461,7 @@ class ColumnarRows:
             if i is not None:
                 ok[i] = False
         if filt.require or filt.exclude:
-            vocab = {d: i for i, d in enumerate(cat._vocabulary)}
+            vocab = cat._vocabulary_ids
             set_has = _sets_having(c, [vocab[d] for d in filt.exclude if d in vocab])
             track_sets, starts = c["track_sets"], c["track_offsets"][:-1]
             ok &= ~np.logical_or.reduceat(set_has[track_sets], starts)

@@ -486,16 +486,15 @@ class DescriptorIndex:
               vocabulary: Sequence[str] = (), kind: str = "auto", batch_size: int = 64) -> "DescriptorIndex":
         """Embed ``texts`` (unique descriptor-set texts) and ``vocabulary`` with ``encoder`` and index them."""
         log.info("embedding %d descriptor sets and %d descriptors with %s", len(texts), len(vocabulary), encoder.name)
+        vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
         if resolve_kind(kind, len(texts)) == "ivf":  # built in pieces: never all the vectors in memory
             kept = embedding_cache.cache_dir(encoder, texts)
             ivf, vectors = build_ivf_in_pieces(embedding_cache.chunks(encoder, texts, batch_size), len(texts),
                                                encoder.dim, kept / VECTORS_FILE)
-            vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
             built = cls(ivf, list(texts), list(vocabulary), vocab_emb, encoder.name, encoder.probe, fingerprint,
                         "ivf", encoded_alone=encoder.encodes_each_text_alone, exact_vectors=vectors)
         else:
             embeddings, kept = embedding_cache.embed(encoder, texts, batch_size=batch_size)
-            vocab_emb = encoder.encode(vocabulary, batch_size=batch_size, progress=True)
             built = cls.from_embeddings(embeddings, texts, encoder, fingerprint=fingerprint, vocabulary=vocabulary,
                                         vocabulary_embeddings=vocab_emb, kind=kind)
         built.embedding_chunks = kept

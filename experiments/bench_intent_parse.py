@@ -1,0 +1,85 @@
+"""How long reading a request's rejections takes (``melscribe.intent.rejections.find_rejections``), now and at
+earlier revisions, on the MC and MC_reco test requests and every forum set, and whether every revision reads
+the same rejections.
+
+    python experiments/bench_intent_parse.py --revs 1a45c22 --out experiments/results/intent_parse
+
+Each revision's ``rejections.py`` is taken from git and run with the current ``words`` lexicon and helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchmark import machine_info, write_measurement  # noqa: E402
+
+from melscribe.data import load_mc_test  # noqa: E402
+from melscribe.intent import rejections  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def requests(data_dir: str | None) -> list[str]:
+    """The MC_reco and MC test requests, then every request of the forum sets."""
+    out = [r.text for r in load_mc_test(data_dir, rephrased=True)] + [r.text for r in load_mc_test(data_dir)]
+    for path in sorted((HERE / "data").glob("forum_requests*.jsonl")):
+        out += [json.loads(line)["request"] for line in path.read_text().splitlines() if line.strip()]
+    return out
+
+
+def module_at(rev: str):
+    """``melscribe/intent/rejections.py`` as it was at ``rev``, imported as a module of its own."""
+    source = subprocess.run(["git", "show", f"{rev}:melscribe/intent/rejections.py"], cwd=HERE.parent,
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"rejections_{rev}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"rejections_{rev}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(module, texts: list[str]) -> tuple[float, list]:
+    """ms per request (one pass after a warm-up pass) and the rejections read."""
+    found = [module.find_rejections(t) for t in texts]
+    started = time.perf_counter()
+    for t in texts:
+        module.find_rejections(t)
+    ms = (time.perf_counter() - started) / len(texts) * 1000
+    return ms, [[(r.cue, r.phrase, r.start, r.end) for r in rs] for rs in found]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--revs", nargs="*", default=["1a45c22"], help="earlier revisions to compare with")
+    p.add_argument("--data-dir", help="the data directory (default $MELSCRIBE_DATA)")
+    p.add_argument("--out", default=str(HERE / "results" / "intent_parse"), help="report stem")
+    args = p.parse_args()
+    texts = requests(args.data_dir)
+    now_ms, now_found = measure(rejections, texts)
+    rows = [{"revision": "now", "ms_per_request": round(now_ms, 3), "same_rejections_as_now": True}]
+    for rev in args.revs:
+        ms, found = measure(module_at(rev), texts)
+        rows.append({"revision": rev, "ms_per_request": round(ms, 3), "same_rejections_as_now": found == now_found})
+    info = dict(machine_info(), command="python experiments/bench_intent_parse.py " + " ".join(sys.argv[1:]),
+                requests=len(texts), rows=rows)
+    body = ["| revision | ms per request | same rejections as now |", "|---|---:|---|"]
+    body += [f"| {r['revision']} | {r['ms_per_request']} | {r['same_rejections_as_now']} |" for r in rows]
+    write_measurement(Path(args.out), info, "Reading rejections: time per request",
+                      f"`find_rejections` on {len(texts):,} requests (MC_reco and MC test, forum sets), one pass "
+                      "after a warm-up pass, one thread.", body)
+
+
+if __name__ == "__main__":
+    main()
