@@ -3,7 +3,9 @@
 
     python experiments/bench_milvus.py --sizes 100000 1000000 --large-requests 100 --out experiments/results/bench_milvus
 
-(``--large-requests``: fewer requests at 1M sets and more, where Milvus Lite takes seconds a request.)
+(``--large-requests``: fewer requests at 1M sets and more, where Milvus Lite takes seconds a request.
+``--keep-measured``: keep the rows of sizes already in ``--out``'s JSON and measure only the sizes missing
+there; each row records its own commit, date and load.)
 
 Descriptor sets are synthetic, as in ``bench_recommend.py`` (sets of MusicCaps descriptors, embeddings the
 normalised Dirichlet-weighted sums of the descriptors' embeddings by the packaged all-MiniLM-L6-v2): the same
@@ -15,10 +17,13 @@ sets; the Milvus store adds the candidates of its sparse TF-IDF index.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -80,7 +85,10 @@ def write_results(args, info: dict, requests: list, rows: list) -> None:
     """The table of the sizes measured so far (written after each size, so a long run keeps what it measured)."""
     info = dict(info)
     info.update(command="python " + " ".join(sys.argv), sizes=args.sizes, requests=len(requests), rows=rows)
-    body = ["| sets | store | index | build / ingest (s) | disk (MiB) | peak RSS increase (GiB) | requests | recommend p50 (ms) "
+    body = ["Each size's commit, date and load average at its start:", ""]
+    body += [f"- {row['descriptor_sets']:,} sets: commit `{row['measured']['git_commit']}`, {row['measured']['date']}, "
+             f"load {row['measured']['load_average_start']}" for row in rows if "measured" in row]
+    body += ["", "| sets | store | index | build / ingest (s) | disk (MiB) | peak RSS increase (GiB) | requests | recommend p50 (ms) "
             "| p99 (ms) | recall@10 vs exact |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for name, key, time_key in (("faiss", "faiss", "build_s"), ("Milvus Lite", "milvus_lite", "ingest_s")):
@@ -109,6 +117,8 @@ def main() -> None:
     parser.add_argument("--large-requests", type=int,
                         help="requests (and store calls timed) at sizes of 1M sets and more, where Milvus Lite is "
                              "slow (default: --requests)")
+    parser.add_argument("--keep-measured", action="store_true",
+                        help="keep the sizes already measured in --out's JSON (same machine) and measure the others")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_milvus")
     args = parser.parse_args()
@@ -125,6 +135,16 @@ def main() -> None:
     from melscribe.retrieval.scorers import BASELINES
 
     info = machine_info()
+    rows = []
+    if args.keep_measured and args.out.with_suffix(".json").exists():
+        before = json.loads(args.out.with_suffix(".json").read_text())
+        if before["machine"] != info["machine"]:
+            parser.error(f"--keep-measured: {args.out}.json was measured on {before['machine']!r}, "
+                         f"this is {info['machine']!r}")
+        for row in before["rows"]:
+            row.setdefault("measured", {k: before[k] for k in ("git_commit", "date", "load_average_start")})
+        rows = [row for row in before["rows"] if row["descriptor_sets"] in args.sizes]
+    measured = {row["descriptor_sets"] for row in rows}
     encoder = TextEncoder("all-MiniLM-L6-v2", backend=SERVING_BACKEND)
     mc = Catalog.from_musiccaps(args.data_dir)
     vocabulary = mc.vocabulary()
@@ -132,9 +152,8 @@ def main() -> None:
     requests = [r.text for r in load_musiccaps(args.data_dir, split="test")[:args.requests]]
     queries = np.vstack([encoder.encode([r]) for r in requests])
     work = Path(tempfile.mkdtemp(prefix="bench-milvus-"))
-    rows = []
     try:
-        for n in args.sizes:
+        for n in [n for n in args.sizes if n not in measured]:
             catalog, texts, emb = synthetic_catalog(n, vocab_emb, vocabulary, SET_SIZES)
             exact = faiss.IndexFlatIP(emb.shape[1])
             exact.add(emb)
@@ -143,7 +162,9 @@ def main() -> None:
             many = args.large_requests if args.large_requests and n >= 1_000_000 else len(requests)
             reqs, qs, truth = requests[:many], queries[:many], truth[:many]
             calls = min(50, many)
-            row = {"descriptor_sets": len(texts), "requests": many, "calls_timed": calls}
+            row = {"descriptor_sets": len(texts), "requests": many, "calls_timed": calls,
+                   "measured": {"git_commit": info["git_commit"], "date": datetime.now(timezone.utc).isoformat(
+                       timespec="seconds"), "load_average_start": [round(x, 2) for x in os.getloadavg()]}}
             with peak_memory() as mem:
                 t = time.perf_counter()
                 index = DescriptorIndex.from_embeddings(emb, texts, encoder, fingerprint=catalog.fingerprint(),
@@ -169,6 +190,7 @@ def main() -> None:
                                   "calls_p50_ms": time_calls(rec, qs, reqs, calls)}
             print(row, flush=True)
             rows.append(row)
+            rows.sort(key=lambda r: r["descriptor_sets"])
             write_results(args, info, requests, rows)
             del rec, store
             shutil.rmtree(work / f"faiss-{n}", ignore_errors=True)
