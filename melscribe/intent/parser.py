@@ -62,6 +62,7 @@ import numpy as np
 from melscribe.intent.llm_reader import reader_from_env
 from melscribe.intent.matching import DescriptorMatcher, GENERIC_WORDS
 from melscribe.intent.rejections import find_rejections
+from melscribe.intent.scope_model import scope_from_env
 from melscribe.intent.words import narrower, stems, subsequence, words
 
 
@@ -122,15 +123,20 @@ class IntentParser:
     them as ``vocabulary_embeddings``); computed if not given. ``threshold``: semantic threshold, default
     calibrated for ``encoder`` (:func:`calibrate_threshold`). ``reader``: an LLM reader of rejections
     (:class:`~melscribe.intent.llm_reader.LLMRejectionReader`), ``None`` for the rules alone, or ``"env"`` (the
-    default): the one ``$MELSCRIBE_INTENT_LLM`` configures, the rules when it is unset.
+    default): the one ``$MELSCRIBE_INTENT_LLM`` configures, the rules when it is unset. ``scope``: a learned
+    reader of negation scope (:class:`~melscribe.intent.scope_model.ScopeModel`) whose rejections are added to
+    the rules', ``None`` for the rules alone, or ``"env"`` (the default): the one ``$MELSCRIBE_INTENT_SCOPE``
+    names (:func:`~melscribe.intent.scope_model.scope_from_env`; none when it is unset).
     """
 
     def __init__(self, vocabulary: Sequence[str], vocabulary_embeddings: np.ndarray | None, encoder,
-                 threshold: float | None = None, reader: Any = "env"):
+                 threshold: float | None = None, reader: Any = "env", scope: Any = "env"):
         self.matcher = DescriptorMatcher(vocabulary, encoder, vocabulary_embeddings, threshold)
         #: an LLM reader of rejections (:mod:`melscribe.intent.llm_reader`) or ``None`` (the rules); by default
         #: the one ``$MELSCRIBE_INTENT_LLM`` configures, none when it is unset
         self.reader = reader_from_env() if reader == "env" else reader
+        #: the learned scope reader (:mod:`melscribe.intent.scope_model`) or ``None`` (the rules alone)
+        self.scope = scope_from_env() if isinstance(scope, str) and scope == "env" else scope
 
     @property
     def threshold(self) -> float:
@@ -142,7 +148,12 @@ class IntentParser:
         :data:`MAX_REJECTIONS` rejections are read (the others stay in the encoded text), and each distinct
         rejected phrase is matched once."""
         found = self.reader.read(request) if self.reader is not None else None
-        found = found[:MAX_REJECTIONS] if found is not None else find_rejections(request, limit=MAX_REJECTIONS)
+        if found is not None:
+            found = found[:MAX_REJECTIONS]
+        else:
+            found = find_rejections(request, limit=MAX_REJECTIONS)
+            if self.scope is not None:
+                found = (found + self.scope.rejections(request, found))[:MAX_REJECTIONS]
         text = _remove_spans(request, [(r.start, r.end) for r in found])
         positive = list(dict.fromkeys(self.matcher.descriptors_in(text, generic=GENERIC_WORDS)))
         if not found:
