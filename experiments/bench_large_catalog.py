@@ -259,7 +259,10 @@ def run_stage(args: argparse.Namespace) -> None:
         out = index(work, args.kind)
     else:
         out = serve(work, args.requests, args.data_dir)
-    out.update(wall_s=round(time.perf_counter() - started, 1), peak_rss_gib=_peak_rss_gib(), load_average_start=load)
+    from melscribe.evaluation.protocol import provenance
+
+    out.update(wall_s=round(time.perf_counter() - started, 1), peak_rss_gib=_peak_rss_gib(), load_average_start=load,
+               git_commit=provenance()["commit"])
     print("STAGE-RESULT " + json.dumps(out), flush=True)
 
 
@@ -315,7 +318,7 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
     info = dict(machine_info(), command="python experiments/bench_large_catalog.py " + " ".join(sys.argv[1:]),
                 tracks=args.tracks, sets=args.sets, stages=done)
     gib = lambda b: f"{b / 2**30:.2f}"  # noqa: E731
-    body = ["## Stages", "", "| stage | wall (s) | peak RSS (GiB) | load at start | what |", "|---|---:|---:|---|---|"]
+    body = ["## Stages", "", "| stage | wall (s) | peak RSS (GiB) | load at start | commit | what |", "|---|---:|---:|---|---|---|"]
     what = {"generate": lambda d: f"{d['rows']:,} rows, {d['tracks']:,} tracks, {d['unique_sets']:,} unique sets; "
                                   f"Parquet {gib(d['parquet_bytes'])} GiB (scaffolding: synthetic embeddings too)",
             "convert": lambda d: f"columnar catalog {gib(d['folder_bytes'])} GiB on disk",
@@ -332,7 +335,8 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
     for stage in STAGES:
         if stage in done:
             d = done[stage]
-            body.append(f"| {stage} | {d['wall_s']} | {d['peak_rss_gib']} | {d['load_average_start']} | {what[stage](d)} |")
+            body.append(f"| {stage} | {d['wall_s']} | {d['peak_rss_gib']} | {d['load_average_start']} | "
+                        f"{d.get('git_commit', 'not recorded')} | {what[stage](d)} |")
     if "serve" in done and done["serve"].get("nprobe_sweep"):
         body += ["", "## Inverted lists scanned per request (nprobe)", "",
                  f"The index alone ({done['serve']['index']['inverted_lists']:,} lists; `recommend()` uses "
@@ -362,7 +366,8 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
              "- The index stage's wall time was stretched by other jobs on the 2 cores (see its load average); "
              "faiss' k-means over 524,288 sampled vectors and 8,192 lists is most of it.",
              "- Figures from several runs of the script over the same working folder (stages are resumable); "
-             "each stage's load average is read when it starts."]
+             "each stage's load average is read when it starts, its commit when it ends (recorded from 2026-12-06 "
+             "07:20 UTC on; the stages without one ran at 1795856's parents, the same code for them)."]
     body += ["", *model_100m(done, args)]
     write_measurement(stem, info, f"Ten million tracks: {args.tracks:,} tracks over {args.sets:,} descriptor sets",
                       "Each stage in its own process, one after the other, on this machine's 2 cores; see the "
