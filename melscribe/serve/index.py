@@ -96,12 +96,6 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
 REFINE_K_FACTOR = 2
-#: An inverted file re-scored on its exact vectors (the large catalogs' index) scans one query's lists on every
-#: OpenMP thread, the lists split between them (faiss' ``parallel_mode`` 1), once the query reads at least this
-#: many codes; below, one thread scans them, leaving the other cores to concurrent work. On 2 cores
-#: (``experiments/results/parallel_scan.md``) splitting is 1.2× faster at 3.9k codes, 1.4× at 7.8k, 1.8× at 31k;
-#: at two million sets (~39k codes a query) the scan fell from 5.0 to 2.8 ms (``large_catalog.md``).
-PARALLEL_SCAN_MIN_CODES = 8_192
 #: Probe embeddings (``TextEncoder.probe``) at least this close come from the same weights.
 PROBE_MIN_COSINE = 0.999
 #: The checksum of index files (xxHash XXH3, 128 bits, hex) and the chunk size it reads files in.
@@ -531,10 +525,6 @@ class DescriptorIndex:
                    encoder.name, encoder.probe, fingerprint, kind, encoded_alone=encoder.encodes_each_text_alone,
                    exact_vectors=embeddings if kind == "ivf" else None)
 
-    def __post_init__(self) -> None:
-        if self.exact_vectors is not None:  # a query's lists may be split between threads (_search_rescored)
-            self.index.parallel_mode = 1
-
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
@@ -591,11 +581,10 @@ class DescriptorIndex:
         """An inverted file's search: its ``REFINE_K_FACTOR × k`` best candidates by their 8-bit codes, re-scored
         on the exact vectors (read from the mapped file: a few pages per query)."""
         nlist = self.nlist
-        nprobe = min(nlist, nprobe or default_nprobe(nlist))
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        params = faiss.SearchParametersIVF(nprobe=min(nlist, nprobe or default_nprobe(nlist)))
         depth = min(len(self), REFINE_K_FACTOR * k)
         threads = faiss.omp_get_max_threads()
-        if len(queries) == 1 and nprobe * len(self) / nlist < PARALLEL_SCAN_MIN_CODES:
+        if len(queries) == 1:
             faiss.omp_set_num_threads(1)
         try:
             candidates = self.index.search(queries, depth, params=params)[1]

@@ -243,25 +243,6 @@ def test_an_ivf_built_in_pieces_equals_the_one_shot_index(tmp_path: Path, encode
     assert not (tmp_path / "short.npy").exists()
 
 
-def test_one_query_split_between_threads_finds_what_one_thread_finds(monkeypatch: pytest.MonkeyPatch,
-                                                                      encoder: TextEncoder) -> None:
-    vectors = _unit_vectors(6000, encoder.dim)
-    index = DescriptorIndex.from_embeddings(vectors, [f"set {i}" for i in range(6000)], encoder, fingerprint="x", kind="ivf")
-    assert index.index.parallel_mode == 1  # the lists of one query may be split between threads
-    queries = vectors[:30] + 0.5 * _unit_vectors(30, encoder.dim, seed=2)
-    threads = faiss.omp_get_max_threads()
-    found = {}
-    for name, threshold in (("one thread", 10**12), ("split", 0)):
-        monkeypatch.setattr(index_mod, "PARALLEL_SCAN_MIN_CODES", threshold)
-        found[name] = [index.search(q[None, :], 20, nprobe=8) for q in queries]
-        assert faiss.omp_get_max_threads() == threads  # the caller's thread setting is restored
-    for (s1, r1), (s2, r2) in zip(found["one thread"], found["split"]):
-        assert np.array_equal(r1, r2) and np.array_equal(s1, s2)
-    # and what a batch finds, one query at a time
-    batch_scores, batch_rows = index.search(queries, 20, nprobe=8)
-    assert np.array_equal(batch_rows, np.vstack([r for _, r in found["split"]]))
-
-
 def test_an_ivf_index_is_built_from_cached_chunks_and_maps_its_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                       encoder: TextEncoder) -> None:
     from melscribe.serve import embedding_cache
