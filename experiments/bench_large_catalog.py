@@ -46,6 +46,8 @@ import numpy as np  # noqa: E402
 STAGES = ("generate", "convert", "open", "embed-local", "embed-ray", "index", "serve")
 #: The stages whose speed is a target: with ``--lock`` each waits for the machine to itself; the others' wall
 #: times are recorded with the load average at their start.
+#: The serve stage also times recommend() at these lists scanned per query, blocks of 100 fresh requests each.
+SERVED_NPROBE, SERVED_BLOCKS = (96, 128, 160), 3
 TIMED_ALONE = ("open", "embed-local", "embed-ray", "serve")
 ROWS_PER_PIECE = 1_000_000
 RESULTS = Path(__file__).parent / "results"
@@ -197,13 +199,17 @@ def serve(work: Path, n_requests: int, data_dir: str | None) -> dict:
     from benchmark import percentiles
     from melscribe.data import load_mc_test
     from melscribe.serve.columnar_catalog import open_columnar
+    from melscribe.serve.index import NPROBE_ENV, default_nprobe
     from melscribe.serve.recommend import Recommender
 
+    if os.environ.get(NPROBE_ENV):
+        raise SystemExit(f"unset {NPROBE_ENV}: the serve stage times the default, then sets it itself")
     requests = [r.text for r in load_mc_test(data_dir, rephrased=True)][:n_requests]
     started = time.perf_counter()
     rec = Recommender(_encoder(), open_columnar(work / "catalog.parquet"), index_dir=work / "index", auto_rebuild=False)
     ready = time.perf_counter() - started
     rss_ready = _rss_gib()
+    nprobe_default = default_nprobe(rec.index.nlist)
     for r in requests[:5]:
         rec.recommend(r)
     times = []
@@ -234,7 +240,28 @@ def serve(work: Path, n_requests: int, data_dir: str | None) -> dict:
             hits.append(len(set(got) & set(truth)) / 10)
         sweep.append({"nprobe": nprobe, "search_ms": percentiles(searches),
                       "recall_at_10": round(float(np.mean(hits)), 4)})
-    return {"ready_s": round(ready, 2), "rss_ready_gib": rss_ready, "rss_after_requests_gib": rss_served,
+    # recommend() itself at fewer lists ($MELSCRIBE_IVF_NPROBE): blocks of 100 fresh requests, the settings
+    # alternated block by block so that each sees the same machine
+    timed = set(requests)
+    fresh = [t for t in dict.fromkeys([r.text for r in load_mc_test(data_dir, rephrased=True)]
+                                      + [r.text for r in load_mc_test(data_dir)]) if t not in timed]
+    np.random.default_rng(0).shuffle(fresh)
+    served: dict[int, list[float]] = {n: [] for n in SERVED_NPROBE}
+    at = 0
+    for _ in range(SERVED_BLOCKS):
+        for nprobe in SERVED_NPROBE:
+            os.environ[NPROBE_ENV] = str(nprobe)
+            for r in fresh[at:at + 100]:
+                t = time.perf_counter()
+                rec.recommend(r)
+                served[nprobe].append(time.perf_counter() - t)
+            at += 100
+    os.environ.pop(NPROBE_ENV)
+    for row in sweep:
+        if row["nprobe"] in served:
+            row["recommend_ms"] = percentiles(served[row["nprobe"]])
+            row["recommend_requests"] = len(served[row["nprobe"]])
+    return {"nprobe": nprobe_default, "ready_s": round(ready, 2), "rss_ready_gib": rss_ready, "rss_after_requests_gib": rss_served,
             "peak_rss_serving_gib": peak_served, "requests": len(requests),
             "recommend_ms": percentiles(times), "ann_recall_at_10": round(recall, 4), "nprobe_sweep": sweep,
             "index": rec.index.info()}
@@ -339,10 +366,15 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
                         f"{d.get('git_commit', 'not recorded')} | {what[stage](d)} |")
     if "serve" in done and done["serve"].get("nprobe_sweep"):
         body += ["", "## Inverted lists scanned per request (nprobe)", "",
-                 f"The index alone ({done['serve']['index']['inverted_lists']:,} lists; `recommend()` uses "
-                 "nprobe 160), the same requests, k = 40 as `recommend()` asks:", "",
-                 "| nprobe | search p50 (ms) | p99 (ms) | recall@10 vs exact |", "|---:|---:|---:|---:|"]
-        body += [f"| {r['nprobe']} | {r['search_ms']['p50_ms']} | {r['search_ms']['p99_ms']} | {r['recall_at_10']} |"
+                 f"The index alone ({done['serve']['index']['inverted_lists']:,} lists; `recommend()` uses nprobe "
+                 f"{done['serve'].get('nprobe', 160)} by default, `MELSCRIBE_IVF_NPROBE` sets it), the same requests, "
+                 "k = 40 as `recommend()` asks; then `recommend()` at each setting, on blocks of 100 fresh requests, "
+                 "the settings alternated block by block:", "",
+                 "| nprobe | search p50 (ms) | p99 (ms) | recall@10 vs exact | `recommend()` p50 (ms) | p99 (ms) | requests |",
+                 "|---:|---:|---:|---:|---:|---:|---:|"]
+        body += [f"| {r['nprobe']} | {r['search_ms']['p50_ms']} | {r['search_ms']['p99_ms']} | {r['recall_at_10']} | "
+                 + (f"{r['recommend_ms']['p50_ms']} | {r['recommend_ms']['p99_ms']} | {r['recommend_requests']} |"
+                    if "recommend_ms" in r else "— | — | — |")
                  for r in done["serve"]["nprobe_sweep"]]
     body += ["", "## Acceptance", "", "| target | measured | met |", "|---|---:|---|"]
     checks = []
@@ -352,8 +384,15 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
         s = done["serve"]
         checks += [("serving RSS under 8 GiB (after the requests)", f"{s['rss_after_requests_gib']} GiB",
                     s["rss_after_requests_gib"] < 8),
-                   ("recommend() p50 ≤ 10 ms", f"{s['recommend_ms']['p50_ms']} ms", s["recommend_ms"]["p50_ms"] <= 10),
-                   ("ANN recall@10 ≥ 0.95", f"{s['ann_recall_at_10']}", s["ann_recall_at_10"] >= 0.95)]
+                   ("recommend() p50 ≤ 10 ms (default nprobe)", f"{s['recommend_ms']['p50_ms']} ms",
+                    s["recommend_ms"]["p50_ms"] <= 10),
+                   ("ANN recall@10 ≥ 0.95 (default nprobe)", f"{s['ann_recall_at_10']}", s["ann_recall_at_10"] >= 0.95)]
+        both = [r for r in s.get("nprobe_sweep", []) if "recommend_ms" in r and r["recall_at_10"] >= 0.95]
+        if both:
+            best = min(both, key=lambda r: r["recommend_ms"]["p50_ms"])
+            checks.append(("p50 ≤ 10 ms with recall@10 ≥ 0.95 at some nprobe (`MELSCRIBE_IVF_NPROBE`)",
+                           f"nprobe {best['nprobe']}: {best['recommend_ms']['p50_ms']} ms, recall {best['recall_at_10']}",
+                           best["recommend_ms"]["p50_ms"] <= 10))
     if "embed-ray" in done:
         checks.append(("Ray embeddings equal the local engine's", f"max |Δ| {done['embed-ray']['max_abs_difference_vs_local']:.2g}",
                        done["embed-ray"]["max_abs_difference_vs_local"] <= 1e-6))

@@ -92,6 +92,9 @@ IVF_KMEANS_ITERATIONS = 10
 #: 4,096 lists (1.87 ms) and at nprobe 160 with 8,192 (1.55 ms): ``bench_recommend_trained.md`` as
 #: committed in 73529d6 and 377eafd.
 IVF_NPROBE = 160
+#: Environment variable overriding :data:`IVF_NPROBE` for a process (a large catalog trading recall for
+#: latency: at ten million tracks nprobe 128 or 96, ``experiments/results/large_catalog.md``).
+NPROBE_ENV = "MELSCRIBE_IVF_NPROBE"
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 512
@@ -284,8 +287,21 @@ def ivf_lists(n: int) -> int:
 
 
 def default_nprobe(nlist: int) -> int:
-    """Inverted lists scanned per query by default: :data:`IVF_NPROBE`, at most ``nlist``."""
-    return min(nlist, IVF_NPROBE)
+    """Inverted lists scanned per query by default: ``$MELSCRIBE_IVF_NPROBE`` if set (:func:`nprobe_setting`),
+    else :data:`IVF_NPROBE`; at most ``nlist``."""
+    return min(nlist, nprobe_setting())
+
+
+def nprobe_setting() -> int:
+    """The lists an inverted file scans per query: :data:`NPROBE_ENV` if set, else :data:`IVF_NPROBE`.
+    :class:`MelscribeError` naming the variable if it is not a positive integer."""
+    raw = os.environ.get(NPROBE_ENV, "").strip()
+    if not raw:
+        return IVF_NPROBE
+    if not raw.isdigit() or int(raw) < 1:
+        raise MelscribeError(f"{NPROBE_ENV}={raw!r}: expected a positive integer, the inverted lists scanned per "
+                             f"query (default {IVF_NPROBE}; fewer is faster, more finds more of the exact top 10)")
+    return int(raw)
 
 
 def resolve_kind(kind: str, n: int) -> str:
@@ -524,6 +540,10 @@ class DescriptorIndex:
         return cls(index, list(texts), list(vocabulary), np.asarray(vocabulary_embeddings, dtype=np.float32),
                    encoder.name, encoder.probe, fingerprint, kind, encoded_alone=encoder.encodes_each_text_alone,
                    exact_vectors=embeddings if kind == "ivf" else None)
+
+    def __post_init__(self) -> None:
+        if self.kind == "ivf":
+            nprobe_setting()  # a bad $MELSCRIBE_IVF_NPROBE fails when the index is loaded, not at its first search
 
     def __len__(self) -> int:
         return int(self.index.ntotal)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
+from melscribe.errors import IndexCorruptError, InvalidRequestError, MelscribeError, StaleIndexError
 from melscribe.serve import index as index_mod
 from melscribe.encoding.encoder import TextEncoder, default_model
 from melscribe.serve.index import (CHECKSUM, FAISS_FILE, META_FILE, VOCAB_FILE, DescriptorIndex, default_nprobe,
@@ -241,6 +241,25 @@ def test_an_ivf_built_in_pieces_equals_the_one_shot_index(tmp_path: Path, encode
         index_mod.build_ivf_in_pieces((vectors[i:i + 1000] for i in range(0, 5000, 1000)), 6000, encoder.dim,
                                       tmp_path / "short.npy")
     assert not (tmp_path / "short.npy").exists()
+
+
+def test_the_lists_scanned_per_query_can_be_set_for_a_process(monkeypatch: pytest.MonkeyPatch,
+                                                                encoder: TextEncoder) -> None:
+    vectors = _unit_vectors(6000, encoder.dim)
+    texts = [f"set {i}" for i in range(6000)]
+    index = DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="ivf")
+    queries = vectors[:30] + 0.5 * _unit_vectors(30, encoder.dim, seed=2)
+    everything = index.search(queries, 10)[1]  # 128 lists: the default scans all of them
+    assert index.nlist == 128 and default_nprobe(index.nlist) == 128
+    monkeypatch.setenv(index_mod.NPROBE_ENV, "2")
+    assert default_nprobe(index.nlist) == 2
+    two = index.search(queries, 10)[1]
+    assert np.array_equal(two, index.search(queries, 10, nprobe=2)[1]) and not np.array_equal(two, everything)
+    assert _recall(everything, two) < 1.0
+    for bad in ("0", "-3", "many", "1.5"):
+        monkeypatch.setenv(index_mod.NPROBE_ENV, bad)
+        with pytest.raises(MelscribeError, match=f"MELSCRIBE_IVF_NPROBE='{bad}': expected a positive integer"):
+            DescriptorIndex.from_embeddings(vectors, texts, encoder, fingerprint="x", kind="ivf")
 
 
 def test_an_ivf_index_is_built_from_cached_chunks_and_maps_its_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
