@@ -406,7 +406,11 @@ def write_report(done: dict, args: argparse.Namespace, stem: Path) -> None:
              "faiss' k-means over 524,288 sampled vectors and 8,192 lists is most of it.",
              "- Figures from several runs of the script over the same working folder (stages are resumable); "
              "each stage's load average is read when it starts, its commit when it ends (recorded from 2026-12-06 "
-             "07:20 UTC on; the stages without one ran at 1795856's parents, the same code for them)."]
+             "07:20 UTC on; the stages without one ran at 1795856's parents, the same code for them).",
+             "- `recommend()` p50 varies between runs by about a millisecond: at the default nprobe it was 10.0 ms in "
+             "`parallel_scan.md` (one thread, nprobe 160, measured the same morning), and 13.5 ms in this stage's "
+             "run of the previous session (commit 1795856), when the machine was shared: its search alone then took "
+             "5.8 ms at nprobe 160, against the 3.4 ms above. nprobe 128 or 96 leaves a margin under 10 ms."]
     body += ["", *model_100m(done, args)]
     write_measurement(stem, info, f"Ten million tracks: {args.tracks:,} tracks over {args.sets:,} descriptor sets",
                       "Each stage in its own process, one after the other, on this machine's 2 cores; see the "
