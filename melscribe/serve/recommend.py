@@ -202,12 +202,17 @@ class Recommender:
 
     def prepare_may_encode(self, request: str, *, intent: bool | None = None,
                            exclude_descriptors: Iterable[str] = ()) -> bool:
-        """Whether :meth:`prepare` may run the encoder for these arguments: with intent handling on, a request
-        with a rejection cue (its rejected phrases are matched semantically), or ``exclude_descriptors``. The
-        HTTP server prepares those on a worker thread and the others, string work only, on its event loop."""
+        """Whether :meth:`prepare` may run the encoder (or wait on a network) for these arguments: with intent
+        handling on, a request with a rejection cue (its rejected phrases are matched semantically), any request
+        when the intent parser has a reader beyond the rules (an LLM reader asks its endpoint, a learned scope
+        reader may find rejections without a cue), or ``exclude_descriptors``. The HTTP server prepares those on a
+        worker thread and the others, string work only, on its event loop."""
         if exclude_descriptors:
             return True
-        return bool(self.intent if intent is None else intent) and isinstance(request, str) and may_reject(request)
+        if not (self.intent if intent is None else intent) or not isinstance(request, str):
+            return False
+        parser = self.intent_parser
+        return parser.reader is not None or parser.scope is not None or may_reject(request)
 
     def _check_rerank(self, rerank: Any) -> int:
         if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)):

@@ -140,3 +140,20 @@ def test_the_default_model_adds_what_the_rules_miss() -> None:
     request = "folk music from anywhere but ireland, i've done the irish thing to death"
     assert [r.phrase for r in find_rejections(request)] == ["ireland"]
     assert added(default_model(), request) == ["irish"]
+
+
+def test_with_the_learned_scope_every_request_is_prepared_off_the_event_loop(monkeypatch, encoder: TextEncoder,
+                                                                            tmp_path: Path) -> None:
+    from melscribe.serve.catalog import Catalog, Track
+    from melscribe.serve.recommend import Recommender
+
+    catalog = Catalog([Track("a", (("reggae", "house"),)), Track("b", (("techno", "loud"),))])
+    monkeypatch.setenv("MELSCRIBE_HOME", str(tmp_path))
+    monkeypatch.delenv(scope_model.SCOPE_ENV, raising=False)
+    rules = Recommender(encoder, catalog)
+    request = "zero appetite for reggae, want house"  # no cue the rules' quick test knows
+    assert not rules.prepare_may_encode(request) and rules.prepare_may_encode("house, no reggae")
+    monkeypatch.setenv(scope_model.SCOPE_ENV, "learned")
+    learned = Recommender(encoder, catalog)
+    assert learned.intent_parser.scope is not None
+    assert learned.prepare_may_encode(request) and not learned.prepare_may_encode(request, intent=False)
