@@ -84,16 +84,27 @@ def test_summarise_by_family() -> None:
     assert out["plain"]["wanted@2 word"] == 1.0 and math.isnan(out["plain"]["rejected@2 word"])
 
 
-def test_the_third_held_out_set_is_well_formed() -> None:
-    """forum_requests_3.jsonl (issue 25, round three): a fresh held-out set, apart from the sets developed on."""
-    third = [json.loads(line) for line in (DATA / "forum_requests_3.jsonl").read_text().splitlines()]
-    assert len(third) >= 150 and {r["split"] for r in third} == {"heldout3"}
+@pytest.mark.parametrize("name, split", [("forum_requests_3.jsonl", "heldout3"), ("forum_requests_4.jsonl", "heldout4")])
+def test_the_later_held_out_sets_are_well_formed(name: str, split: str) -> None:
+    """forum_requests_3.jsonl (issue 25, round three) and forum_requests_4.jsonl (written blind to the parser):
+    fresh held-out sets, apart from every other set."""
+    third = [json.loads(line) for line in (DATA / name).read_text().splitlines()]
+    assert len(third) >= 150 and {r["split"] for r in third} == {split}
     assert {r["family"] for r in third} == FAMILIES
-    assert len({r["id"] for r in third}) == len(third)
+    assert len({r["id"] for r in third}) == len(third) and len({r["request"] for r in third}) == len(third)
     others = set()
-    for name in ("forum_requests.jsonl", "forum_requests_2.jsonl", "forum_requests_dev.jsonl", "negated_requests.jsonl"):
-        others |= {json.loads(line)["request"] for line in (DATA / name).read_text().splitlines() if line.strip()}
+    for other in sorted(DATA.glob("*_requests*.jsonl")):
+        if other.name != name:
+            others |= {json.loads(line)["request"] for line in other.read_text().splitlines() if line.strip()}
     assert not {r["request"] for r in third} & others
     for r in third:
         assert (r["family"] in ("ambiguous", "plain")) <= (r["rejects"] == [])
         assert (r["family"] in ("ambiguous", "plain", "prefix")) or r["rejects"]
+
+
+def test_every_forum_set_is_annotated_in_the_musiccaps_vocabulary(real_data_dir) -> None:
+    from melscribe.serve.catalog import Catalog
+
+    vocabulary = Catalog.from_musiccaps(str(real_data_dir)).vocabulary()
+    for path in sorted(DATA.glob("forum_requests*.jsonl")):
+        assert len(load_requests(path, vocabulary)) >= 60, path  # a DataError names a descriptor not in it
