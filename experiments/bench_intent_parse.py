@@ -10,18 +10,15 @@ Each revision's ``rejections.py`` is taken from git and run with the current ``w
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark import machine_info, write_measurement  # noqa: E402
+from benchmark import machine_info, rejections_at, write_measurement  # noqa: E402
 
 from melscribe.data import load_mc_test  # noqa: E402
 from melscribe.intent import rejections  # noqa: E402
@@ -35,19 +32,6 @@ def requests(data_dir: str | None) -> list[str]:
     for path in sorted((HERE / "data").glob("forum_requests*.jsonl")):
         out += [json.loads(line)["request"] for line in path.read_text().splitlines() if line.strip()]
     return out
-
-
-def module_at(rev: str):
-    """``melscribe/intent/rejections.py`` as it was at ``rev``, imported as a module of its own."""
-    source = subprocess.run(["git", "show", f"{rev}:melscribe/intent/rejections.py"], cwd=HERE.parent,
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"rejections_{rev}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"rejections_{rev}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def measure(module, texts: list[str]) -> tuple[float, list]:
@@ -70,7 +54,7 @@ def main() -> None:
     now_ms, now_found = measure(rejections, texts)
     rows = [{"revision": "now", "ms_per_request": round(now_ms, 3), "same_rejections_as_now": True}]
     for rev in args.revs:
-        ms, found = measure(module_at(rev), texts)
+        ms, found = measure(rejections_at(rev), texts)
         rows.append({"revision": rev, "ms_per_request": round(ms, 3), "same_rejections_as_now": found == now_found})
     info = dict(machine_info(), command="python experiments/bench_intent_parse.py " + " ".join(sys.argv[1:]),
                 requests=len(texts), rows=rows)

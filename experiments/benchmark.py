@@ -687,3 +687,21 @@ def write_report(result: dict[str, Any], out: str | os.PathLike, notes: str = ""
     md.write_text(text + (f"\n{notes.strip()}\n" if notes.strip() else ""))
     js.write_text(json.dumps(result, indent=2) + "\n")
     return md, js, png
+
+
+def rejections_at(rev: str):
+    """``melscribe/intent/rejections.py`` as it was at commit ``rev``, imported as a module of its own (that file
+    alone, with the package's other modules as they are now: it imports none of them but ``words`` and its
+    helpers at the revisions measured)."""
+    import importlib.util
+
+    source = subprocess.run(["git", "show", f"{rev}:melscribe/intent/rejections.py"], cwd=Path(__file__).parents[1],
+                            capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"rejections_{rev}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"rejections_{rev}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return module

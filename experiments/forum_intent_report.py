@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -120,21 +119,6 @@ class _RulesThenModel:
         return found + (self.model.rejections(request, found) if self.model is not None else [])
 
 
-def _rules_at(rev: str):
-    """``find_rejections`` of ``melscribe/intent/rejections.py`` at ``rev`` (that file alone: it imports no other
-    module of the package at the revisions used)."""
-    src = subprocess.run(["git", "show", f"{rev}:melscribe/intent/rejections.py"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"rejections_{rev}.py"
-        path.write_text(src)
-        spec = importlib.util.spec_from_file_location(f"rejections_{rev}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-    return module.find_rejections
-
-
 def scope_cross_validation(rec, judge, cv_sets: dict, data_dir: str | None) -> dict:
     """Leave-one-set-out figures of the learned scope over the training sets (never set 3), in two views: with
     the rules now (which were written on these sets, so that little is left to add) and with the rules at
@@ -142,12 +126,13 @@ def scope_cross_validation(rec, judge, cv_sets: dict, data_dir: str | None) -> d
     (:func:`melscribe.intent.scope_model.cross_validate`, thresholds 0.5–0.9) and per parse at the default
     threshold (:func:`melscribe.intent.scope_model.cross_validate_parse`); and the time to read a request's
     rejections, rules alone and rules + learned, on the MC/MC_reco test requests and the training sets."""
+    from benchmark import rejections_at
     from melscribe.data import load_mc_test
     from melscribe.intent import scope_model
     from melscribe.intent.rejections import find_rejections
 
     base = rec.intent_parser
-    views = {"rules now": find_rejections, f"rules at {UNSEEN_RULES}": _rules_at(UNSEEN_RULES)}
+    views = {"rules now": find_rejections, f"rules at {UNSEEN_RULES}": rejections_at(UNSEEN_RULES).find_rejections}
     out: dict = {"threshold": scope_model.DEFAULT_THRESHOLD, "c": scope_model.DEFAULT_C, "words": {}, "parse": {}}
     for label, rules in views.items():
         out["words"][label] = scope_model.cross_validate(rules=rules)

@@ -86,3 +86,11 @@ def use_offline_mode_without_hub(timeout: float = 2.0) -> bool:
         except OSError:
             os.environ["HF_HUB_OFFLINE"] = "1"
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity where the platform says, else the machine's), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

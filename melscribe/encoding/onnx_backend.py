@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from melscribe.config import home_dir, resolve_model
+from melscribe.config import available_cores, home_dir, resolve_model
 from melscribe.errors import ModelUnavailableError
 from melscribe.fileio import replace_dir, temp_sibling
 
@@ -248,17 +248,10 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 def session_settings() -> tuple[int, bool]:
     """(threads, spinning) of the onnxruntime session: every core with spinning worker threads, the fastest
     for one request at a time; ``MELSCRIBE_ONNX_THREADS`` and ``MELSCRIBE_ONNX_SPIN`` (0/1) override them."""
-    threads = int(os.environ.get(THREADS_ENV) or _cores())
+    threads = int(os.environ.get(THREADS_ENV) or available_cores())
     spin = os.environ.get(SPIN_ENV, "1") not in ("0", "false", "")
     return max(1, threads), spin
 

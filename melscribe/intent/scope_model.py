@@ -217,24 +217,9 @@ class ScopeModel:
         """Train on ``(set, request, rejects, wants)`` examples (:mod:`.scope_examples`); ``rules``: the rule
         reader whose rejections make the :class:`RuleContext` (default
         :func:`~melscribe.intent.rejections.find_rejections`). Deterministic."""
-        from sklearn.linear_model import LogisticRegression
-
-        rules = rules or find_rejections
-        rows, ys = [], []
-        for _, request, rejects, wants in examples:
-            toks = tokenize(request)
-            context = RuleContext.of(toks, rules(request))
-            for i, y in sorted(labels(request, rejects, wants).items()):
-                if context.vetoed(toks, i):
-                    continue
-                rows.append(features(toks, i, context))
-                ys.append(y)
-        names = sorted({name for row in rows for name in row})
-        x = _matrix({name: k for k, name in enumerate(names)}, rows)
-        classifier = LogisticRegression(C=c, solver="liblinear", fit_intercept=False, max_iter=1000,
-                                        random_state=0)
-        classifier.fit(x, ys)
-        return cls({n: float(w) for n, w in zip(names, classifier.coef_[0]) if w}, threshold)
+        words = [(f, y) for _, f, y, _ in _labelled_words(examples, rules or find_rejections) if f is not None]
+        columns, classifier = _fit([f for f, _ in words], [y for _, y in words], c)
+        return cls({n: float(w) for n, w in zip(columns, classifier.coef_[0]) if w}, threshold)
 
     def probability(self, feats: dict[str, float]) -> float:
         """The model's probability that a word with features ``feats`` (:func:`features`) is rejected."""
@@ -245,8 +230,11 @@ class ScopeModel:
         """Each content word of ``request`` with the probability that it is rejected, given the rules'
         rejections ``found``."""
         toks = tokenize(request)
-        context = RuleContext.of(toks, found)
-        return [(t, self.probability(features(toks, i, context))) for i, t in enumerate(toks)
+        return [(toks[i], p) for i, p in self._scored(toks, RuleContext.of(toks, found))]
+
+    def _scored(self, toks: Sequence[Token], context: RuleContext) -> list[tuple[int, float]]:
+        """(index, probability) of each content word of ``toks`` that the rules' ``context`` does not veto."""
+        return [(i, self.probability(features(toks, i, context))) for i, t in enumerate(toks)
                 if is_candidate(t.text) and not context.vetoed(toks, i)]
 
     def rejections(self, request: str, found: Sequence[RejectedPhrase] = ()) -> list[RejectedPhrase]:
@@ -254,13 +242,12 @@ class ScopeModel:
         content words it marks rejected (probability ≥ :attr:`threshold`) that no rule covers, as one phrase
         (cue :data:`CUE`, span of the words, negating prefixes dropped: "non-vocal" → "vocal")."""
         toks = tokenize(request)
-        covered = RuleContext.of(toks, found).covered
-        index = {t.start: i for i, t in enumerate(toks)}
+        context = RuleContext.of(toks, found)
+        covered = context.covered
         out: list[RejectedPhrase] = []
         run: list[int] = []
-        for t, p in self.probabilities(request, found) + [(None, 0.0)]:
-            i = index[t.start] if t is not None else -1
-            keep = t is not None and p >= self.threshold and not covered[i]
+        for i, p in self._scored(toks, context) + [(-1, 0.0)]:
+            keep = i >= 0 and p >= self.threshold and not covered[i]
             if keep and run and i == run[-1] + 1:
                 run.append(i)
                 continue
@@ -287,6 +274,29 @@ def scope_from_env(value: str | None = None) -> ScopeModel | None:
     if value == "learned":
         return default_model()
     raise ValueError(f"{SCOPE_ENV} must be 'learned' or 'rules', not {value!r}")
+
+
+def _labelled_words(examples: Iterable[Sequence], rules: Callable[[str], Sequence[RejectedPhrase]]):
+    """``(set, features, label, covered by a rule)`` of each word :func:`labels` labels in ``(set, request,
+    rejects, wants)`` examples, in order; ``features`` is ``None`` for a word the rules veto
+    (:meth:`RuleContext.vetoed`), which is never learnt from."""
+    for name, request, rejects, wants in examples:
+        toks = tokenize(request)
+        context = RuleContext.of(toks, rules(request))
+        for i, y in sorted(labels(request, rejects, wants).items()):
+            feats = None if context.vetoed(toks, i) else features(toks, i, context)
+            yield name, feats, y, context.covered[i]
+
+
+def _fit(rows: Sequence[dict[str, float]], ys: Sequence[int], c: float):
+    """``(columns, classifier)``: the logistic regression (liblinear, no intercept, seeded: deterministic) fitted
+    on feature dicts ``rows`` and labels ``ys``, and its columns (feature name → index, in sorted order)."""
+    from sklearn.linear_model import LogisticRegression
+
+    columns = {k: n for n, k in enumerate(sorted({k for row in rows for k in row}))}
+    classifier = LogisticRegression(C=c, solver="liblinear", fit_intercept=False, max_iter=1000, random_state=0)
+    classifier.fit(_matrix(columns, rows), ys)
+    return columns, classifier
 
 
 def _matrix(columns: dict[str, int], rows: Sequence[dict[str, float]]):
@@ -360,24 +370,14 @@ def cross_validate(examples: Sequence[tuple[str, str, tuple[str, ...], tuple[str
     the packaged ones), a model trained on the other sets (with ``rules`` for its :class:`RuleContext`) reads
     it; per set and in total, how many rejected and not-rejected words ``rules`` cover, and at each threshold
     how many uncovered words the model adds, rejected (``added_true``) or not (``added_false``)."""
-    from sklearn.linear_model import LogisticRegression
-
     examples = list(load_examples() if examples is None else examples)
     data: dict[str, list[tuple[dict | None, int, bool]]] = {}
-    for name, request, rejects, wants in examples:
-        toks = tokenize(request)
-        context = RuleContext.of(toks, rules(request))
-        for i, y in sorted(labels(request, rejects, wants).items()):
-            if context.vetoed(toks, i):  # counted, never learnt from nor added
-                data.setdefault(name, []).append((None, y, context.covered[i]))
-                continue
-            data.setdefault(name, []).append((features(toks, i, context), y, context.covered[i]))
+    for name, feats, y, covered in _labelled_words(examples, rules):  # vetoed words: counted, never learnt from
+        data.setdefault(name, []).append((feats, y, covered))
     folds: dict[str, dict] = {}
     for name in data:
         train = [d for other in data if other != name for d in data[other] if d[0] is not None]
-        columns = {k: n for n, k in enumerate(sorted({k for f, _, _ in train for k in f}))}
-        clf = LogisticRegression(C=c, solver="liblinear", fit_intercept=False, max_iter=1000, random_state=0)
-        clf.fit(_matrix(columns, [f for f, _, _ in train]), [y for _, y, _ in train])
+        columns, clf = _fit([f for f, _, _ in train], [y for _, y, _ in train], c)
         p = clf.predict_proba(_matrix(columns, [f or {} for f, _, _ in data[name]]))[:, 1].tolist()
         p = [0.0 if f is None else q for (f, _, _), q in zip(data[name], p)]
         ys, cov = [y for _, y, _ in data[name]], [cv for _, _, cv in data[name]]

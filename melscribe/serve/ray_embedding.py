@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from melscribe.config import available_cores
 from melscribe.errors import DataError, InvalidRequestError, ModelUnavailableError
 from melscribe.fileio import pause_point
 from melscribe.serve import embedding_cache
@@ -82,7 +83,7 @@ def _connect(ray, address: str | None) -> bool:
         return False
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address is None:
-        ray.init(address="local", num_cpus=_cores(), include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=available_cores(), include_dashboard=False, **quiet)
         return True
     _check_reachable(address)
     try:
@@ -102,13 +103,6 @@ def _check_reachable(address: str) -> None:
     except OSError as e:
         raise InvalidRequestError(f"cannot join the Ray cluster at {address}: nothing answers there "
                                   f"({e.strerror or e}); start it with `ray start --head`, or check the address") from None
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def _fill(ray, encoder, texts: Sequence[str], missing: list[int], folder: Path, workers: int | None,

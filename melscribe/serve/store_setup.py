@@ -13,12 +13,13 @@ from typing import Sequence
 
 from melscribe.config import home_dir
 from melscribe.encoding.encoder import TextEncoder
-from melscribe.errors import IndexCorruptError, StaleIndexError
+from melscribe.errors import IndexCorruptError, InvalidRequestError, StaleIndexError
 from melscribe.fileio import check_replaceable, os_error_reason
 from melscribe.retrieval.scorers import BASELINES
 from melscribe.serve.catalog import Catalog
 from melscribe.serve.columnar_catalog import ColumnarCatalog, open_catalog
 from melscribe.serve.index import META_FILE as INDEX_META_FILE, DescriptorIndex
+from melscribe.serve.ray_embedding import ENGINES, embed_with_ray
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,6 @@ def build_index(catalog: Catalog, encoder: TextEncoder, folder: str | os.PathLik
     ``engine``: ``local`` embeds in this process; ``ray`` first embeds the descriptor sets on Ray Data into the
     embedding cache, which the build then reads (:func:`melscribe.serve.ray_embedding.embed_with_ray`: a local
     Ray, or the cluster at ``ray_address``, with ``ray_workers`` actors)."""
-    from melscribe.errors import InvalidRequestError
-    from melscribe.serve.ray_embedding import ENGINES, embed_with_ray
-
     if engine not in ENGINES:
         raise InvalidRequestError(f"unknown embedding engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_replaceable(Path(folder).expanduser(), INDEX_META_FILE, "index")

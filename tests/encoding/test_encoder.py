@@ -342,11 +342,12 @@ def test_backend_option_of_the_commands() -> None:
 
 
 def test_onnx_session_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from melscribe.config import available_cores
     from melscribe.encoding import onnx_backend
 
     monkeypatch.delenv(onnx_backend.THREADS_ENV, raising=False)
     monkeypatch.delenv(onnx_backend.SPIN_ENV, raising=False)
-    assert onnx_backend.session_settings() == (onnx_backend._cores(), True)
+    assert onnx_backend.session_settings() == (available_cores(), True)
     monkeypatch.setenv(onnx_backend.THREADS_ENV, "1")
     monkeypatch.setenv(onnx_backend.SPIN_ENV, "0")
     assert onnx_backend.session_settings() == (1, False)
