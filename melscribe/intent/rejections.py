@@ -29,6 +29,26 @@ NON_CUES = (
     # round three: idioms of lasting liking ("never get old"), the prefix of "non stop" written apart
     "never get old", "never getting old", "never get boring", "never gets boring", "never goes out of style",
     "never go out of style", "never gets tiring", "never get tiring", "non stop",
+    # round four: "nothing other than jazz" means only jazz
+    "nothing other than", "nothing except", "nothing besides", "nothing apart from", "nothing aside from",
+    "none other than", "no less than", "not ashamed", "no shame", "no skips", "no skip", "never skip",
+    "less is more", "take away from", "takes away from", "taking away from", "took away from", "shy away from",
+    "shies away from", "shying away from", "not take away", "cannot take away", "can't take away",
+    # idioms that negate no sound; "it doesn't have to be jazz" leaves jazz welcome; not knowing or not finding
+    # something is no rejection of it
+    "no strings attached", "no holds barred", "no pun intended", "no brainer", "no-brainer", "no nonsense",
+    "no-nonsense", "no frills", "no-frills", "no fuss", "not half bad", "no lie", "no regrets", "not even close",
+    "nothing to lose", "nothing personal", "no hate", "no shade", "not hating", "no disrespect", "not a diss",
+    "never ending", "never-ending", "no turning back", "no time to", "doesn't have to be", "doesnt have to be",
+    "does not have to be", "don't have to be", "dont have to be", "doesn't need to be", "doesnt need to be",
+    "needn't be", "not necessarily", "not strictly", "not exclusively", "not limited to", "not required",
+    "never heard", "never really heard", "never listened to", "never really listened to", "haven't heard",
+    "havent heard", "have not heard", "haven't listened to", "havent listened to", "have not listened to",
+    "haven't really listened to", "havent really listened to", "never tried", "never explored",
+    "not familiar with", "not very familiar with", "not too familiar with", "unfamiliar with",
+    "can't find", "cant find", "cannot find", "couldn't find", "couldnt find", "can't seem to find",
+    "cant seem to find", "haven't found", "havent found", "not finding", "can't decide", "cant decide",
+    "can't choose", "cant choose", "can't remember", "cant remember", "don't remember", "dont remember",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -59,12 +79,44 @@ CUES = (
     "bored to death of", "gone right off", "gone completely off", "gone totally off", "kinda over",
     "kind of over", "sorta over", "sort of over", "pretty over", "really over", "completely over", "all but the",
     "no longer into", "no longer a fan of",
+    # round four, by family rather than by example: exclusion and its misspellings; aversion verbs and the
+    # phrases people tire with; removal verbs (those that are also music nouns, "drop", "cut", "kill", only before
+    # a determiner); degree verbs (tone down, dial back); apostrophe-less and misspelt negations
+    "with the exception of", "exception of", "except for the", "exept", "exept for", "excpet", "execpt",
+    "exsept", "excepting", "not including", "exclusive of", "barring", "beyond", "away from", "as opposed to",
+    "in lieu of", "other then", "anything other then", "anything accept", "everything accept", "not counting",
+    "leaving out", "leaving aside", "setting aside", "w/out",
+    "hard pass on", "pass on", "i'll pass on", "enough with", "enough of", "turned off by", "put off by",
+    "annoyed by", "irritated by", "bothered by", "weary of", "i'm through with", "im through with",
+    "i am through with", "i'm finished with", "im finished with", "fed up of",
+    "no fan of", "no love for", "no patience for", "zero patience for", "cringe at", "can't get into",
+    "cant get into", "never got into", "hates", "hated", "hating", "dislikes", "disliked", "can do without",
+    "could do without", "do away with", "ban", "banned", "nope to", "no thanks to", "no thank you to",
+    "remove", "removes", "removing", "remove the", "eliminate", "eliminating", "omit", "omitting", "delete",
+    "deleting", "ditch", "ditching", "scrap the", "axe the", "ax the", "nix", "cut the", "cut all the",
+    "cut any", "drop the", "drop all the", "drop any", "kill the", "kill all the", "mute the", "muting the",
+    "silence the", "strip the", "strip away the", "strip away", "strip all the", "take away the",
+    "pull out the", "edit out", "edit out the", "filter out", "filter out the", "keep out", "keep out the",
+    "tone down", "tone down the", "dial back", "dial back the", "dial back on", "dial down", "dial down the",
+    "dial it back on", "turn down the", "scale back", "scale back on", "scale back the", "ease off",
+    "ease off on", "ease off the", "ease up on", "cut down on", "cut back on", "back off on", "go light on",
+    "hold back on", "less of", "not much", "not a lot of", "not so much", "barely any", "hardly any",
+    "little to no", "as little", "fewer of", "softer on",
+    "zero", "can't stomach", "cant stomach", "cannot stomach", "can't get behind", "cant get behind",
+    "never warmed to", "never cared for", "never been a fan of", "outgrown", "grown out of", "moved on from",
+    "moving on from", "need a break from", "a break from", "taking a break from", "different from",
+    "different than", "had my fill of", "keep away", "no room for", "no place for", "no need for",
+    "ain't", "aint", "didnt", "couldn't", "couldnt", "wouldnt", "shouldnt", "wasnt", "weren't", "werent",
+    "witout", "whithout", "withouth", "wihtout", "withot",
 )
 #: Cues of exclusion, after which "and" coordinates like "or" ("excluding house and trance").
 LIST_CUES = frozenset({"anything but", "everything but", "anything except", "everything except", "except",
                        "except for", "excluding", "other than", "anything other than", "apart from",
                        "anything apart from", "aside from", "besides", "save for", "outside of", "anywhere but",
-                       "none of"})
+                       "none of", "with the exception of", "exception of", "except for the", "exept", "exept for",
+                       "excpet", "execpt", "exsept", "excepting", "not including", "exclusive of", "barring",
+                       "beyond", "as opposed to", "other then", "anything other then", "anything accept",
+                       "everything accept", "not counting", "bar", "but"})
 #: Cues that follow what they reject ("rap is not for me", "with the guitar solos cut out"): the phrase is
 #: the words before them in the clause.
 POSTPOSED_CUES = (
@@ -72,7 +124,39 @@ POSTPOSED_CUES = (
     "not for me", "is not my thing", "isn't my thing", "isnt my thing", "not my thing", "cut out", "taken out",
     "left out", "removed", "stripped out", "gives me a headache", "give me a headache", "makes me cringe",
     "make me cringe", "gets on my nerves", "get on my nerves", "is overrated", "are overrated",
+    # round four: what people say of a sound they dislike, after it
+    "annoy me", "annoys me", "irritate me", "irritates me", "bug me", "bugs me", "bother me", "bothers me",
+    "grate on me", "grates on me", "drive me crazy", "drives me crazy", "drive me nuts", "drives me nuts",
+    "drive me mad", "drives me mad", "drive me up the wall", "drives me up the wall", "puts me off",
+    "put me off", "turns me off", "turn me off", "bores me", "bore me", "does nothing for me",
+    "do nothing for me", "doesn't do it for me", "doesnt do it for me", "don't do it for me",
+    "dont do it for me", "is not my cup of tea", "isn't my cup of tea", "isnt my cup of tea",
+    "not my cup of tea", "is not my jam", "isn't my jam", "isnt my jam", "not my jam", "isn't my style",
+    "isnt my style", "not my style", "is annoying", "are annoying", "is irritating", "are irritating",
+    "is grating", "are grating", "is unbearable", "are unbearable", "is cringe", "are cringe", "is cringey",
+    "is cringy", "is the worst", "are the worst", "is overdone", "are overdone", "is played out",
+    "are played out", "sucks", "is trash", "is garbage", "is awful", "are awful", "is terrible",
+    "are terrible", "is a no", "is a no go", "is a hard no", "is a dealbreaker", "is a deal breaker",
+    "is a turn off", "is a turnoff", "ruins it", "ruin it", "ruins everything", "gets old", "got old",
+    "is getting old", "wore thin", "is wearing thin", "can go", "is too much", "are too much",
+    "is way too much", "are way too much", "taken away", "taken off", "edited out", "filtered out",
+    "cut away", "stripped away", "stripped off", "omitted", "eliminated", "deleted", "silenced", "muted",
+    "dropped", "ditched", "scrapped", "toned down", "dialed back", "dialled back", "dialed down",
+    "dialled down", "turned down", "turned off", "stripped", "gone",
+    "excluded", "aside", "off the table", "is off the table", "are off the table", "off limits",
+    "is off limits", "are off limits", "need not apply", "needs not apply", "makes my ears bleed",
+    "make my ears bleed", "gives me the ick", "give me the ick", "is a no from me", "are a no from me",
+    "a no from me", "is overplayed", "are overplayed", "to a minimum", "kept to a minimum", "minimal",
+    "is not my vibe", "isn't my vibe", "isnt my vibe", "not my vibe", "not my bag", "not my speed",
 )
+#: Postposed participles that are also adjectives or tell a story ("palm muted guitars", "the beat dropped"):
+#: cues only after a determined noun ("the singer muted", "with the fiddle gone") that ends its clause.
+DETERMINED_POSTPOSED = frozenset({"muted", "dropped", "stripped", "gone", "turned down", "turned off",
+                                  "silenced", "ditched", "scrapped", "deleted", "cut away", "minimal"})
+#: Postposed cues that must end their clause ("country aside, anything goes"; not "aside from").
+CLAUSE_END_POSTPOSED = frozenset({"aside", "excluded"})
+#: Replies that reject the short clause before them ("techno? no thanks", "metal. hard pass").
+REPLY_CUES = ("no thanks", "no thank you", "nope", "hard pass", "pass", "no way", "hell no", "please no", "nah")
 #: Prefixes that negate the word they are joined to ("non-vocal", "nonelectric", "un-distorted", "unjazzy").
 #: ``un`` joined without a hyphen only before an adjective ending (``-y``, ``-ed``, ``-ic``, ``-al``, ``-ish``):
 #: "unjazzy", "unpoppy"; ``anti-`` with its hyphen ("anti-christmas"), except in names: "anti-folk" (a genre),
@@ -89,7 +173,15 @@ PREFIXED_STOPWORDS = frozenset("""
 """.split())
 #: Cues that reduce rather than remove; they reject without wanting a negative descriptor.
 DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on", "go easy on", "easy on",
-                         "not as", "but not as", "and not as"})
+                         "not as", "but not as", "and not as",
+                         "tone down", "tone down the", "dial back", "dial back the", "dial back on", "dial down",
+                         "dial down the", "dial it back on", "turn down the", "scale back", "scale back on",
+                         "scale back the", "ease off", "ease off on", "ease off the", "ease up on", "cut down on",
+                         "cut back on", "back off on", "go light on", "hold back on", "less of", "not much",
+                         "not a lot of", "not so much", "barely any", "hardly any", "little to no", "as little",
+                         "fewer of", "softer on", "toned down", "dialed back", "dialled back",
+                         "dialed down", "dialled down", "turned down", "is too much", "are too much",
+                         "is way too much", "are way too much", "to a minimum", "kept to a minimum", "minimal"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
@@ -98,10 +190,12 @@ BOUNDARIES = frozenset("""
     mostly mainly ideally preferably thx pls
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
     plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm sounding version versions
+    what whats what's would could should might overall
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
 LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
-    too|so|very|overly|really|particularly|especially|at all|any|anything|something|stuff|a|an|the|much|many|
+    too|so|very|overly|really|particularly|especially|excessively|super|extremely|insanely|overtly|terribly|
+    massively|ridiculously|at all|any|anything|something|stuff|a|an|the|much|many|
     more|of|with|that is|that's|that are|which is|is|are|be|being|been|sound|sounds|sounding|sound like|
     sounds like|like|have|has|having|use|uses|using|include|includes|including|contain|contains|containing|
     feature|features|featuring|want|wanna|need|like any|a fan of|fan of|big on|into|keen on|crazy about|fond of|
@@ -112,13 +206,18 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     when songs have a|when a song has|when a song has a|when there is|when there's|when theres|when it has|
     when they have|it when songs have|it when there's|it when|that sounds like|that sound like|that sounds|
     which sounds like|anything that sounds like|
+    world of|the world of|realm of|the realm of|land of|whole|entire|digging|vibing with|vibing|loving|liking|
+    feeling|really into|a huge fan of|huge fan of|a big fan of|big fan of|the biggest fan of|much of a fan of|
+    much of|fussed on|fussed about|bothered about|more of|usual|typical|same old|those|endless|constant|
+    all those|all that|the same|dig|vibe with|enjoy|looking for|looking for any|after|asking for|searching for|
+    in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
     at all whatsoever please though thanks stuff things thing ones one music songs song tracks track tunes
     tune sounds sound vibe vibes type types kind style styles genre feel feeling movie film influence
     influences parts part bits bit elements element please either too much anymore world scene realm bubble
-    lately stuff on top
+    lately stuff on top section sections overall
 """.split())
 #: ``X-free``/``X-less`` words that are not a rejection of a sound.
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
@@ -130,8 +229,30 @@ GENERIC_PHRASES = frozenset("""
 """.split())
 #: Intensifiers after a cue ("not too heavy rock", "nothing so slow"): the cue then covers the adjective they
 #: modify, the first word of its phrase, and the noun after it stays wanted.
-INTENSIFIERS = frozenset("too so overly very particularly especially".split())
+INTENSIFIERS = frozenset("too so overly very particularly especially excessively super extremely insanely overtly "
+                         "terribly massively ridiculously".split())
+#: Words that make the word before them a modifier of what follows ("bass heavy hip hop", "guitar-driven rock"):
+#: a scope keeps what comes before them only.
+HEAVY_WORDS = frozenset("heavy driven based laden led focused centric forward dominated".split())
+#: Sequences that end a scope when something precedes them ("a repetitive kind of house": house stays wanted,
+#: "the bass a little": "a little" is how much).
+_SCOPE_STOPS = (("kind", "of"), ("sort", "of"), ("type", "of"), ("style", "of"), ("brand", "of"),
+                ("flavour", "of"), ("flavor", "of"), ("a", "bit"), ("a", "little"), ("a", "tad"), ("a", "lot"),
+                ("a", "touch"), ("a", "ton"), ("this", "time"), ("for", "once"), ("last", "night"))
+#: Simple negators: when one opens a clause that goes on to an exclusion of everything ("not looking for
+#: anything other than jazz", "don't want anything but folk") the two cancel out and nothing is rejected.
+_NEGATORS = frozenset({"not", "don't", "dont", "do not", "never", "no", "won't", "wont", "can't", "cant",
+                       "doesn't", "doesnt", "isn't", "isnt", "aint", "ain't", "didnt", "didn't"})
+#: Words before "but" and "bar" that make them exclusions ("any style but techno", "pick anything bar reggae").
+_ALL_WORDS = frozenset({"any", "every", "all", "whatever", "anything", "everything"})
+_KINDS = frozenset({"genre", "genres", "style", "styles", "kind", "kinds", "type", "types", "music", "sound",
+                    "sounds", "artist", "artists", "band", "bands", "instrument", "instruments", "decade",
+                    "era", "eras"})
 _MAX_SCOPE = 5
+#: Determiners that make a noun before a participle the thing acted on ("the singer muted").
+_DETERMINERS = frozenset({"the", "all", "those", "these", "that", "any", "your", "their", "his", "her"})
+#: Words before a participle's noun that also make it the thing acted on ("with vocals gone", "keep vocals minimal").
+_OPENERS = frozenset({"with", "keep", "keeping", "kept"})
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
                        "that", "that's", "thats", "which", "who", "it", "it's", "but", "and", "i've", "ive",
@@ -212,12 +333,14 @@ def _is_boundary(tok: str) -> bool:
 def _may_reject() -> re.Pattern:
     """Matches any text in which :func:`find_rejections` can find a cue: a cue's words in sequence, "than"
     (of "rather than"), a "-free"/"-less" word, a word starting "non"/"un"/"anti-", or "over" opening a clause. Most requests have none, and are done in microseconds."""
-    seqs = sorted({seq for seq, _ in _cue_words()} | {seq for seq, _ in _postposed_words()} | {("than",)},
+    seqs = sorted({seq for seq, _ in _cue_words()} | {seq for seq, _ in _postposed_words()} | {("than",)}
+                  | set(_reply_words()),
                   key=lambda q: -sum(map(len, q)))
     alternatives = (r"\s*".join(map(re.escape, seq)) for seq in seqs)
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b"
                       r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])anti-[a-z]"
-                      r"|(?:^|[^\sa-z0-9'])\s*over\b")
+                      r"|(?:^|[^\sa-z0-9'])\s*over\b"
+                      r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+)?\s+(?:but|bar)\b")
 
 
 def may_reject(request: str) -> bool:
@@ -232,15 +355,35 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
     matches the phrases to a vocabulary."""
     if not may_reject(request):
         return []
-    text = request.lower().replace("’", "'")
+    original = request.replace("’", "'")
+    text = original.lower()
     toks = _tokens(text)
+    quoted = _quoted(text)
     out: list[RejectedPhrase] = []
-    i, clause_start = 0, 0
+    i, clause_start, previous_clause = 0, 0, 0
     while i < len(toks):
         tok = toks[i][0]
         if not tok[0].isalnum():
+            if clause_start < i:
+                previous_clause = clause_start
             clause_start = i + 1
             i += 1
+            continue
+        if any(a <= toks[i][1] < b for a, b in quoted):  # a title in quotes: '"no surprises" vibes'
+            i += 1
+            continue
+        reply = _reply(toks, i, clause_start, previous_clause)
+        if reply is not None:  # "techno? no thanks"
+            name, start, stop, phrase = reply
+            out.append(RejectedPhrase(name, phrase, toks[start][1], toks[stop - 1][2]))
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+            i = stop
+            continue
+        if len(original) == len(text) and _names_something(original, toks, i):  # "songs by Nothing But Thieves"
+            i += 1
+            while i < len(toks) and original[toks[i][1]].isupper():
+                i += 1
             continue
         hit = _match(_non_cues_at(), toks, i)
         non_cue = hit[0] if hit else None
@@ -271,6 +414,8 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             cue = (("than",), "rather than")
         if cue is None and tok == "over" and i == clause_start:  # "over dubstep tbh"
             cue = (("over",), "over")
+        if cue is None and tok in ("but", "bar") and _after_all(toks, i, clause_start):  # "any style but techno"
+            cue = ((tok,), tok)
         if cue is None:
             i += 1
             continue
@@ -279,6 +424,14 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         if len(seq) > 1 and _match(_non_cues_at(), toks, j - 1) is not None:  # "with no end"
             i = j
             continue
+        if name in _NEGATORS:
+            cancelled = _cancelling_exclusion(toks, j)
+            if cancelled is not None:  # "not looking for anything other than jazz": jazz is wanted
+                i = cancelled
+                continue
+            if name == "no" and j < len(toks) and toks[j][0].endswith("'s"):  # "no man's sky": a name
+                i = j
+                continue
         intensified = name == "nothing too" or (j < len(toks) and toks[j][0] in INTENSIFIERS)
         phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j, name in LIST_CUES, intensified)
         phrases = [p for p in phrases if p not in GENERIC_PHRASES]
@@ -304,6 +457,80 @@ def _joined_less(tok: str) -> re.Match | None:
     """``drumless``, ``beatless``: a lexicon head with "less" joined without a hyphen."""
     m = re.fullmatch(r"([a-z]{3,}?)s?less", tok)
     return m if m and m.group(1) in _LESS_HEADS else None
+
+
+_QUOTED = re.compile(r'"[^"]{1,80}"|“[^”]{1,80}”|(?<![a-z0-9])\'[^\']{1,80}\'(?![a-z0-9])')
+#: Words before a cue that make it the start of a name ("a song called no surprises", "by nothing but thieves").
+_NAMERS = frozenset({"by", "called", "named", "titled"})
+
+
+def _quoted(text: str) -> list[tuple[int, int]]:
+    """The character spans of quotations in ``text`` (titles: '"no surprises" vibes')."""
+    return [m.span() for m in _QUOTED.finditer(text)]
+
+
+def _names_something(original: str, toks: Sequence[tuple[str, int, int]], i: int) -> bool:
+    """Whether a cue at token ``i`` starts a name: after "by", "called", … or, in a request that uses capitals,
+    capitalised and followed by a capitalised word in mid-sentence ("songs like No Doubt")."""
+    if i == 0 or not toks[i][0][0].isalpha():
+        return False
+    if _match(_cues_at(), toks, i) is None and _match(_non_cues_at(), toks, i) is None:
+        return False
+    if toks[i - 1][0] in _NAMERS:
+        return True
+    nxt = i + 1
+    return (toks[i - 1][0][0].isalnum() and original[toks[i][1]].isupper() and nxt < len(toks)
+            and toks[nxt][0][0].isalpha() and original[toks[nxt][1]].isupper())
+
+
+def _reply(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int, previous_clause: int):
+    """A reply at the start of a clause rejecting the short clause before it ("techno? no thanks"):
+    ``(cue, start, stop, phrase)``, else ``None``."""
+    if i != clause_start or i < 2:
+        return None
+    cue = next((c for c in _reply_words() if _starts_with(toks, i, c)), None)
+    if cue is None:
+        return None
+    stop = i + len(cue)
+    if stop < len(toks) and not _is_boundary(toks[stop][0]):
+        return None
+    first = _skip_fillers(toks, previous_clause)
+    last = i
+    while last > first and not toks[last - 1][0][0].isalnum():
+        last -= 1
+    words_ = [t for t, *_ in toks[first:last]]
+    if not 1 <= len(words_) <= 4 or any(_is_boundary(w) for w in words_):
+        return None
+    return " ".join(cue), previous_clause, stop, " ".join(words_)
+
+
+@lru_cache(maxsize=1)
+def _reply_words() -> tuple[tuple[str, ...], ...]:
+    return tuple(sorted((tuple(_TOKEN.findall(c)) for c in REPLY_CUES), key=len, reverse=True))
+
+
+def _after_all(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int) -> bool:
+    """Whether "but"/"bar" at token ``i`` excludes from everything: right after "anything", "all", … or after
+    a kind ("style", "genre", …) that one of them opens, in the same clause ("any style but techno", "all
+    genres bar country"), not "upbeat but mellow"."""
+    if i == 0 or i - 1 < clause_start:
+        return False
+    before = toks[i - 1][0]
+    if before in _ALL_WORDS:
+        return True
+    return before in _KINDS and any(t[0] in _ALL_WORDS for t in toks[max(clause_start, i - 4):i - 1])
+
+
+def _cancelling_exclusion(toks: Sequence[tuple[str, int, int]], j: int) -> int | None:
+    """After a negator ending at token ``j``: the token after an exclusion of everything that follows within
+    four words of its clause ("not looking for anything other than", "don't want anything but"), else ``None``."""
+    for k in range(j, min(len(toks), j + 5)):
+        if not toks[k][0][0].isalnum():
+            return None
+        cue = _match(_cues_at(), toks, k)
+        if cue is not None and cue[1] in LIST_CUES and cue[1].startswith(("anything", "everything")):
+            return k + len(cue[0])
+    return None
 
 
 def _prefixed(tok: str) -> tuple[str, str] | None:
@@ -340,6 +567,15 @@ def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
     start = i
     while start > clause_start and i - start < _MAX_SCOPE - 1 and not _is_boundary(toks[start - 1][0]):
         start -= 1
+    stop = i + len(cue[0])
+    ends_clause = stop >= len(toks) or _is_boundary(toks[stop][0])
+    if cue[1] in DETERMINED_POSTPOSED:
+        determined = toks[start][0] in _DETERMINERS or (start > 0 and toks[start - 1][0] in _OPENERS)
+        if not determined or not ends_clause:
+            return None
+    if cue[1] in CLAUSE_END_POSTPOSED and not (ends_clause and (stop >= len(toks) or not toks[stop][0][0].isalnum()
+                                                                or toks[stop][0] not in ("from", "of"))):
+        return None
     first = _skip_fillers(toks, start)
     words_ = [t for t, *_ in toks[first:i]]
     while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
@@ -396,7 +632,16 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             t = toks[j][0]
             if t in ("or", "nor", "neither", "either") or _is_boundary(t):
                 break
-            if _match(_cues_at(), toks, j) is not None and words_:
+            if words_ and (_match(_cues_at(), toks, j) is not None
+                           or any(_starts_with(toks, j, stop) for stop in _SCOPE_STOPS)):
+                break
+            head, _, tail = t.rpartition("-")
+            if words_ and t in HEAVY_WORDS or head and tail in HEAVY_WORDS:  # "bass heavy hip hop": bass
+                words_ += [head] if head else []
+                end = toks[j][2]
+                j += 1
+                while j < len(toks) and not _is_boundary(toks[j][0]) and toks[j][0] not in ("or", "nor"):
+                    j += 1  # what the modifier qualifies stays wanted
                 break
             words_.append(t)
             end = toks[j][2]

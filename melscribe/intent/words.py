@@ -24,6 +24,7 @@ def _prenormalise(text: str) -> str:
     t = re.sub(r"\ba\s*cappella\b|\bacapella\b", "acapella", t)
     t = re.sub(r"\bauto[\s-]tun", "autotun", t)  # auto-tune(d), auto tune
     t = re.sub(r"\bedm\b", "electronic dance music", t)
+    t = re.sub(r"\bbass\s?lines?\b", "bass line", t)  # bassline(s)
     t = re.sub(r"\b(kick|snare) drums?\b", r"\1", t)  # "kick drum" is a kick
     return t
 
@@ -59,6 +60,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "orchestra": ("orchestral", "orchestras", "orchestrated", "orchestration", "orchestrations"),
     "drum": ("drums", "drumming", "drummer", "drumkit"),
     "guitar": ("guitars", "guitarist"),
+    "violin": ("violins", "violinist", "fiddle", "fiddles", "fiddler", "fiddling"),
+    "opera": ("operas", "operatic"),
+    "dance": ("danceable", "dancey", "dancy", "dancing"),
     "electronic": ("electronics", "electronica"),
     "improvisation": ("improv", "improvised", "improvising", "improvisational", "improvisations"),
     "depressed": ("depressing", "depressive", "depression"),
