@@ -296,3 +296,117 @@ def test_round_three_matched(parser3: IntentParser, request_: str, rejected: set
 def test_round_three_ambiguous_exclude_nothing(parser3: IntentParser, request_: str) -> None:
     intent = parser3.parse(request_)
     assert intent.empty and intent.rejected == ()
+
+
+# --- round four (issue 25): cues by family (removal and degree verbs, replies, names, cancelling negations) ---
+
+@pytest.mark.parametrize("request_, expected", [
+    ("rock music, with the exception of grunge", ["grunge"]),
+    ("pick anything bar reggae", ["reggae"]),                                   # "bar"/"but" after "anything"
+    ("any style but techno please", ["techno"]),                                # …or after "any <kind>"
+    ("all genres bar country", ["country"]),
+    ("i listen to everything exept rap", ["rap"]),                              # misspelt
+    ("beyond jazz what else has sax", ["jazz"]),
+    ("something away from the usual lo-fi beats", ["lo-fi beats"]),
+    ("country aside, anything goes", ["country"]),                              # postposed, clause end
+    ("reggae excluded, anything else works", ["reggae"]),
+    ("rap is off the table", ["rap"]),
+])
+def test_exclusion_round_four(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("hard pass on country", ["country"]),
+    ("ugh enough with the bagpipes", ["bagpipes"]),
+    ("i'm turned off by falsetto", ["falsetto"]),
+    ("trumpets annoy me. soft jazz pls", ["trumpets"]),                          # postposed
+    ("autotune makes my ears bleed", ["autotune"]),
+    ("cant stomach screamo", ["screamo"]),
+    ("techno? no thanks", ["techno"]),                                          # a reply to the clause before
+    ("metal. hard pass", ["metal"]),
+    ("i'm not looking for jazz, more like soul", ["jazz"]),                      # "looking for" is a filler
+    ("zero autotune please", ["autotune"]),
+    ("need a break from hip hop", ["hip hop"]),
+])
+def test_aversion_round_four(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_, expected, degree", [
+    ("dial back the drums a bit", ["drums"], True),                             # "a bit" says how much
+    ("tone down the bass a little", ["bass"], True),
+    ("keep the drums to a minimum", ["drums"], True),                           # postposed
+    ("keep vocals minimal", ["vocals"], True),
+    ("a little less bass heavy hip hop", ["bass"], True),                       # the modifier only: hip hop wanted
+    ("a less repetitive kind of house", ["repetitive"], True),                  # "kind of" ends the scope
+    ("not excessively fast edm", ["fast"], False),                              # an intensifier
+    ("less vocals overall would be great", ["vocals"], True),
+])
+def test_degree_round_four(request_: str, expected: list[str], degree: bool) -> None:
+    found = find_rejections(request_)
+    assert [r.phrase for r in found] == expected and found[0].degree is degree
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ("cut the vocals from hip hop and give me the beats", ["vocals"]),
+    ("reggae but drop the bassline", ["bassline"]),
+    ("country songs, just remove the steel guitar", ["steel guitar"]),
+    ("salsa with the percussion stripped away", ["percussion"]),
+    ("punk rock with the singer muted, just guitars", ["singer"]),              # a participle after "the X"
+    ("bluegrass with the fiddle gone", ["fiddle"]),
+    ("ska minus the horn section", ["horn"]),                                   # "section" names no sound
+])
+def test_part_round_four(request_: str, expected: list[str]) -> None:
+    assert phrases(request_) == expected
+
+
+@pytest.mark.parametrize("request_", [
+    "not looking for anything other than jazz tonight",                        # the two negations cancel
+    "i don't want anything but folk",
+    "songs like No Doubt or Nothing But Thieves",                              # capitalised names
+    "a song by nothing but thieves",                                           # after "by"
+    '"no surprises" vibes',                                                    # a quoted title
+    "no man's sky soundtrack vibes",                                           # a possessive: a name
+    "no strings attached, just chill beats",
+    "doesn't have to be jazz but something with sax",                          # jazz is welcome
+    "i've never really listened to jazz, where do i start",
+    "cant find good reggae anywhere",
+    "less is more, minimalist piano",
+    "with palm muted guitars and a loud drummer",                              # "muted" as an adjective
+    "when the beat dropped everyone danced",                                   # a story, not a removal
+    "nothing but love songs, nothing other than ballads",
+    "don't let that take away from the vocals",
+])
+def test_ambiguous_round_four_reject_nothing(request_: str) -> None:
+    assert find_rejections(request_) == []
+
+
+def test_the_quick_test_sees_the_round_four_forms() -> None:
+    for request in ("pick anything bar reggae", "any style but techno", "techno? nah", "trumpets annoy me",
+                    "keep the drums to a minimum", "country aside"):
+        assert may_reject(request), request
+    assert not may_reject("upbeat but mellow piano, any tempo")
+
+
+@pytest.mark.parametrize("request_, rejected, kept", [
+    ("bluegrass with the fiddle removed", {"violin"}, {"guitar"}),            # fiddle ~ violin
+    ("not a fan of opera", {"opera", "operatic"}, {"guitar"}),               # operatic ~ opera
+    ("non danceable electronic music", {"dance"}, {"electronic"}),            # danceable ~ dance
+    ("reggae but drop the bassline", {"bass line"}, {"reggae"}),              # bassline = bass line
+    ("a little less bass heavy hip hop", {"bass"}, {"hip hop"}),
+    ("not looking for anything other than jazz tonight", set(), {"jazz"}),
+])
+def test_round_four_matched(parser4: IntentParser, request_: str, rejected: set[str], kept: set[str]) -> None:
+    intent = parser4.parse(request_)
+    assert rejected <= set(intent.rejected)
+    assert not kept & set(intent.rejected)
+
+
+ROUND_FOUR_VOCABULARY = ["violin", "guitar", "opera", "operatic", "dance", "electronic", "bass line", "bass",
+                         "reggae", "hip hop", "jazz"]
+
+
+@pytest.fixture(scope="module")
+def parser4(encoder: TextEncoder) -> IntentParser:
+    return IntentParser(ROUND_FOUR_VOCABULARY, None, encoder)

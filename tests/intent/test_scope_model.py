@@ -151,7 +151,7 @@ def test_with_the_learned_scope_every_request_is_prepared_off_the_event_loop(mon
     monkeypatch.setenv("MELSCRIBE_HOME", str(tmp_path))
     monkeypatch.delenv(scope_model.SCOPE_ENV, raising=False)
     rules = Recommender(encoder, catalog)
-    request = "zero appetite for reggae, want house"  # no cue the rules' quick test knows
+    request = "keep reggae far from my ears, want house"  # no cue the rules' quick test knows
     assert not rules.prepare_may_encode(request) and rules.prepare_may_encode("house, no reggae")
     monkeypatch.setenv(scope_model.SCOPE_ENV, "learned")
     learned = Recommender(encoder, catalog)
