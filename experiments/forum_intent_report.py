@@ -6,13 +6,14 @@ Recommender defaults with the packaged all-MiniLM-L6-v2 over the MusicCaps catal
 none for the packaged model): intent **off**; intent on with the rules of ``--before``
 (``melscribe/intent/`` as it was at that commit, every other module as now: the script runs itself on a copy of
 the package whose ``intent/`` is that commit's), for each ``--before``; intent on with the rules **now**. Request
-sets: ``experiments/data/forum_requests_3.jsonl`` (held-out), ``forum_requests_2.jsonl`` (held-out for the
-second round of rules, 818ead6, development data afterwards), ``forum_requests.jsonl`` (held-out for the first
-round, 5ef2622, development data afterwards), ``forum_requests_dev.jsonl`` (development),
+sets: ``experiments/data/forum_requests_4.jsonl`` (held-out, written blind to the parser),
+``forum_requests_3.jsonl`` (held-out for the third round of rules, f65d5d5, development data afterwards),
+``forum_requests_2.jsonl`` (held-out for the second round, 818ead6, development data afterwards),
+``forum_requests.jsonl`` (held-out for the first round, 5ef2622, development data afterwards), ``forum_requests_dev.jsonl`` (development),
 ``negated_requests.jsonl`` (issue 9); track-level Recall@1/@10 on ``track_MC`` and ``track_MC_reco``.
 Metrics: ``melscribe/evaluation/intent.py``. Last, the rules now with the learned negation scope added
 (``melscribe/intent/scope_model.py``, an option: ``MELSCRIBE_INTENT_SCOPE=learned``), with the leave-one-set-out
-cross-validation its settings were chosen on (sets 1, 2, development and negated only).
+cross-validation its settings were chosen on (sets 1, 2, 3, development and negated: never set 4).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ from melscribe.fileio import write_text_atomic  # noqa: E402
 from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-#: The rules reported beside today's: before issue 25, its first round (evaluated on forum_requests.jsonl) and its
-#: second round (evaluated on forum_requests_2.jsonl, then on forum_requests_3.jsonl before the third round).
-DEFAULT_BEFORE = ("e752cd9", "5ef2622", "818ead6")
+#: The rules reported beside today's: before issue 25, its first round (evaluated on forum_requests.jsonl), its
+#: second round (evaluated on forum_requests_2.jsonl, then on forum_requests_3.jsonl before the third round) and
+#: its third round (evaluated on forum_requests_3.jsonl, then on forum_requests_4.jsonl before the fourth).
+DEFAULT_BEFORE = ("e752cd9", "5ef2622", "818ead6", "f65d5d5")
+#: The held-out set: its name in :data:`SETS` and its split.
+HELD_OUT, HELD_OUT_SPLIT = "forum held-out 4", "heldout4"
 #: The configuration of the defaults, whose per-request rows the JSON result keeps.
 DEFAULT_CONFIG = "rules now (defaults)"
 #: The configuration adding the learned negation scope to the rules now.
@@ -49,9 +53,11 @@ LEARNED_CONFIG = "rules now + learned scope (option)"
 #: rules miss what the held-out set's phrasings add, as the rules now do on a set they were not written on.
 UNSEEN_RULES = "e752cd9"
 #: The cross-validation folds: the training sets, named as in ``melscribe.intent.scope_model.EXAMPLE_FILES``.
-CV_SETS = {"set1": "forum set 1", "set2": "forum set 2", "dev": "forum dev", "negated": "negated (issue 9)"}
+CV_SETS = {"set1": "forum set 1", "set2": "forum set 2", "set3": "forum set 3", "dev": "forum dev",
+           "negated": "negated (issue 9)"}
 ROOT = HERE.parent
-SETS = {"forum held-out 3": HERE / "data" / "forum_requests_3.jsonl",
+SETS = {HELD_OUT: HERE / "data" / "forum_requests_4.jsonl",
+        "forum set 3": HERE / "data" / "forum_requests_3.jsonl",
         "forum set 2": HERE / "data" / "forum_requests_2.jsonl",
         "forum set 1": HERE / "data" / "forum_requests.jsonl",
         "forum dev": HERE / "data" / "forum_requests_dev.jsonl",
@@ -83,7 +89,15 @@ HISTORY = ("`forum_requests.jsonl` (set 1, 167 requests) and the development set
            "and negated, without reading set 3, then measured on set 3 once (row `rules now + learned scope (option)`, "
            "section *Learned negation scope*); an LLM reader is wired "
            "(`melscribe/intent/llm_reader.py`, opt-in through `MELSCRIBE_INTENT_LLM`) and tested against the fake "
-           "server only, not measured: there is no endpoint here.")
+           "server only, not measured: there is no endpoint here. Round four: set 3's misses having been read, a "
+           "fourth held-out set, `forum_requests_4.jsonl` (166 requests), was written and committed (44228b8) by an "
+           "engineer (an AI coding assistant) that did not read the parser, its tests, the rules, the earlier sets' "
+           "requests or any result, so that this time the writer of the held-out set is not the writer of the rules. "
+           "The fourth round of rules (769afc8 and after; reported as `rules now`) was developed on sets 1, 2, 3 and "
+           "the development set and on phrasings written for its tests, adding cues by family (exclusion, aversion and "
+           "replies, removal and degree verbs, modifiers, cancelling negations, names, idioms) rather than one per "
+           "miss; the learned scope was retrained with set 3 among its examples and reads a prefix as the rules do. "
+           "Then set 4 was evaluated, once, by this script; nothing was changed after that.")
 
 
 def run_config(intent: bool, data_dir: str | None, track: bool, scope: bool = False) -> dict:
@@ -275,7 +289,7 @@ def render(result: dict) -> str:
     """The Markdown report."""
     prov, before = result["provenance"], result["before"]
     now = result["configs"][DEFAULT_CONFIG]
-    held = now["sets"]["forum held-out 3"]["confusion"]
+    held = now["sets"][HELD_OUT]["confusion"]
     md = ["# Rejections as people write them (issue 25)", "", f"Command: `{result['command']}`", "",
           f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Packaged all-MiniLM-L6-v2, "
           "`Recommender` defaults (no fusion: the packaged model has no tuned fusion), MusicCaps catalog (5,521 "
@@ -286,12 +300,16 @@ def render(result: dict) -> str:
           "those requests whose top 10 carries none, *wanted* the share of the top 10 carrying a wanted "
           "descriptor (requests that want something); *word*/*semantic* as in `melscribe/evaluation/intent.py` "
           f"(semantic threshold {now['metric_thresholds']['semantic']}).", "",
-          "## Held-out forum requests (`experiments/data/forum_requests_3.jsonl`, never used to tune)", ""]
-    md += _table(result, "forum held-out 3", "heldout3") + ["", "Per phrasing family (word):", ""]
-    md += _families(result, "forum held-out 3")
+          "## Held-out forum requests (`experiments/data/forum_requests_4.jsonl`, written blind to the parser, "
+          "never used to tune)", ""]
+    md += _table(result, HELD_OUT, HELD_OUT_SPLIT) + ["", "Per phrasing family (word):", ""]
+    md += _families(result, HELD_OUT)
     md += ["", "Confusion of the parser (what it excludes, judged by word match against the annotations; no "
-           "retrieval):", ""] + _confusion(result, "forum held-out 3")
+           "retrieval):", ""] + _confusion(result, HELD_OUT)
     md += _learned(result)
+    md += ["", "## Forum set 3 (`forum_requests_3.jsonl`: held-out for the rules at f65d5d5, developed on since)", ""]
+    md += _table(result, "forum set 3", "heldout3") + ["", "Per phrasing family (word):", ""]
+    md += _families(result, "forum set 3") + [""] + _confusion(result, "forum set 3")
     md += ["", "## Forum set 2 (`forum_requests_2.jsonl`: held-out for the rules at 818ead6, developed on since)", ""]
     md += _table(result, "forum set 2", "heldout2") + ["", "Per phrasing family (word):", ""]
     md += _families(result, "forum set 2") + [""] + _confusion(result, "forum set 2")
@@ -332,12 +350,14 @@ def _learned(result: dict) -> list[str]:
           f"({cv['threshold']:g}) that no rule covers are added as rejected phrases (runs of adjacent words), "
           "except words of an idiom the rules know rejects nothing (`NON_CUES` and the two words after one, "
           "`PREFIXED_STOPWORDS`, `GENERIC_PHRASES`). Trained in memory, deterministically, on first use, on the "
-          "annotated requests of sets 1, 2, development and negated (packaged as "
+          "annotated requests of sets 1, 2, 3, development and negated (packaged as "
           "`melscribe/intent/scope_examples.py`; labels from the annotations: a word whose stem is a rejected "
-          "descriptor's). Set 3 was never read while developing it: features, C, threshold and the combination "
-          "were chosen by the leave-one-set-out cross-validation below, then set 3 was measured once (the tables "
-          "above).", "",
-          "Cross-validation, per word (each set read by a model trained on the other three; *rules*: rejected "
+          "descriptor's). Features, C, threshold and the combination were chosen by leave-one-set-out "
+          "cross-validation on sets 1, 2, development and negated, then measured once on set 3 (then held out): "
+          "rejected share 12.9 → 11.8 %, wanted 60.2 → 60.2 %, track_MC R@10 85.81 → 85.60 (its prefix feature "
+          "stripped \"un\" from any word, \"unique\" → \"ique\"; since round four it reads a prefix as the rules "
+          "do). Set 3 then joined its training sets; set 4 was never read.", "",
+          "Cross-validation, per word (each set read by a model trained on the others; *rules*: rejected "
           "words the rules cover / all rejected words, and not-rejected words they cover; *+a/−b*: uncovered "
           "words the model adds at that threshold, rejected / not rejected):", ""]
     ths = next(iter(cv["words"].values()))["thresholds"]
@@ -348,7 +368,7 @@ def _learned(result: dict) -> list[str]:
         md.append(f"| {label} | {t['rules_true']} of {t['rejected_words']} | {t['rules_false']} | " + " | ".join(
             f"+{t[f'added_true {x:g}']}/−{t[f'added_false {x:g}']}" for x in ths) + " |")
     md += ["", f"Cross-validation, whole parse at {cv['threshold']:g} (descriptors, judged as in the confusion "
-           "tables; sum over the four sets):", "",
+           "tables; sum over the five sets):", "",
            "| rules | configuration | rejected descriptors missed | requests with a wanted descriptor excluded | "
            "requests rejecting nothing with something excluded |", "|---|---|---:|---:|---:|"]
     for label, per_set in cv["parse"].items():
@@ -361,14 +381,9 @@ def _learned(result: dict) -> list[str]:
                       f"({100 * n['rejected_descriptors_missed'] / n['rejected_descriptors']:.1f} %) | "
                       f"{n['requests_with_wanted_excluded']} of {n['requests']} | "
                       f"{n['false_rejections']} of {n['non_rejecting_requests']} |")
-    md += ["", "Outcome on set 3 (measured once, tables above) and on the track-level splits: " + _verdict(result),
-           "", "On sets 1, 2, development and negated the learned row is in-sample (the model is trained on them); "
-           "only the cross-validation above speaks for it there.",
-           "", "Seen after the measurement, on the MC/MC_reco test requests (not set 3), and left as measured so that "
-           "the figures above stay those of the code: the model adds rejections to 21 of 2,361 MC and 5 of 2,361 "
-           "MC_reco requests, some through its prefix feature, which strips \"un\" from any word (\"unique\" → "
-           "\"ique\", \"unison\", \"undertones\") where the rules strip it only before an adjective ending or a "
-           "hyphen; the track-level drops above come from such additions."]
+    md += ["", "Outcome on set 4 (measured once, tables above) and on the track-level splits: " + _verdict(result),
+           "", "On sets 1, 2, 3, development and negated the learned row is in-sample (the model is trained on them); "
+           "only the cross-validation above speaks for it there."]
     ms = cv["read_ms_per_request"]
     md += ["", f"Reading a request's rejections (text only, best of 3 over {cv['timed_requests']} MC/MC_reco test and "
            f"training requests): rules {ms['rules']:.3f} ms, rules + learned {ms['rules + learned']:.3f} ms a request; "
@@ -381,9 +396,9 @@ def _verdict(result: dict) -> str:
     rejected share, a wanted share not lower, nothing more excluded from requests that reject nothing; and no
     track-level Recall@1/@10 lower (issue 25)."""
     now, learned = result["configs"][DEFAULT_CONFIG], result["configs"][LEARNED_CONFIG]
-    a = now["sets"]["forum held-out 3"]
-    b = learned["sets"]["forum held-out 3"]
-    ma, mb = a["splits"]["heldout3"], b["splits"]["heldout3"]
+    a = now["sets"][HELD_OUT]
+    b = learned["sets"][HELD_OUT]
+    ma, mb = a["splits"][HELD_OUT_SPLIT], b["splits"][HELD_OUT_SPLIT]
     fa = {(m["id"], m["n_excluded"]) for m in a["confusion"]["false_rejection"]}
     fb = {(m["id"], m["n_excluded"]) for m in b["confusion"]["false_rejection"]}
     drops = [f"{s} {k} {100 * now['track'][s][k]:.2f} → {100 * learned['track'][s][k]:.2f}"

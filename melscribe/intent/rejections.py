@@ -106,6 +106,8 @@ CUES = (
     "never warmed to", "never cared for", "never been a fan of", "outgrown", "grown out of", "moved on from",
     "moving on from", "need a break from", "a break from", "taking a break from", "different from",
     "different than", "had my fill of", "keep away", "no room for", "no place for", "no need for",
+    "sick to my stomach of", "stay clear of", "keep clear of", "steer well clear of", "reduce the", "reduce",
+    "reducing the",
     "ain't", "aint", "didnt", "couldn't", "couldnt", "wouldnt", "shouldnt", "wasnt", "weren't", "werent",
     "witout", "whithout", "withouth", "wihtout", "withot",
 )
@@ -148,20 +150,27 @@ POSTPOSED_CUES = (
     "make my ears bleed", "gives me the ick", "give me the ick", "is a no from me", "are a no from me",
     "a no from me", "is overplayed", "are overplayed", "to a minimum", "kept to a minimum", "minimal",
     "is not my vibe", "isn't my vibe", "isnt my vibe", "not my vibe", "not my bag", "not my speed",
+    "getting stale", "is stale", "are stale", "is boring", "are boring", "gets boring", "get boring",
+    "got boring", "is dated", "are dated", "no",
 )
 #: Postposed participles that are also adjectives or tell a story ("palm muted guitars", "the beat dropped"):
 #: cues only after a determined noun ("the singer muted", "with the fiddle gone") that ends its clause.
 DETERMINED_POSTPOSED = frozenset({"muted", "dropped", "stripped", "gone", "turned down", "turned off",
                                   "silenced", "ditched", "scrapped", "deleted", "cut away", "minimal"})
 #: Postposed cues that must end their clause ("country aside, anything goes"; not "aside from").
-CLAUSE_END_POSTPOSED = frozenset({"aside", "excluded"})
+CLAUSE_END_POSTPOSED = frozenset({"aside", "excluded", "no"})
 #: Replies that reject the short clause before them ("techno? no thanks", "metal. hard pass").
-REPLY_CUES = ("no thanks", "no thank you", "nope", "hard pass", "pass", "no way", "hell no", "please no", "nah")
+REPLY_CUES = ("no thanks", "no thank you", "nope", "hard pass", "pass", "no way", "hell no", "please no", "nah",
+              "no", "none")
+#: Replies that answer only a question or a heading ("vocals? no", "guitars: none").
+_WEAK_REPLIES = frozenset({"no", "none", "pass", "no way"})
 #: Prefixes that negate the word they are joined to ("non-vocal", "nonelectric", "un-distorted", "unjazzy").
 #: ``un`` joined without a hyphen only before an adjective ending (``-y``, ``-ed``, ``-ic``, ``-al``, ``-ish``):
 #: "unjazzy", "unpoppy"; ``anti-`` with its hyphen ("anti-christmas"), except in names: "anti-folk" (a genre),
 #: "anti-flag" (a band).
 _PREFIXED = re.compile(r"(non)-?([a-z][a-z0-9'-]{2,})|(un|anti)-([a-z][a-z0-9'-]{2,})|(un)([a-z]{3,}(?:y|ed|ic|al|ish))")
+#: "no-" and "not too" joined by hyphens to the word they negate.
+_HYPHENED_NEGATION = re.compile(r"(no|not-too|not-so|nothing-too)-([a-z][a-z0-9'-]{2,})")
 #: Words that look prefixed but negate no sound.
 PREFIXED_STOPWORDS = frozenset("""
     nonstop non-stop nonetheless nonsense nonprofit non-profit nonfiction non-fiction nonchalant nonchalantly
@@ -170,6 +179,8 @@ PREFIXED_STOPWORDS = frozenset("""
     unemployed unmatched unparalleled unapologetic unapologetically unironically unironic uncharted uncut
     unabridged unrivalled unrivaled unbiased unlocked unsupervised anti-folk anti-flag anti-hero anti-heroes
     anti-pop anti-war anti-establishment anti-social anti-nowhere
+    no-wave no-brainer no-nonsense no-frills no-go no-show no-fuss no-holds-barred no-one no-name no-budget
+    no-fi no-input
 """.split())
 #: Cues that reduce rather than remove; they reject without wanting a negative descriptor.
 DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on", "go easy on", "easy on",
@@ -181,7 +192,8 @@ DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on
                          "not a lot of", "not so much", "barely any", "hardly any", "little to no", "as little",
                          "fewer of", "softer on", "toned down", "dialed back", "dialled back",
                          "dialed down", "dialled down", "turned down", "is too much", "are too much",
-                         "is way too much", "are way too much", "to a minimum", "kept to a minimum", "minimal"})
+                         "is way too much", "are way too much", "to a minimum", "kept to a minimum", "minimal",
+                         "reduce the", "reduce", "reducing the", "too"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
@@ -190,7 +202,8 @@ BOUNDARIES = frozenset("""
     mostly mainly ideally preferably thx pls
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
     plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm sounding version versions
-    what whats what's would could should might overall
+    what whats what's would could should might overall tho anything everything whatever oh ah uh um hmm yes
+    yeah yep
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
 LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
@@ -210,14 +223,24 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     feeling|really into|a huge fan of|huge fan of|a big fan of|big fan of|the biggest fan of|much of a fan of|
     much of|fussed on|fussed about|bothered about|more of|usual|typical|same old|those|endless|constant|
     all those|all that|the same|dig|vibe with|enjoy|looking for|looking for any|after|asking for|searching for|
-    in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|
+    in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|that|do|
+    think about|playing|put on|putting on|suggest|suggesting|recommend|recommending|send|sending|bring|
+    throw in|bother with|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
     at all whatsoever please though thanks stuff things thing ones one music songs song tracks track tunes
     tune sounds sound vibe vibes type types kind style styles genre feel feeling movie film influence
     influences parts part bits bit elements element please either too much anymore world scene realm bubble
-    lately stuff on top section sections overall
+    lately stuff on top section sections overall beats performance performances noodling
+""".split())
+#: Words of opinion, not of sound, dropped from the start of a longer phrase ("minus the cheesy vocals" rejects
+#: vocals, "without all the long solos" solos); alone they stay ("nothing cheesy").
+EVALUATIVE = frozenset("""
+    cheesy whiny annoying long endless constant big huge overused overdone obnoxious generic boring tacky lame
+    cringy cringey cringe corny terrible awful bad horrible irritating grating screechy excessive fake stupid
+    silly random same usual typical dreaded obligatory inevitable overwrought overblown pointless needless
+    unnecessary cliche cliched predictable tired
 """.split())
 #: ``X-free``/``X-less`` words that are not a rejection of a sound.
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
@@ -245,6 +268,7 @@ _NEGATORS = frozenset({"not", "don't", "dont", "do not", "never", "no", "won't",
                        "doesn't", "doesnt", "isn't", "isnt", "aint", "ain't", "didnt", "didn't"})
 #: Words before "but" and "bar" that make them exclusions ("any style but techno", "pick anything bar reggae").
 _ALL_WORDS = frozenset({"any", "every", "all", "whatever", "anything", "everything"})
+_ALL_OK = frozenset({"goes", "works", "is", "fine", "ok", "okay", "good", "great", "welcome", "cool", "else"})
 _KINDS = frozenset({"genre", "genres", "style", "styles", "kind", "kinds", "type", "types", "music", "sound",
                     "sounds", "artist", "artists", "band", "bands", "instrument", "instruments", "decade",
                     "era", "eras"})
@@ -253,6 +277,10 @@ _MAX_SCOPE = 5
 _DETERMINERS = frozenset({"the", "all", "those", "these", "that", "any", "your", "their", "his", "her"})
 #: Words before a participle's noun that also make it the thing acted on ("with vocals gone", "keep vocals minimal").
 _OPENERS = frozenset({"with", "keep", "keeping", "kept"})
+#: Copulas between a postposed cue and what it rejects ("accordions are not my thing").
+_COPULAS = frozenset({"is", "are", "was", "were", "am", "be", "being", "been"})
+_BEFORE_POSTPOSED = _COPULAS | {"way", "far", "just", "kinda", "a", "bit", "little", "much", "really", "simply",
+                                "totally", "definitely", "honestly", "also", "still"}
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
                        "that", "that's", "thats", "which", "who", "it", "it's", "but", "and", "i've", "ive",
@@ -334,13 +362,13 @@ def _may_reject() -> re.Pattern:
     """Matches any text in which :func:`find_rejections` can find a cue: a cue's words in sequence, "than"
     (of "rather than"), a "-free"/"-less" word, a word starting "non"/"un"/"anti-", or "over" opening a clause. Most requests have none, and are done in microseconds."""
     seqs = sorted({seq for seq, _ in _cue_words()} | {seq for seq, _ in _postposed_words()} | {("than",)}
-                  | set(_reply_words()),
+                  | set(_reply_words()) | {("too",)},
                   key=lambda q: -sum(map(len, q)))
     alternatives = (r"\s*".join(map(re.escape, seq)) for seq in seqs)
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b"
-                      r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])anti-[a-z]"
+                      r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])(?:anti|not?)-[a-z]"
                       r"|(?:^|[^\sa-z0-9'])\s*over\b"
-                      r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+)?\s+(?:but|bar)\b")
+                      r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+){0,3}\s+(?:but|bar)\b")
 
 
 def may_reject(request: str) -> bool:
@@ -396,12 +424,13 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             out.append(RejectedPhrase("-free", free.group(1).replace("-", " "), toks[i][1], toks[i][2]))
             i += 1
             continue
-        prefixed = _prefixed(tok)
+        prefixed = negated_by_prefix(tok)
         if prefixed:
             out.append(RejectedPhrase(prefixed[0], prefixed[1], toks[i][1], toks[i][2]))
             i += 1
             continue
-        post = _postposed(toks, i, clause_start)
+        post = _postposed(toks, i, clause_start) or (
+            _postposed(toks, i + 1, clause_start) if tok in _COPULAS and i + 1 < len(toks) else None)
         if post is not None:
             name, start, stop, phrase = post
             out.append(RejectedPhrase(name, phrase, toks[start][1], toks[stop - 1][2]))
@@ -434,6 +463,10 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
                 continue
         intensified = name == "nothing too" or (j < len(toks) and toks[j][0] in INTENSIFIERS)
         phrases, end = _word_scope(toks, j) if name == "non" else _scope(toks, j, name in LIST_CUES, intensified)
+        if (name in DEGREE_CUES or name in ("not", "nothing too")) and len(phrases) == 1 \
+                and _quality(phrases[0]):  # "not as aggressive as punk": punk too; not "less twang than country"
+            standard, standard_end = _standard(toks, text, end)
+            phrases, end = phrases + standard, max(end, standard_end)
         phrases = [p for p in phrases if p not in GENERIC_PHRASES]
         if not phrases:
             i = j
@@ -494,6 +527,8 @@ def _reply(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int, prev
     stop = i + len(cue)
     if stop < len(toks) and not _is_boundary(toks[stop][0]):
         return None
+    if " ".join(cue) in _WEAK_REPLIES and toks[i - 1][0] not in ("?", ":"):  # "hello all. no, this isn't …"
+        return None
     first = _skip_fillers(toks, previous_clause)
     last = i
     while last > first and not toks[last - 1][0][0].isalnum():
@@ -515,10 +550,13 @@ def _after_all(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int) 
     genres bar country"), not "upbeat but mellow"."""
     if i == 0 or i - 1 < clause_start:
         return False
-    before = toks[i - 1][0]
+    k = i - 1
+    while k > clause_start and toks[k][0] in _ALL_OK:  # "anything goes bar country", "everything is fine but …"
+        k -= 1
+    before = toks[k][0]
     if before in _ALL_WORDS:
         return True
-    return before in _KINDS and any(t[0] in _ALL_WORDS for t in toks[max(clause_start, i - 4):i - 1])
+    return before in _KINDS and any(t[0] in _ALL_WORDS for t in toks[max(clause_start, k - 3):k])
 
 
 def _cancelling_exclusion(toks: Sequence[tuple[str, int, int]], j: int) -> int | None:
@@ -533,10 +571,15 @@ def _cancelling_exclusion(toks: Sequence[tuple[str, int, int]], j: int) -> int |
     return None
 
 
-def _prefixed(tok: str) -> tuple[str, str] | None:
+def negated_by_prefix(tok: str) -> tuple[str, str] | None:
     """``(cue, word)`` of a prefixed word that negates the word it is joined to ("non-vocal" → vocal,
     "nonelectric" → electric, "un-distorted" → distorted, "unjazzy" → jazzy), else ``None``."""
-    if tok in PREFIXED_STOPWORDS or "-" in tok and tok.split("-", 1)[0] not in ("non", "un", "anti"):
+    if tok in PREFIXED_STOPWORDS:
+        return None
+    m = _HYPHENED_NEGATION.fullmatch(tok)  # "no-vocal lofi", "not-too-sweet pop"
+    if m:
+        return (m.group(1) + "-", m.group(2).replace("-", " ")) if m.group(2) not in BOUNDARIES else None
+    if "-" in tok and tok.split("-", 1)[0] not in ("non", "un", "anti"):
         return None
     m = _PREFIXED.fullmatch(tok)
     if not m:
@@ -561,11 +604,14 @@ def _postposed_at() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
 def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
     """A postposed cue at token ``i`` with the phrase before it in the clause: ``(cue, start, stop, phrase)``
     (token range of phrase and cue), or ``None``."""
-    cue = _match(_postposed_at(), toks, i)
+    cue = _match(_postposed_at(), toks, i) or _too_much(toks, i)
     if cue is None:
         return None
-    start = i
-    while start > clause_start and i - start < _MAX_SCOPE - 1 and not _is_boundary(toks[start - 1][0]):
+    end = i
+    while end > clause_start and toks[end - 1][0] in _BEFORE_POSTPOSED:  # "accordions are just not my thing"
+        end -= 1
+    start = end
+    while start > clause_start and end - start < _MAX_SCOPE - 1 and not _is_boundary(toks[start - 1][0]):
         start -= 1
     stop = i + len(cue[0])
     ends_clause = stop >= len(toks) or _is_boundary(toks[stop][0])
@@ -577,12 +623,58 @@ def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
                                                                 or toks[stop][0] not in ("from", "of"))):
         return None
     first = _skip_fillers(toks, start)
-    words_ = [t for t, *_ in toks[first:i]]
+    words_ = [t for t, *_ in toks[first:end]]
     while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
         words_.pop()
+    while len(words_) > 1 and words_[0] in EVALUATIVE:
+        words_.pop(0)
     if not words_ or (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
         return None
     return cue[1], start, i + len(cue[0]), " ".join(words_)
+
+
+#: Common adjectives of quality with no telling ending (see :func:`_quality`).
+_QUALITIES = frozenset("""
+    fast slow dark loud soft hard heavy sad happy intense mellow bright quiet busy sweet harsh raw chill calm
+    upbeat angry gloomy grim light tense wild rough smooth clean dense sparse long short high low deep fierce
+    brutal extreme cheesy cheery poppy noisy
+""".split())
+
+
+def _quality(phrase: str) -> bool:
+    """Whether a one-word phrase reads as a quality (an adjective: "dark", "aggressive", "poppy"), which a
+    comparison measures against something rejected, rather than a sound ("less twang than normal country")."""
+    return phrase in _QUALITIES or (" " not in phrase and phrase.endswith(
+        ("y", "ive", "ic", "al", "ous", "ful", "ish", "ed", "ing", "er", "est", "ent", "ant", "ile")))
+
+
+def _standard(toks: Sequence[tuple[str, int, int]], text: str, end: int) -> tuple[list[str], int]:
+    """What a comparison after a reduction is made with ("not as aggressive *as punk*", "less dark *than
+    industrial*"): the phrases after "as"/"than" right at ``end``, and the end of the comparison."""
+    k = next((n for n, t in enumerate(toks) if t[1] >= end), len(toks))
+    if k >= len(toks) or toks[k][0] not in ("as", "than"):
+        return [], end
+    phrases, stop = _scope(toks, k + 1)
+    return phrases, stop
+
+
+def _too_much(toks: Sequence[tuple[str, int, int]], i: int) -> tuple[tuple[str, ...], str] | None:
+    """"too" and an adjective after a copula, ending the clause or followed by "for me" ("dubstep is way too
+    aggressive for me", "the drums are too loud"): a postposed reduction of what comes before, as
+    ``(words, "too")``; else ``None``."""
+    if toks[i][0] != "too" or i < 2 or i + 1 >= len(toks):
+        return None
+    k = i - 1
+    if toks[k][0] in ("way", "far", "just", "a", "bit", "kinda", "little", "much"):
+        k -= 1 + (toks[k][0] == "bit" and toks[k - 1][0] == "a")
+    if k < 1 or toks[k][0] not in _COPULAS or not toks[i + 1][0][0].isalpha() or _is_boundary(toks[i + 1][0]):
+        return None
+    n = 2
+    if _starts_with(toks, i + n, ("for", "me")) or _starts_with(toks, i + n, ("for", "my")):
+        n += 2 if toks[i + n + 1][0] == "me" else 3
+    if i + n < len(toks) and not _is_boundary(toks[i + n][0]):
+        return None
+    return tuple(t for t, *_ in toks[i:i + n]), "too"
 
 
 def _word_scope(toks: Sequence[tuple[str, int, int]], j: int) -> tuple[list[str], int]:
@@ -648,6 +740,8 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             j += 1
         while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
             words_.pop()
+        while len(words_) > 1 and words_[0] in EVALUATIVE:
+            words_.pop(0)
         if words_ and not (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
             phrases.append(" ".join(words_))
         if j < len(toks) and toks[j][0] in ("or", "nor"):

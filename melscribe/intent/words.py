@@ -90,6 +90,7 @@ NARROWER: dict[str, tuple[str, ...]] = {
     "brass": ("trumpet", "trumpets", "trombone", "trombones", "tuba", "cornet", "flugelhorn"),
     "hiphop": ("rap", "rapping", "rapper", "trap"),
     "latin": ("reggaeton", "salsa", "cumbia", "bachata", "merengue", "bossa", "samba", "tango"),
+    "irish": ("celtic",),
     "religious": ("christian", "gospel", "worship", "hymn", "hymns", "church", "devotional", "spiritual"),
 }
 

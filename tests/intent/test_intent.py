@@ -53,7 +53,7 @@ def phrases(request: str) -> list[str]:
     ("anything except heavy metal", ["heavy metal"]),
     ("I'm not a fan of trumpets, give me a mellow big band sound", ["trumpets"]),
     ("peaceful flute music that doesn't sound sad", ["sad"]),
-    ("a studio recording, not a live performance", ["live performance"]),
+    ("a studio recording, not a live performance", ["live"]),                # "performance" names no sound
     ("an epic orchestral piece, but not a horror movie vibe", ["horror"]),
     ("blues guitar, except the slow ones", ["slow"]),
     ("a hip hop beat with no rapping over it", ["rapping"]),

@@ -11,7 +11,8 @@ from melscribe.encoding.encoder import TextEncoder
 from melscribe.intent import scope_model
 from melscribe.intent.parser import IntentParser
 from melscribe.intent.rejections import find_rejections
-from melscribe.intent.scope_model import (CUE, RuleContext, ScopeModel, default_model, examples_module, labels,
+from melscribe.intent.scope_model import (CUE, RuleContext, ScopeModel, _content, default_model, examples_module,
+                                          features, labels,
                                           load_examples, read_example_files, scope_from_env, tokenize)
 
 DATA = Path(__file__).parents[2] / "experiments" / "data"
@@ -34,10 +35,10 @@ def added(model: ScopeModel, request: str) -> list[str]:
 def test_the_packaged_examples_are_the_training_files() -> None:
     examples = read_example_files(DATA)
     assert load_examples() == tuple(examples)
-    assert {e[0] for e in examples} == {"set1", "set2", "dev", "negated"}
+    assert {e[0] for e in examples} == {"set1", "set2", "set3", "dev", "negated"}
     source = Path(scope_model.__file__).with_name("scope_examples.py").read_text()
     assert source == examples_module(examples)  # regenerated, never edited by hand
-    assert "forum_requests_3" not in "".join(f for _, f in scope_model.EXAMPLE_FILES)
+    assert "forum_requests_4" not in "".join(f for _, f in scope_model.EXAMPLE_FILES)  # the held-out set
 
 
 def test_labels_come_from_the_annotations() -> None:
@@ -157,3 +158,11 @@ def test_with_the_learned_scope_every_request_is_prepared_off_the_event_loop(mon
     learned = Recommender(encoder, catalog)
     assert learned.intent_parser.scope is not None
     assert learned.prepare_may_encode(request) and not learned.prepare_may_encode(request, intent=False)
+
+
+def test_a_prefix_is_read_as_the_rules_read_it() -> None:
+    # "unique", "unison", "undertones" carry no negating prefix: the model's words are the rules' own
+    assert [_content(w) for w in ("unique", "unison", "undertones", "non-vocal", "unjazzy", "nonstop")] == \
+        ["unique", "unison", "undertones", "vocal", "jazzy", "nonstop"]
+    toks = tokenize("unique undertones")
+    assert not any(k.startswith("prefix=") for i in range(len(toks)) for k in features(toks, i))
