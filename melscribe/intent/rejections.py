@@ -106,7 +106,7 @@ CUES = (
     "never warmed to", "never cared for", "never been a fan of", "outgrown", "grown out of", "moved on from",
     "moving on from", "need a break from", "a break from", "taking a break from", "different from",
     "different than", "had my fill of", "keep away", "no room for", "no place for", "no need for",
-    "sick to my stomach of", "stay clear of", "keep clear of", "steer well clear of", "reduce the", "reduce",
+    "sick to my stomach of", "meh on", "meh to", "stay clear of", "keep clear of", "steer well clear of", "reduce the", "reduce",
     "reducing the",
     "ain't", "aint", "didnt", "couldn't", "couldnt", "wouldnt", "shouldnt", "wasnt", "weren't", "werent",
     "witout", "whithout", "withouth", "wihtout", "withot",
@@ -225,15 +225,19 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     all those|all that|the same|dig|vibe with|enjoy|looking for|looking for any|after|asking for|searching for|
     in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|that|do|
     think about|playing|put on|putting on|suggest|suggesting|recommend|recommending|send|sending|bring|
-    throw in|bother with|
+    throw in|bother with|there is|there are|there's|theres|there is a|it when there is|it when there are|
+    when there is|when there are|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
     at all whatsoever please though thanks stuff things thing ones one music songs song tracks track tunes
     tune sounds sound vibe vibes type types kind style styles genre feel feeling movie film influence
     influences parts part bits bit elements element please either too much anymore world scene realm bubble
-    lately stuff on top section sections overall beats performance performances noodling
+    lately stuff on top overall person guy gal girl fan fans lover head
 """.split())
+#: Nouns dropped from the end of a longer phrase that still name something alone ("no drum beats" → drum,
+#: "ambient without beats" → beats; "the horn section" → horn).
+TRAILING_NOUNS = frozenset("beats performance performances noodling section sections".split())
 #: Words of opinion, not of sound, dropped from the start of a longer phrase ("minus the cheesy vocals" rejects
 #: vocals, "without all the long solos" solos); alone they stay ("nothing cheesy").
 EVALUATIVE = frozenset("""
@@ -622,15 +626,24 @@ def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
     if cue[1] in CLAUSE_END_POSTPOSED and not (ends_clause and (stop >= len(toks) or not toks[stop][0][0].isalnum()
                                                                 or toks[stop][0] not in ("from", "of"))):
         return None
-    first = _skip_fillers(toks, start)
-    words_ = [t for t, *_ in toks[first:end]]
-    while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
-        words_.pop()
+    if cue[1] == "no" and stop < len(toks) and toks[stop][0][0].isalnum():  # "strings no", not "god no more"
+        return None
+    phrase = _trimmed([t for t, *_ in toks[_skip_fillers(toks, start):end]])
+    return (cue[1], start, i + len(cue[0]), phrase) if phrase else None
+
+
+def _trimmed(words_: list[str]) -> str | None:
+    """The phrase of a scope's words: trailing words that name no sound dropped ("no loud sounds" → loud; "no
+    drum beats" → drum, but "no beats" stays), and words of opinion before a longer phrase ("cheesy vocals" →
+    vocals); ``None`` when nothing is left."""
+    while len(words_) > 1 and (words_[-1] in TRAILING_FILLERS or words_[-1] in TRAILING_NOUNS) \
+            and words_[-2:] != ["auto", "tune"]:
+        words_ = words_[:-1]
     while len(words_) > 1 and words_[0] in EVALUATIVE:
-        words_.pop(0)
+        words_ = words_[1:]
     if not words_ or (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
         return None
-    return cue[1], start, i + len(cue[0]), " ".join(words_)
+    return " ".join(words_)
 
 
 #: Common adjectives of quality with no telling ending (see :func:`_quality`).
@@ -738,12 +751,9 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             words_.append(t)
             end = toks[j][2]
             j += 1
-        while len(words_) > 1 and words_[-1] in TRAILING_FILLERS:
-            words_.pop()
-        while len(words_) > 1 and words_[0] in EVALUATIVE:
-            words_.pop(0)
-        if words_ and not (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
-            phrases.append(" ".join(words_))
+        phrase = _trimmed(words_)
+        if phrase:
+            phrases.append(phrase)
         if j < len(toks) and toks[j][0] in ("or", "nor"):
             j += 1
             continue
