@@ -49,6 +49,11 @@ NON_CUES = (
     "can't find", "cant find", "cannot find", "couldn't find", "couldnt find", "can't seem to find",
     "cant seem to find", "haven't found", "havent found", "not finding", "can't decide", "cant decide",
     "can't choose", "cant choose", "can't remember", "cant remember", "don't remember", "dont remember",
+    # liking said through a negation: "nothing against country", "never say no to sax", "vocals or no vocals"
+    "not that i hate", "not that i dislike", "not that i don't like", "not that i dont like", "nothing against",
+    "no problem with", "no issue with", "no issues with", "no objection to", "no complaints", "nothing wrong with",
+    "never a bad", "never say no", "never said no", "never turn down", "can't say no", "cant say no", "or no",
+    "with or without", "or without", "zero skips", "not a single bad", "not one bad", "never disappoints",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -202,7 +207,7 @@ BOUNDARIES = frozenset("""
     mostly mainly ideally preferably thx pls
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
     plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm sounding version versions
-    what whats what's would could should might overall tho anything everything whatever oh ah uh um hmm yes
+    what whats what's would could should might overall tho anything everything whatever oh ah uh um hmm yes by
     yeah yep
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
@@ -472,7 +477,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             standard, standard_end = _standard(toks, text, end)
             phrases, end = phrases + standard, max(end, standard_end)
         phrases = [p for p in phrases if p not in GENERIC_PHRASES]
-        if not phrases:
+        if not phrases or _followed_by(toks, end, "by"):  # "no scrubs by tlc", "not afraid by eminem": titles
             i = j
             continue
         start = i
@@ -590,8 +595,8 @@ def negated_by_prefix(tok: str) -> tuple[str, str] | None:
         return None
     prefix = next(g for g in (m.group(1), m.group(3), m.group(5)) if g)
     word = next(g for g in (m.group(2), m.group(4), m.group(6)) if g)
-    if word in PREFIXED_STOPWORDS or word in BOUNDARIES:
-        return None
+    if word in PREFIXED_STOPWORDS or word in BOUNDARIES or (prefix == "un" and word.endswith("ly")):
+        return None  # "unbelievably good": an adverb negates no sound
     return prefix + "-", word.replace("-", " ")
 
 
@@ -661,12 +666,18 @@ def _quality(phrase: str) -> bool:
         ("y", "ive", "ic", "al", "ous", "ful", "ish", "ed", "ing", "er", "est", "ent", "ant", "ile")))
 
 
+def _followed_by(toks: Sequence[tuple[str, int, int]], end: int, word: str) -> bool:
+    """Whether the first token after character ``end`` is ``word``."""
+    k = next((n for n, t in enumerate(toks) if t[1] >= end), len(toks))
+    return k < len(toks) and toks[k][0] == word
+
+
 def _standard(toks: Sequence[tuple[str, int, int]], text: str, end: int) -> tuple[list[str], int]:
     """What a comparison after a reduction is made with ("not as aggressive *as punk*", "less dark *than
     industrial*"): the phrases after "as"/"than" right at ``end``, and the end of the comparison."""
-    k = next((n for n, t in enumerate(toks) if t[1] >= end), len(toks))
-    if k >= len(toks) or toks[k][0] not in ("as", "than"):
+    if not (_followed_by(toks, end, "as") or _followed_by(toks, end, "than")):
         return [], end
+    k = next(n for n, t in enumerate(toks) if t[1] >= end)
     phrases, stop = _scope(toks, k + 1)
     return phrases, stop
 

@@ -442,6 +442,15 @@ def test_round_four_scopes(request_: str, expected: list[str]) -> None:
     "hello music people. no, i love everything",                               # "no" after a statement
     "no-wave and no-brainer picks",
     "oh no, i love sad songs",                                                 # an interjection
+    "it's not that i hate pop, i just want rock right now",                    # liking said through a negation
+    "vocals or no vocals, whatever",
+    "i have nothing against country",
+    "i never say no to a good saxophone solo",
+    "nothing wrong with a bit of autotune",
+    "zero skips, all bangers",
+    "unbelievably good guitar, undeniably catchy",                             # adverbs negate no sound
+    "songs like no scrubs by tlc",                                             # a title before "by"
+    "not afraid by eminem",
 ])
 def test_round_four_replies_and_hyphens_reject_nothing(request_: str) -> None:
     assert find_rejections(request_) == []
