@@ -54,6 +54,9 @@ NON_CUES = (
     "no problem with", "no issue with", "no issues with", "no objection to", "no complaints", "nothing wrong with",
     "never a bad", "never say no", "never said no", "never turn down", "can't say no", "cant say no", "or no",
     "with or without", "or without", "zero skips", "not a single bad", "not one bad", "never disappoints",
+    "not against", "never find", "can never find", "can't believe", "cant believe", "cannot believe",
+    "don't need", "dont need", "do not need", "doesn't need", "doesnt need", "does not need", "without further",
+    "no question", "no preference", "no requirements", "no specific", "not picky about",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -255,6 +258,13 @@ EVALUATIVE = frozenset("""
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
                             "sugar", "fat", "hassle", "ad", "ads", "risk", "trouble", "cost", "end", "time",
                             "home", "count", "name", "self", "use", "help", "rest", "need", "point", "life"})
+#: Verbs that, first in a scope, show it is about the person rather than the music ("i don't speak spanish",
+#: "i can't sleep without music", "don't judge me"): such a scope rejects nothing.
+NON_MUSIC_VERBS = frozenset("""
+    speak speaking judge post posted posting believe find sleep focus know think understand remember mean expect
+    see watch read say saying pretend lie joke joking kid kidding worry rush work study drive go get got
+    usually really actually even own have blame recall ask asking
+""".split())
 #: One-word phrases that name no sound and reject nothing ("fewer instruments", "less going on").
 GENERIC_PHRASES = frozenset("""
     instruments instrument going happening everything things anything something stuff layers elements
@@ -763,7 +773,7 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             end = toks[j][2]
             j += 1
         phrase = _trimmed(words_)
-        if phrase:
+        if phrase and phrase.split()[0] not in NON_MUSIC_VERBS:
             phrases.append(phrase)
         if j < len(toks) and toks[j][0] in ("or", "nor"):
             j += 1

@@ -451,6 +451,11 @@ def test_round_four_scopes(request_: str, expected: list[str]) -> None:
     "unbelievably good guitar, undeniably catchy",                             # adverbs negate no sound
     "songs like no scrubs by tlc",                                             # a title before "by"
     "not afraid by eminem",
+    "i don't speak spanish but i love latin music",                            # about the person, not the music
+    "i can't sleep without music",
+    "i'm not against vocals",
+    "i can never find good ska",
+    "i dont need lyrics to enjoy a song",
 ])
 def test_round_four_replies_and_hyphens_reject_nothing(request_: str) -> None:
     assert find_rejections(request_) == []
