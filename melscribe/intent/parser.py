@@ -26,6 +26,13 @@ vocabulary:
    wanted; phrases naming no sound ("fewer instruments", "less going on") reject nothing, nor do "never get
    old", "non stop" (:data:`~melscribe.intent.rejections.INTENSIFIERS`,
    :data:`~melscribe.intent.rejections.GENERIC_PHRASES`).
+   Round four, by family rather than by example: exclusions ("with the exception of", "bar"/"but" after
+   "anything" or "any style"), removal and degree verbs ("cut the vocals", "tone down the bass", "the singer
+   muted", "keep the drums to a minimum"), postposed aversion ("trumpets annoy me", "rap is off the table"),
+   replies ("techno? no thanks"), modifiers ("bass heavy hip hop" rejects bass), a quality's comparand ("not as
+   aggressive as punk"); and what rejects nothing: cancelling negations ("not looking for anything other than
+   jazz"), liking through a negation ("nothing against country"), names (quotes, capitals, "by"), scopes about the
+   person ("i don't speak spanish": :data:`~melscribe.intent.rejections.NON_MUSIC_VERBS`).
 2. **Matching a rejected phrase to descriptors** (:class:`~melscribe.intent.matching.DescriptorMatcher`). A descriptor is rejected by a
    phrase when
 
