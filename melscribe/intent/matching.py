@@ -75,6 +75,12 @@ def calibrate_threshold(encoder, pairs: Sequence[tuple[str, str, bool]] | None =
     return t
 
 
+#: First words of a descriptor saying there is little of something ("minimal percussion", "light drums").
+REDUCTION_WORDS = ("minimal", "light", "subtle", "sparse", "soft", "little", "less", "quiet", "gentle", "faint", "few",
+                   "slight", "understated")
+_REDUCTION_STEMS = frozenset(stems(w)[0] for w in REDUCTION_WORDS)
+
+
 class DescriptorMatcher:
     """The descriptors of a vocabulary that a phrase names (see the module doc, point 2).
 
@@ -127,10 +133,21 @@ class DescriptorMatcher:
             rows.update(i for i in self._postings.get(tail[0], []) if self._stems[i] == tail)
         return rows
 
+    def reduced(self, phrase: str) -> set[str]:
+        """The descriptors saying there is little of the phrase ("minimal percussion", "light drums", "subtle
+        bass" for "percussion", "drums", "bass"): what a reduction ("less percussion") asks for, so never
+        rejected by it."""
+        ps = stems(phrase)
+        if not ps:
+            return set()
+        return {self.vocabulary[i] for i in self._postings.get(ps[0], [])
+                if self._stems[i] and self._stems[i][0] in _REDUCTION_STEMS and subsequence(ps, self._stems[i][1:])}
+
     def matches(self, phrases: Sequence[str], *, keep: Iterable[str] = ()) -> list[set[str]]:
         """For each phrase, the descriptors it names: word matches, head, and semantic neighbours sharing no
         stem with it (cosine ≥ :attr:`threshold`), without negative descriptors, "instrumental" ones (unless
-        the phrase is about being instrumental) and those in ``keep``."""
+        the phrase is about being instrumental) and those in ``keep`` (or spelt like one of them: "edm" and
+        "electronic dance music")."""
         if not phrases:
             return []
         rows_known = [self._row.get(p) for p in phrases]  # a phrase that is a descriptor has its embedding
@@ -138,7 +155,7 @@ class DescriptorMatcher:
         encoded = iter(self.encoder.encode(unknown)) if unknown else iter(())
         emb = np.stack([self.embeddings[r] if r is not None else next(encoded) for r in rows_known])
         sims_all = self.embeddings @ emb.T if len(self.embeddings) else np.zeros((0, len(phrases)), np.float32)
-        keep = set(keep)
+        kept_words = {words(d) for d in keep}  # "edm" keeps "electronic dance music", its twin spelt out
         out = []
         for k, phrase in enumerate(phrases):
             ps = set(stems(phrase))
@@ -157,7 +174,7 @@ class DescriptorMatcher:
                 if self._negative[i] or (self._instrumental[i] and "instrumental" not in ps):
                     continue
                 names.add(self.vocabulary[i])
-            out.append(names - keep)
+            out.append({d for d in names if words(d) not in kept_words})
         return out
 
     def descriptors_in(self, text: str, *, generic: frozenset[str] = frozenset()) -> list[str]:

@@ -167,7 +167,8 @@ class IntentParser:
             return Intent(request, request.strip(), tuple(positive))
         phrases = [r.phrase for r in found]
         distinct = list(dict.fromkeys(phrases))
-        matched = dict(zip(distinct, self.matcher.matches(distinct, keep=_kept(positive, found))))
+        keep = _kept(positive, found) + [d for r in found if r.degree for d in self.matcher.reduced(r.phrase)]
+        matched = dict(zip(distinct, self.matcher.matches(distinct, keep=keep)))
         per_phrase = [matched[p] for p in phrases]
         rejected: set[str] = set().union(*per_phrase)
         wanted_negative: list[str] = []
@@ -200,8 +201,9 @@ class IntentParser:
 def _kept(positive: Sequence[str], found) -> list[str]:
     """The descriptors asked for that stay wanted whatever is rejected: all but those containing a removed
     phrase ("jazz fusion without the jazz": "jazz fusion" is no longer kept, so "jazz" is rejected in it too;
-    "jazz, anything but smooth jazz": "jazz" is kept). A reduction ("sad, but not too sad") removes nothing."""
-    removed = [stems(r.phrase) for r in found if not r.degree]
+    "jazz, anything but smooth jazz": "jazz" is kept). A reduction ("sad, but not too sad") removes nothing, nor
+    does a negating prefix, which qualifies what follows it ("non-dancey edm": edm stays wanted)."""
+    removed = [stems(r.phrase) for r in found if not r.degree and not r.cue.endswith("-")]  # "non-dancey edm"
     return [d for d in positive if not any(ps and subsequence(ps, stems(d)) for ps in removed)]
 
 

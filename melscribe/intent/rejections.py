@@ -57,6 +57,8 @@ NON_CUES = (
     "not against", "never find", "can never find", "can't believe", "cant believe", "cannot believe",
     "don't need", "dont need", "do not need", "doesn't need", "doesnt need", "does not need", "without further",
     "no question", "no preference", "no requirements", "no specific", "not picky about",
+    # round five
+    "never met a", "never met an", "none of the above", "no exceptions", "no exception",
 )
 #: Negation cues, longest first when matching; ``than`` is a cue only after "rather" in the same clause.
 CUES = (
@@ -114,8 +116,18 @@ CUES = (
     "never warmed to", "never cared for", "never been a fan of", "outgrown", "grown out of", "moved on from",
     "moving on from", "need a break from", "a break from", "taking a break from", "different from",
     "different than", "had my fill of", "keep away", "no room for", "no place for", "no need for",
-    "sick to my stomach of", "meh on", "meh to", "stay clear of", "keep clear of", "steer well clear of", "reduce the", "reduce",
-    "reducing the",
+    "sick to my stomach of", "meh on", "meh to", "stay clear of", "keep clear of", "steer well clear of",
+    "reduce the", "reduce", "reducing the",
+    # round five (set 4's misses, by family): exclusion ("short of", "the only exception is", "excl."), aversion
+    # ("done w", "had enough", "bored stiff of", "never been able to get into", "recoil at"), removal and degree
+    # ("stripped of", "lose all the", "not to the point of")
+    "short of", "only exception is", "the only exception is", "exception is", "exception being",
+    "exceptions being", "sole exception of", "the sole exception of", "with the sole exception of", "excl",
+    "done w", "fed up w", "had it w", "enough w", "had enough", "have had enough", "had my fill",
+    "bored stiff of", "bored stiff by", "never been able to get into", "never could get into",
+    "couldn't get into", "couldnt get into", "recoil at", "physically recoil at", "stripped of",
+    "lose all the", "lose any", "lose those", "not to the point of being", "not to the point of",
+    "minimal to no", "a minimum of", "but not to the point of being", "but not to the point of",
     "ain't", "aint", "didnt", "couldn't", "couldnt", "wouldnt", "shouldnt", "wasnt", "weren't", "werent",
     "witout", "whithout", "withouth", "wihtout", "withot",
 )
@@ -160,6 +172,9 @@ POSTPOSED_CUES = (
     "is not my vibe", "isn't my vibe", "isnt my vibe", "not my vibe", "not my bag", "not my speed",
     "getting stale", "is stale", "are stale", "is boring", "are boring", "gets boring", "get boring",
     "got boring", "is dated", "are dated", "no",
+    "makes my skin crawl", "make my skin crawl", "freaks me out", "freak me out", "is my personal hell",
+    "is my idea of hell", "is the most annoying", "are the most annoying", "gives me the creeps",
+    "give me the creeps",
 )
 #: Postposed participles that are also adjectives or tell a story ("palm muted guitars", "the beat dropped"):
 #: cues only after a determined noun ("the singer muted", "with the fiddle gone") that ends its clause.
@@ -186,7 +201,7 @@ PREFIXED_STOPWORDS = frozenset("""
     unheard unreleased unsigned unsung underrated underground understated unhinged unsolicited unrestricted
     unemployed unmatched unparalleled unapologetic unapologetically unironically unironic uncharted uncut
     unabridged unrivalled unrivaled unbiased unlocked unsupervised anti-folk anti-flag anti-hero anti-heroes
-    anti-pop anti-war anti-establishment anti-social anti-nowhere
+    anti-pop anti-war anti-establishment anti-social anti-nowhere unchained unbroken unbreakable unstoppable
     no-wave no-brainer no-nonsense no-frills no-go no-show no-fuss no-holds-barred no-one no-name no-budget
     no-fi no-input
 """.split())
@@ -201,7 +216,7 @@ DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on
                          "fewer of", "softer on", "toned down", "dialed back", "dialled back",
                          "dialed down", "dialled down", "turned down", "is too much", "are too much",
                          "is way too much", "are way too much", "to a minimum", "kept to a minimum", "minimal",
-                         "reduce the", "reduce", "reducing the", "too"})
+                         "reduce the", "reduce", "reducing the", "too", "minimal to no", "a minimum of"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
@@ -211,6 +226,7 @@ BOUNDARIES = frozenset("""
     is are was were am lol lmao tbh imo idk after now anymore already today lately really honestly if ok okay
     plz haha these etc makes make gives give cuz cause tonight tomorrow rn atm sounding version versions
     what whats what's would could should might overall tho anything everything whatever oh ah uh um hmm yes by
+    featuring including
     yeah yep
 """.split())
 #: Fillers skipped at the start of a scope ("not too sad", "don't want anything with bagpipes").
@@ -233,7 +249,7 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     all those|all that|the same|dig|vibe with|enjoy|looking for|looking for any|after|asking for|searching for|
     in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|that|do|
     think about|playing|put on|putting on|suggest|suggesting|recommend|recommending|send|sending|bring|
-    throw in|bother with|there is|there are|there's|theres|there is a|it when there is|it when there are|
+    throw in|bother with|quite|quite as|there is|there are|there's|theres|there is a|it when there is|it when there are|
     when there is|when there are|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
@@ -249,11 +265,14 @@ TRAILING_NOUNS = frozenset("beats performance performances noodling section sect
 #: Words of opinion, not of sound, dropped from the start of a longer phrase ("minus the cheesy vocals" rejects
 #: vocals, "without all the long solos" solos); alone they stay ("nothing cheesy").
 EVALUATIVE = frozenset("""
-    cheesy whiny annoying long endless constant big huge overused overdone obnoxious generic boring tacky lame
-    cringy cringey cringe corny terrible awful bad horrible irritating grating screechy excessive fake stupid
-    silly random same usual typical dreaded obligatory inevitable overwrought overblown pointless needless
-    unnecessary cliche cliched predictable tired
+    annoying long endless constant big huge overused overdone obnoxious generic boring tacky lame cringy cringey
+    cringe corny terrible awful bad horrible irritating excessive fake stupid silly random same usual typical
+    dreaded obligatory inevitable overwrought overblown pointless needless unnecessary cliche cliched predictable
+    tired
 """.split())
+#: Words of opinion that also describe a sound: before a longer phrase each is rejected on its own as well
+#: ("folk without the whiny vocals" rejects whiny and vocals; annotators name either).
+SOUND_OPINIONS = frozenset("cheesy whiny screechy grating shrill tinny muddy harsh nasal squeaky".split())
 #: ``X-free``/``X-less`` words that are not a rejection of a sound.
 FREE_STOPWORDS = frozenset({"royalty", "copyright", "hands", "care", "stress", "worry", "duty", "tax", "gluten",
                             "sugar", "fat", "hassle", "ad", "ads", "risk", "trouble", "cost", "end", "time",
@@ -268,6 +287,7 @@ NON_MUSIC_VERBS = frozenset("""
 #: One-word phrases that name no sound and reject nothing ("fewer instruments", "less going on").
 GENERIC_PHRASES = frozenset("""
     instruments instrument going happening everything things anything something stuff layers elements
+    instrumentation
 """.split())
 #: Intensifiers after a cue ("not too heavy rock", "nothing so slow"): the cue then covers the adjective they
 #: modify, the first word of its phrase, and the noun after it stays wanted.
@@ -280,7 +300,8 @@ HEAVY_WORDS = frozenset("heavy driven based laden led focused centric forward do
 #: "the bass a little": "a little" is how much).
 _SCOPE_STOPS = (("kind", "of"), ("sort", "of"), ("type", "of"), ("style", "of"), ("brand", "of"),
                 ("flavour", "of"), ("flavor", "of"), ("a", "bit"), ("a", "little"), ("a", "tad"), ("a", "lot"),
-                ("a", "touch"), ("a", "ton"), ("this", "time"), ("for", "once"), ("last", "night"))
+                ("a", "touch"), ("a", "ton"), ("this", "time"), ("for", "once"), ("last", "night"), ("this", "week"),
+                ("this", "month"), ("this", "year"), ("these", "days"), ("right", "now"))
 #: Simple negators: when one opens a clause that goes on to an exclusion of everything ("not looking for
 #: anything other than jazz", "don't want anything but folk") the two cancel out and nothing is rejected.
 _NEGATORS = frozenset({"not", "don't", "dont", "do not", "never", "no", "won't", "wont", "can't", "cant",
@@ -299,7 +320,8 @@ _OPENERS = frozenset({"with", "keep", "keeping", "kept"})
 #: Copulas between a postposed cue and what it rejects ("accordions are not my thing").
 _COPULAS = frozenset({"is", "are", "was", "were", "am", "be", "being", "been"})
 _BEFORE_POSTPOSED = _COPULAS | {"way", "far", "just", "kinda", "a", "bit", "little", "much", "really", "simply",
-                                "totally", "definitely", "honestly", "also", "still"}
+                                "totally", "definitely", "honestly", "also", "still", "genuinely", "seriously",
+                                "literally", "actually", "lowkey", "truly", "always", "usually", "sometimes"}
 #: Words before a cue that go with it when the rejection is cut out of the request ("I don't want …").
 _SUBJECTS = frozenset({"i", "we", "i'm", "im", "i'd", "we'd", "i'll", "really", "just", "please", "definitely",
                        "that", "that's", "thats", "which", "who", "it", "it's", "but", "and", "i've", "ive",
@@ -322,8 +344,8 @@ class RejectedPhrase:
 
     @property
     def degree(self) -> bool:
-        """A reduction ("less guitar", "nothing too sad") rather than a removal."""
-        return self.cue in DEGREE_CUES
+        """A reduction ("less guitar", "nothing too sad", "turn the bass down") rather than a removal."""
+        return self.cue in DEGREE_CUES or self.cue.endswith(("… down", "… back"))
 
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
@@ -387,7 +409,8 @@ def _may_reject() -> re.Pattern:
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])|[a-z0-9]-(?:free|less)\b"
                       r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])(?:anti|not?)-[a-z]"
                       r"|(?:^|[^\sa-z0-9'])\s*over\b"
-                      r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+){0,3}\s+(?:but|bar)\b")
+                      r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+){0,3}\s+(?:but|bar|save)\b"
+                      r"|\b(?:" + "|".join(sorted(_PARTICLE_VERBS)) + r")\s[^.,;:!?]{1,40}?\b(?:down|back|out|off|away)\b")
 
 
 def may_reject(request: str) -> bool:
@@ -402,7 +425,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
     matches the phrases to a vocabulary."""
     if not may_reject(request):
         return []
-    original = request.replace("’", "'")
+    original = re.sub(r"\b([Ee]xcl)\.", r"\1 ", request.replace("’", "'"))  # "excl. ballads"
     text = original.lower()
     toks = _tokens(text)
     quoted = _quoted(text)
@@ -421,8 +444,8 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             continue
         reply = _reply(toks, i, clause_start, previous_clause)
         if reply is not None:  # "techno? no thanks"
-            name, start, stop, phrase = reply
-            out.append(RejectedPhrase(name, phrase, toks[start][1], toks[stop - 1][2]))
+            name, start, stop, phrases = reply
+            out.extend(RejectedPhrase(name, p, toks[start][1], toks[stop - 1][2]) for p in phrases)
             if limit is not None and len(out) >= limit:
                 return out[:limit]
             i = stop
@@ -451,8 +474,16 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
         post = _postposed(toks, i, clause_start) or (
             _postposed(toks, i + 1, clause_start) if tok in _COPULAS and i + 1 < len(toks) else None)
         if post is not None:
-            name, start, stop, phrase = post
-            out.append(RejectedPhrase(name, phrase, toks[start][1], toks[stop - 1][2]))
+            name, start, stop, phrases = post
+            out.extend(RejectedPhrase(name, p, toks[start][1], toks[stop - 1][2]) for p in phrases)
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+            i = stop
+            continue
+        split = _verb_particle(toks, i)
+        if split is not None:  # "turn the bass down a notch", "take the vocals out"
+            name, stop, phrases = split
+            out.extend(RejectedPhrase(name, p, toks[i][1], toks[stop - 1][2]) for p in phrases)
             if limit is not None and len(out) >= limit:
                 return out[:limit]
             i = stop
@@ -462,7 +493,7 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             cue = (("than",), "rather than")
         if cue is None and tok == "over" and i == clause_start:  # "over dubstep tbh"
             cue = (("over",), "over")
-        if cue is None and tok in ("but", "bar") and _after_all(toks, i, clause_start):  # "any style but techno"
+        if cue is None and tok in ("but", "bar", "save") and _after_all(toks, i, clause_start):  # "any style but techno"
             cue = ((tok,), tok)
         if cue is None:
             i += 1
@@ -555,7 +586,7 @@ def _reply(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int, prev
     words_ = [t for t, *_ in toks[first:last]]
     if not 1 <= len(words_) <= 4 or any(_is_boundary(w) for w in words_):
         return None
-    return " ".join(cue), previous_clause, stop, " ".join(words_)
+    return " ".join(cue), previous_clause, stop, [" ".join(words_)]
 
 
 @lru_cache(maxsize=1)
@@ -607,6 +638,8 @@ def negated_by_prefix(tok: str) -> tuple[str, str] | None:
     word = next(g for g in (m.group(2), m.group(4), m.group(6)) if g)
     if word in PREFIXED_STOPWORDS or word in BOUNDARIES or (prefix == "un" and word.endswith("ly")):
         return None  # "unbelievably good": an adverb negates no sound
+    if prefix == "non" and "-" not in tok and len(word) < 4:  # "noname", "nonce"
+        return None
     return prefix + "-", word.replace("-", " ")
 
 
@@ -643,22 +676,25 @@ def _postposed(toks: Sequence[tuple[str, int, int]], i: int, clause_start: int):
         return None
     if cue[1] == "no" and stop < len(toks) and toks[stop][0][0].isalnum():  # "strings no", not "god no more"
         return None
-    phrase = _trimmed([t for t, *_ in toks[_skip_fillers(toks, start):end]])
-    return (cue[1], start, i + len(cue[0]), phrase) if phrase else None
+    phrases = _trimmed([t for t, *_ in toks[_skip_fillers(toks, start):end]])
+    return (cue[1], start, i + len(cue[0]), phrases) if phrases else None
 
 
-def _trimmed(words_: list[str]) -> str | None:
-    """The phrase of a scope's words: trailing words that name no sound dropped ("no loud sounds" → loud; "no
-    drum beats" → drum, but "no beats" stays), and words of opinion before a longer phrase ("cheesy vocals" →
-    vocals); ``None`` when nothing is left."""
+def _trimmed(words_: list[str]) -> list[str]:
+    """The phrases of a scope's words: trailing words that name no sound dropped ("no loud sounds" → loud; "no
+    drum beats" → drum, but "no beats" stays), words of opinion before a longer phrase dropped ("long solos" →
+    solos) or, when they also describe a sound, rejected on their own ("whiny vocals" → whiny, vocals); none
+    when nothing is left."""
     while len(words_) > 1 and (words_[-1] in TRAILING_FILLERS or words_[-1] in TRAILING_NOUNS) \
             and words_[-2:] != ["auto", "tune"]:
         words_ = words_[:-1]
-    while len(words_) > 1 and words_[0] in EVALUATIVE:
+    opinions = []
+    while len(words_) > 1 and (words_[0] in EVALUATIVE or words_[0] in SOUND_OPINIONS):
+        opinions += [words_[0]] if words_[0] in SOUND_OPINIONS else []
         words_ = words_[1:]
     if not words_ or (len(words_) == 1 and words_[0] in TRAILING_FILLERS):
-        return None
-    return " ".join(words_)
+        return []
+    return opinions + [" ".join(words_)]
 
 
 #: Common adjectives of quality with no telling ending (see :func:`_quality`).
@@ -690,6 +726,43 @@ def _standard(toks: Sequence[tuple[str, int, int]], text: str, end: int) -> tupl
     k = next(n for n, t in enumerate(toks) if t[1] >= end)
     phrases, stop = _scope(toks, k + 1)
     return phrases, stop
+
+
+#: Verbs whose particle comes after their object ("turn the bass down", "take the vocals out"): with "down" or
+#: "back" a reduction, with "out", "off" or "away" a removal.
+_PARTICLE_VERBS = frozenset("""
+    turn turning tone toning dial dialing dialling scale scaling bring bringing knock knocking take taking pull
+    pulling leave leaving switch switching cut cutting strip stripping edit editing filter filtering ease pare
+    keep keeping
+""".split())
+_PARTICLES = frozenset({"down", "back", "out", "off", "away"})
+#: Objects of such a verb that are not sounds.
+_NOT_SOUNDS = frozenset({"lights", "light", "tv", "phone", "radio", "it", "them", "me", "us", "you", "him", "her",
+                         "heat", "car", "trash", "dog", "kids", "time", "day", "night"})
+
+
+def _verb_particle(toks: Sequence[tuple[str, int, int]], i: int) -> tuple[str, int, list[str]] | None:
+    """A verb at token ``i`` with its object between it and its particle ("turn the bass down a notch", "scale
+    the strings back a bit", "leave the drums out"): ``(cue, stop, phrases)``, else ``None``."""
+    if toks[i][0] not in _PARTICLE_VERBS:
+        return None
+    j = i + 1
+    while j < len(toks) and toks[j][0] in ("the", "all", "those", "that", "any", "these"):
+        j += 1
+    k = j
+    while k < len(toks) and k - j < 3 and toks[k][0][0].isalnum() and toks[k][0] not in _PARTICLES \
+            and not _is_boundary(toks[k][0]):
+        k += 1
+    if k == j or k >= len(toks) or toks[k][0] not in _PARTICLES or j == i + 1 and toks[i][0] in ("keep", "keeping"):
+        return None
+    stop = k + 1
+    for seq in (("a", "notch"), ("a", "bit"), ("a", "little"), ("a", "touch"), ("a", "tad")):
+        if _starts_with(toks, stop, seq):
+            stop += 2
+    if any(t in _NOT_SOUNDS for t, *_ in toks[j:k]):  # "turn the lights off"
+        return None
+    phrases = _trimmed([t for t, *_ in toks[j:k]])
+    return (f"{toks[i][0]} … {toks[k][0]}", stop, phrases) if phrases else None
 
 
 def _too_much(toks: Sequence[tuple[str, int, int]], i: int) -> tuple[tuple[str, ...], str] | None:
@@ -772,9 +845,8 @@ def _scope(toks: Sequence[tuple[str, int, int]], j: int, lists: bool = False,
             words_.append(t)
             end = toks[j][2]
             j += 1
-        phrase = _trimmed(words_)
-        if phrase and phrase.split()[0] not in NON_MUSIC_VERBS:
-            phrases.append(phrase)
+        if words_ and words_[0] not in NON_MUSIC_VERBS:
+            phrases += _trimmed(words_)
         if j < len(toks) and toks[j][0] in ("or", "nor"):
             j += 1
             continue

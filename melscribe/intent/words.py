@@ -25,6 +25,9 @@ def _prenormalise(text: str) -> str:
     t = re.sub(r"\bauto[\s-]tun", "autotun", t)  # auto-tune(d), auto tune
     t = re.sub(r"\bedm\b", "electronic dance music", t)
     t = re.sub(r"\bbass\s?lines?\b", "bass line", t)  # bassline(s)
+    t = re.sub(r"\bsynth[\s-]?pop\b", "synth pop", t)
+    t = re.sub(r"\bdrum\s*(?:&|and|n|'n'|-n-)\s*bass\b|\bdnb\b|\bd&b\b", "drumnbass", t)
+    t = re.sub(r"\bx-?mas\b", "christmas", t)
     t = re.sub(r"\b(kick|snare) drums?\b", r"\1", t)  # "kick drum" is a kick
     return t
 
@@ -63,6 +66,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "violin": ("violins", "violinist", "fiddle", "fiddles", "fiddler", "fiddling"),
     "opera": ("operas", "operatic"),
     "dance": ("danceable", "dancey", "dancy", "dancing"),
+    "distortion": ("distorted", "distort", "fuzz", "fuzzy", "fuzzed"),
     "electronic": ("electronics", "electronica"),
     "improvisation": ("improv", "improvised", "improvising", "improvisational", "improvisations"),
     "depressed": ("depressing", "depressive", "depression"),
@@ -84,6 +88,8 @@ NARROWER: dict[str, tuple[str, ...]] = {
               "beatbox", "beatboxing", "yodel", "yodeling", "crooning", "scat", "opera", "choral"),
     "drum": ("snare", "kick", "cymbal", "cymbals", "hihat", "tom", "toms"),
     "beat": ("drum", "drums", "drumming", "percussion", "snare", "kick", "hihat"),
+    "percussion": ("drum", "drums", "drumming", "snare", "kick", "cymbal", "cymbals", "hihat", "tabla", "bongo",
+                   "bongos", "conga", "congas", "tambourine", "shaker", "cowbell"),
     "rap": ("rapping", "rapper", "mc"),
     "talk": ("chatter", "chattering", "chat"),
     "horn": ("trumpet", "trumpets", "trombone", "trombones", "saxophone", "sax", "tuba", "cornet", "brass"),

@@ -413,7 +413,8 @@ def parser4(encoder: TextEncoder) -> IntentParser:
 
 
 @pytest.mark.parametrize("request_, expected", [
-    ("disco minus the cheesy vocals", ["vocals"]),                              # opinion words dropped…
+    ("disco minus the cheesy vocals", ["cheesy", "vocals"]),                    # a sound's opinion: both
+    ("rock without the same boring riffs", ["riffs"]),                          # opinion words dropped…
     ("blues rock but without all the long solos", ["solos"]),
     ("nothing cheesy", ["cheesy"]),                                             # …unless alone
     ("not as aggressive as punk but still fast", ["aggressive", "punk"]),       # a quality's standard
@@ -429,7 +430,7 @@ def parser4(encoder: TextEncoder) -> IntentParser:
     ("no-vocal lofi", ["vocal"]),                                               # negations joined by hyphens
     ("not-too-sweet pop", ["sweet"]),
     ("i dont do heavy metal", ["heavy metal"]),
-    ("indie but none of that whiny vocal stuff", ["vocal"]),
+    ("indie but none of that whiny vocal stuff", ["whiny", "vocal"]),
     ("everything is fine but reggaeton", ["reggaeton"]),
     ("anything goes bar country", ["country"]),
     ("other than jazz anything works", ["jazz"]),
@@ -459,3 +460,66 @@ def test_round_four_scopes(request_: str, expected: list[str]) -> None:
 ])
 def test_round_four_replies_and_hyphens_reject_nothing(request_: str) -> None:
     assert find_rejections(request_) == []
+
+
+# --- round five (issue 25): set 4's misses, by family ------------------------------------------------------
+
+@pytest.mark.parametrize("request_, expected, degree", [
+    ("all genres welcome short of dubstep lol", ["dubstep"], False),
+    ("pick anything, only exception is bagpipes", ["bagpipes"], False),
+    ("love songs, excl. ballads", ["ballads"], False),                          # an abbreviation's full stop
+    ("im open to literally anything save the banjo", ["banjo"], False),
+    ("done w sad music for the year", ["sad"], False),                          # "w" for "with"
+    ("had enough lo-fi to last a lifetime", ["lo-fi"], False),
+    ("bored stiff of trance", ["trance"], False),
+    ("never been able to get into jazz", ["jazz"], False),
+    ("organ music makes my skin crawl", ["organ"], False),
+    ("dance music stripped of the big bass drops", ["bass drops"], False),
+    ("flamenco but lose all the clapping", ["clapping"], False),
+    ("can we turn the bass down a notch", ["bass"], True),                      # a verb and its particle
+    ("orchestral but scale the strings back a bit", ["strings"], True),
+    ("take the vocals out of motown soul", ["vocals"], False),
+    ("switch the autotune off", ["autotune"], False),
+    ("minimal to no percussion", ["percussion"], True),
+])
+def test_round_five(request_: str, expected: list[str], degree: bool) -> None:
+    found = find_rejections(request_)
+    assert [r.phrase for r in found] == expected and found[0].degree is degree
+
+
+@pytest.mark.parametrize("request_", [
+    "turn the lights off and play some jazz",                                  # no sound is turned off
+    "keep it down",
+    "none of the above lol just surprise me with some jazz",
+    "i never met a synth i didnt like",
+    "noname and smino type rap",                                               # "non" needs four letters after it
+    "unchained melody style doo wop",
+    "minimal techno and minimal percussion",                                   # "minimal" alone describes
+])
+def test_round_five_reject_nothing(request_: str) -> None:
+    assert find_rejections(request_) == []
+
+
+ROUND_FIVE_VOCABULARY = ["christmas", "christmas music", "distorted guitar", "distortion", "synth pop", "synthpop",
+                         "drum & bass", "percussion", "drums", "shaker", "minimal percussion", "soft drums", "edm",
+                         "electronic dance music", "dance", "sad"]
+
+
+@pytest.fixture(scope="module")
+def parser5(encoder: TextEncoder) -> IntentParser:
+    return IntentParser(ROUND_FIVE_VOCABULARY, None, encoder)
+
+
+@pytest.mark.parametrize("request_, rejected, kept", [
+    ("anti-xmas playlist", {"christmas", "christmas music"}, set()),           # xmas = christmas
+    ("way less fuzz on the guitars", {"distortion", "distorted guitar"}, set()),  # fuzz ~ distortion
+    ("80s stuff except synthpop", {"synth pop", "synthpop"}, set()),           # one spelling
+    ("drum n bass makes my skin crawl", {"drum & bass"}, set()),
+    ("no percussion", {"percussion", "drums", "shaker"}, set()),               # drums are percussion
+    ("less percussion please", {"percussion", "drums"}, {"minimal percussion"}),  # what a reduction asks for
+    ("non-dancey edm", {"dance"}, {"edm", "electronic dance music"}),          # a prefix qualifies what follows
+])
+def test_round_five_matched(parser5: IntentParser, request_: str, rejected: set[str], kept: set[str]) -> None:
+    intent = parser5.parse(request_)
+    assert rejected <= set(intent.rejected)
+    assert not kept & set(intent.rejected)
