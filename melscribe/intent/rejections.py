@@ -128,6 +128,9 @@ CUES = (
     "couldn't get into", "couldnt get into", "recoil at", "physically recoil at", "stripped of",
     "lose all the", "lose any", "lose those", "not to the point of being", "not to the point of",
     "minimal to no", "a minimum of", "but not to the point of being", "but not to the point of",
+    "if i hear another", "if i have to hear another", "if i hear one more", "had it up to here with",
+    "cut back the", "cut down the", "turn off the", "switch off the", "turn off", "free from", "devoid of",
+    "void of",
     "ain't", "aint", "didnt", "couldn't", "couldnt", "wouldnt", "shouldnt", "wasnt", "weren't", "werent",
     "witout", "whithout", "withouth", "wihtout", "withot",
 )
@@ -174,7 +177,13 @@ POSTPOSED_CUES = (
     "got boring", "is dated", "are dated", "no",
     "makes my skin crawl", "make my skin crawl", "freaks me out", "freak me out", "is my personal hell",
     "is my idea of hell", "is the most annoying", "are the most annoying", "gives me the creeps",
-    "give me the creeps",
+    "give me the creeps", "isn't doing it for me", "isnt doing it for me", "not doing it for me",
+    "is banned", "are banned", "doesn't click with me", "doesnt click with me", "doesn't click for me",
+    "never clicked with me", "never clicked for me", "didn't click with me", "didnt click with me",
+    "isn't really my thing", "isnt really my thing", "isn't really my jam", "isnt really my jam",
+    "not really my thing", "not really my jam", "not really my style", "not really my vibe", "not really for me",
+    "never my thing", "never my scene", "never my jam", "not my scene", "isn't me", "isnt me", "is not me",
+    "never really my thing", "away from me",
 )
 #: Postposed participles that are also adjectives or tell a story ("palm muted guitars", "the beat dropped"):
 #: cues only after a determined noun ("the singer muted", "with the fiddle gone") that ends its clause.
@@ -184,7 +193,8 @@ DETERMINED_POSTPOSED = frozenset({"muted", "dropped", "stripped", "gone", "turne
 CLAUSE_END_POSTPOSED = frozenset({"aside", "excluded", "no"})
 #: Replies that reject the short clause before them ("techno? no thanks", "metal. hard pass").
 REPLY_CUES = ("no thanks", "no thank you", "nope", "hard pass", "pass", "no way", "hell no", "please no", "nah",
-              "no", "none")
+              "no", "none", "hard no", "big no", "absolutely not", "not a chance", "no chance", "god no",
+              "not for me", "not in this house", "nah thanks")
 #: Replies that answer only a question or a heading ("vocals? no", "guitars: none").
 _WEAK_REPLIES = frozenset({"no", "none", "pass", "no way"})
 #: Prefixes that negate the word they are joined to ("non-vocal", "nonelectric", "un-distorted", "unjazzy").
@@ -216,7 +226,8 @@ DEGREE_CUES = frozenset({"less", "nothing too", "fewer", "lighter on", "light on
                          "fewer of", "softer on", "toned down", "dialed back", "dialled back",
                          "dialed down", "dialled down", "turned down", "is too much", "are too much",
                          "is way too much", "are way too much", "to a minimum", "kept to a minimum", "minimal",
-                         "reduce the", "reduce", "reducing the", "too", "minimal to no", "a minimum of"})
+                         "reduce the", "reduce", "reducing the", "too", "minimal to no", "a minimum of",
+                         "cut back the", "cut down the"})
 #: Words that end a cue's scope (besides punctuation).
 BOUNDARIES = frozenset("""
     but and with please that which who whose so because since for to while when where as just only though
@@ -250,14 +261,14 @@ LEADING_FILLERS = tuple(sorted((tuple(f.split()) for f in """
     in need of|up for|down for|in the market for|the usual|that usual|your usual|my usual|that|do|
     think about|playing|put on|putting on|suggest|suggesting|recommend|recommending|send|sending|bring|
     throw in|bother with|quite|quite as|there is|there are|there's|theres|there is a|it when there is|it when there are|
-    when there is|when there are|
+    when there is|when there are|your|another|a trace of|trace of|any trace of|a hint of|hint of|
 """.replace("\n", " ").split("|") if f.strip()), key=len, reverse=True))
 #: Words dropped from the end of a rejected phrase ("no loud sounds" → "loud"), when something is left.
 TRAILING_FILLERS = frozenset("""
     at all whatsoever please though thanks stuff things thing ones one music songs song tracks track tunes
     tune sounds sound vibe vibes type types kind style styles genre feel feeling movie film influence
     influences parts part bits bit elements element please either too much anymore world scene realm bubble
-    lately stuff on top overall person guy gal girl fan fans lover head
+    lately stuff on top overall person guy gal girl fan fans lover head allowed permitted
 """.split())
 #: Nouns dropped from the end of a longer phrase that still name something alone ("no drum beats" → drum,
 #: "ambient without beats" → beats; "the horn section" → horn).
@@ -410,6 +421,7 @@ def _may_reject() -> re.Pattern:
                       r"|[a-z]less\b|(?<![a-z0-9])(?:non|un)[a-z-]{3,}|(?<![a-z0-9])(?:anti|not?)-[a-z]"
                       r"|(?:^|[^\sa-z0-9'])\s*over\b"
                       r"|\b(?:any|all|every|whatever|anything|everything)(?:\s+[a-z]+){0,3}\s+(?:but|bar|save)\b"
+                      r"|\b(?:nobody|no one)\s+[a-z]+ing\b"
                       r"|\b(?:" + "|".join(sorted(_PARTICLE_VERBS)) + r")\s[^.,;:!?]{1,40}?\b(?:down|back|out|off|away)\b")
 
 
@@ -457,6 +469,12 @@ def find_rejections(request: str, limit: int | None = None) -> list[RejectedPhra
             continue
         hit = _match(_non_cues_at(), toks, i)
         non_cue = hit[0] if hit else None
+        if non_cue in (("nobody",), ("no", "one")) and i + len(non_cue) < len(toks) \
+                and toks[i + len(non_cue)][0].endswith("ing"):  # "nobody singing": a rejection after all
+            j = i + len(non_cue)
+            out.append(RejectedPhrase("no", toks[j][0], toks[i][1], toks[j][2]))
+            i = j + 1
+            continue
         if non_cue is not None and not any(len(seq) > len(non_cue) and _starts_with(toks, i, seq)
                                            for seq, _ in _cues_at().get(tok, ())):  # "all but the violin" is a cue
             i += len(non_cue)

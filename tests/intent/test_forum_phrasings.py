@@ -481,6 +481,20 @@ def test_round_four_replies_and_hyphens_reject_nothing(request_: str) -> None:
     ("take the vocals out of motown soul", ["vocals"], False),
     ("switch the autotune off", ["autotune"], False),
     ("minimal to no percussion", ["percussion"], True),
+    ("cut back the brass", ["brass"], True),
+    ("if i hear another ukulele i'll scream", ["ukulele"], False),              # hyperbole
+    ("i've had it up to here with trap", ["trap"], False),
+    ("ska just isn't doing it for me anymore", ["ska"], False),                 # postposed
+    ("synthwave doesn't click with me", ["synthwave"], False),
+    ("techno isn't really my jam", ["techno"], False),
+    ("trap just isn't me", ["trap"], False),
+    ("death metal is banned in my car", ["death metal"], False),
+    ("keep your banjos away from me", ["banjos"], False),
+    ("opera? hard no", ["opera"], False),                                       # replies
+    ("country music? not in this house", ["country music"], False),
+    ("without a trace of autotune", ["autotune"], False),
+    ("devoid of guitars", ["guitars"], False),
+    ("purely instrumental, nobody singing", ["singing"], False),                # "nobody" + -ing
 ])
 def test_round_five(request_: str, expected: list[str], degree: bool) -> None:
     found = find_rejections(request_)
