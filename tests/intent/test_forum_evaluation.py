@@ -84,9 +84,11 @@ def test_summarise_by_family() -> None:
     assert out["plain"]["wanted@2 word"] == 1.0 and math.isnan(out["plain"]["rejected@2 word"])
 
 
-@pytest.mark.parametrize("name, split", [("forum_requests_3.jsonl", "heldout3"), ("forum_requests_4.jsonl", "heldout4")])
+@pytest.mark.parametrize("name, split", [("forum_requests_3.jsonl", "heldout3"), ("forum_requests_4.jsonl", "heldout4"),
+                                         ("forum_requests_5.jsonl", "heldout5")])
 def test_the_later_held_out_sets_are_well_formed(name: str, split: str) -> None:
-    """forum_requests_3.jsonl (issue 25, round three) and forum_requests_4.jsonl (written blind to the parser):
+    """forum_requests_3.jsonl (issue 25, round three), forum_requests_4.jsonl and forum_requests_5.jsonl (written
+    blind to the parser):
     fresh held-out sets, apart from every other set."""
     third = [json.loads(line) for line in (DATA / name).read_text().splitlines()]
     assert len(third) >= 150 and {r["split"] for r in third} == {split}
