@@ -7,32 +7,32 @@ vocabulary:
 
 1. **Negation cues and their scope** (:func:`~melscribe.intent.rejections.find_rejections`). A cue ("not", "no", "without", "isn't",
    "don't", "nothing too", "anything but", "except", "less", "avoid", "no more", "instead of", "rather than",
-   "but not", "minus", "free of", "X-free", …, see :data:`~melscribe.intent.rejections.CUES`) covers the phrase that follows it, after
+   "but not", "minus", "free of", "X-free", …, see :data:`~melscribe.intent.cues.CUES`) covers the phrase that follows it, after
    fillers ("too", "any", "a fan of", "want anything with", …), up to a clause boundary: punctuation, "but",
-   "and", "with", "please", "that", "for", "just", … (:data:`~melscribe.intent.rejections.BOUNDARIES`). "or" and "nor" coordinate: "not
+   "and", "with", "please", "that", "for", "just", … (:data:`~melscribe.intent.cues.BOUNDARIES`). "or" and "nor" coordinate: "not
    too heavy or high pitched" rejects "heavy" and "high pitched". Cues match whole words only, and phrases
    that look like cues but reject nothing ("nothing but love songs", "not only … but also", "no doubt",
-   "don't know", …, :data:`~melscribe.intent.rejections.NON_CUES`) are skipped, so "I know" or "piano" never make a rejection.
+   "don't know", …, :data:`~melscribe.intent.cues.NON_CUES`) are skipped, so "I know" or "piano" never make a rejection.
    Forum phrasings (issue 25): exclusion phrases ("outside of", "apart from", "besides", "save for"), aversion
    ("gone off", "sick of", "done with", "fed up with", "I'm over", "allergic to"), degree ("fewer", "lighter
    on", "not as"), part of a whole ("take out the", "lose the"); a negating prefix covers the one word it is
    joined to or followed by ("non-vocal", "nonelectric", "non electronic dance music" → electronic,
    "un-distorted", "unjazzy", "anti-christmas", "drumless"; not "anti-folk", "non-stop", "unplugged", …:
-   :data:`~melscribe.intent.rejections.PREFIXED_STOPWORDS`); postposed cues take the words before them in the
-   clause ("rap is not for me", "with the guitar solos cut out": :data:`~melscribe.intent.rejections.POSTPOSED_CUES`).
+   :data:`~melscribe.intent.cues.PREFIXED_STOPWORDS`); postposed cues take the words before them in the
+   clause ("rap is not for me", "with the guitar solos cut out": :data:`~melscribe.intent.cues.POSTPOSED_CUES`).
    Round three: more aversion ("despise", "can't bear", "sick to death of", "kinda over", "no longer into"),
    "all but the" as an exclusion ("all but" alone means "almost"; a cue longer than a non-cue wins); after an
    intensifier ("not too heavy rock", "not so slow blues") the cue covers the adjective only, so the genre stays
    wanted; phrases naming no sound ("fewer instruments", "less going on") reject nothing, nor do "never get
-   old", "non stop" (:data:`~melscribe.intent.rejections.INTENSIFIERS`,
-   :data:`~melscribe.intent.rejections.GENERIC_PHRASES`).
+   old", "non stop" (:data:`~melscribe.intent.cues.INTENSIFIERS`,
+   :data:`~melscribe.intent.cues.GENERIC_PHRASES`).
    Round four, by family rather than by example: exclusions ("with the exception of", "bar"/"but" after
    "anything" or "any style"), removal and degree verbs ("cut the vocals", "tone down the bass", "the singer
    muted", "keep the drums to a minimum"), postposed aversion ("trumpets annoy me", "rap is off the table"),
    replies ("techno? no thanks"), modifiers ("bass heavy hip hop" rejects bass), a quality's comparand ("not as
    aggressive as punk"); and what rejects nothing: cancelling negations ("not looking for anything other than
    jazz"), liking through a negation ("nothing against country"), names (quotes, capitals, "by"), scopes about the
-   person ("i don't speak spanish": :data:`~melscribe.intent.rejections.NON_MUSIC_VERBS`).
+   person ("i don't speak spanish": :data:`~melscribe.intent.cues.NON_MUSIC_VERBS`).
 2. **Matching a rejected phrase to descriptors** (:class:`~melscribe.intent.matching.DescriptorMatcher`). A descriptor is rejected by a
    phrase when
 

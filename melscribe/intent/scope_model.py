@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from melscribe.intent.matching import GENERIC_WORDS
-from melscribe.intent.rejections import (BOUNDARIES, GENERIC_PHRASES, PREFIXED_STOPWORDS, RejectedPhrase,
-                                         _non_cues_at, find_rejections, negated_by_prefix)
+from melscribe.intent.cues import BOUNDARIES, GENERIC_PHRASES, PREFIXED_STOPWORDS
+from melscribe.intent.rejections import RejectedPhrase, _non_cues_at, find_rejections, negated_by_prefix
 from melscribe.intent.words import stems
 
 #: Probability above which a word is read as rejected, and the inverse regularisation strength of the logistic
@@ -148,7 +148,7 @@ def features(toks: Sequence[Token], i: int, context: "RuleContext | None" = None
 class RuleContext:
     """What the rules say about each token of a request: ``covered`` by a rejection's span (cue and scope),
     ``scope_end`` (the last token of a rejection's span), ``idiom`` (part of a
-    :data:`~melscribe.intent.rejections.NON_CUES` phrase: "no doubt", "nothing but")."""
+    :data:`~melscribe.intent.cues.NON_CUES` phrase: "no doubt", "nothing but")."""
 
     covered: tuple[bool, ...]
     scope_end: tuple[bool, ...]
@@ -172,11 +172,11 @@ class RuleContext:
 
     def vetoed(self, toks: Sequence[Token], i: int) -> bool:
         """Whether the rules' lexicon says token ``i`` rejects nothing, whatever the model reads: it is part of a
-        :data:`~melscribe.intent.rejections.NON_CUES` idiom or follows one within two words in its clause ("no
+        :data:`~melscribe.intent.cues.NON_CUES` idiom or follows one within two words in its clause ("no
         clue", "no wave noise"; a window of eight did slightly worse leave-one-set-out), is a prefixed word that
         negates nothing ("non-stop",
-        :data:`~melscribe.intent.rejections.PREFIXED_STOPWORDS`) or names no sound ("less going on",
-        :data:`~melscribe.intent.rejections.GENERIC_PHRASES`). Such words are neither learnt from nor added."""
+        :data:`~melscribe.intent.cues.PREFIXED_STOPWORDS`) or names no sound ("less going on",
+        :data:`~melscribe.intent.cues.GENERIC_PHRASES`). Such words are neither learnt from nor added."""
         w = toks[i].text
         if w in PREFIXED_STOPWORDS or _content(w) in GENERIC_PHRASES or w in GENERIC_PHRASES:
             return True

@@ -348,9 +348,10 @@ def test_carry_judge_and_evaluation(rec: Recommender, tmp_path: Path) -> None:
 
 
 def test_the_quick_cue_check_lets_every_cue_through() -> None:
-    from melscribe.intent.rejections import CUES, _may_reject
+    from melscribe.intent.cues import CUES, POSTPOSED_CUES, REPLY_CUES
+    from melscribe.intent.rejections import _may_reject
 
-    for cue in CUES:
+    for cue in CUES + POSTPOSED_CUES + REPLY_CUES:
         assert _may_reject().search(f"calm piano {cue} drums"), cue
     assert _may_reject().search("a sugar-free pop song") and _may_reject().search("rather calm than loud")
     assert not _may_reject().search("i know a piano ballad with soft female vocals")
