@@ -59,18 +59,22 @@ class LLMRejectionReader:
         self.settings = settings
         self._client = settings.make_client()
         self.failures = 0
+        #: the text of the last answer (``None`` when the call failed)
+        self.last_answer: str | None = None
 
     def read(self, request: str) -> list[RejectedPhrase] | None:
         """The grounded rejected phrases, or ``None`` when the call fails or the answer is not JSON."""
         import openai
 
+        self.last_answer = None
         try:
             reply = self._client.chat.completions.create(
                 model=self.settings.model, temperature=self.settings.temperature,
                 max_tokens=self.settings.max_tokens,
                 messages=[{"role": "system", "content": SYSTEM_PROMPT},
                           {"role": "user", "content": f"Description: {request}"}])
-            phrases = parse_answer(reply.choices[0].message.content or "")
+            self.last_answer = reply.choices[0].message.content or ""
+            phrases = parse_answer(self.last_answer)
         except (openai.OpenAIError, AttributeError, IndexError, TypeError):  # the rules read this request
             phrases = None
         if phrases is None:
