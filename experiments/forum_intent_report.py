@@ -45,6 +45,13 @@ HERE = Path(__file__).resolve().parent
 #: its third round (evaluated on forum_requests_3.jsonl, then on forum_requests_4.jsonl before the fourth) and its
 #: fourth round (evaluated on forum_requests_4.jsonl, then on forum_requests_5.jsonl before the fifth).
 DEFAULT_BEFORE = ("e752cd9", "5ef2622", "818ead6", "f65d5d5", "1ef99c6")
+#: The forum sets held out for an earlier round of rules and developed on since, newest first: name in
+#: :data:`SETS`, split, and how it came about (its file, the rules first measured on it).
+DEVELOPED_SETS = (
+    ("forum set 4", "heldout4", "`forum_requests_4.jsonl`: written blind, held-out for the rules at 1ef99c6"),
+    ("forum set 3", "heldout3", "`forum_requests_3.jsonl`: held-out for the rules at f65d5d5"),
+    ("forum set 2", "heldout2", "`forum_requests_2.jsonl`: held-out for the rules at 818ead6"),
+    ("forum set 1", "heldout", "`forum_requests.jsonl`: held-out for the rules at 5ef2622"))
 #: The held-out set: its name in :data:`SETS` and its split.
 HELD_OUT, HELD_OUT_SPLIT = "forum held-out 5", "heldout5"
 #: The configuration of the defaults, whose per-request rows the JSON result keeps.
@@ -143,8 +150,8 @@ class _RulesThenModel:
 
 
 def scope_cross_validation(rec, judge, cv_sets: dict, data_dir: str | None) -> dict:
-    """Leave-one-set-out figures of the learned scope over the training sets (never set 3), in two views: with
-    the rules now (which were written on these sets, so that little is left to add) and with the rules at
+    """Leave-one-set-out figures of the learned scope over the training sets (never the held-out set), in two
+    views: with the rules now (which were written on these sets, so that little is left to add) and with the rules at
     :data:`UNSEEN_RULES` (which never saw them, as the rules now never saw a held-out set): per word
     (:func:`melscribe.intent.scope_model.cross_validate`, thresholds 0.5–0.9) and per parse at the default
     threshold (:func:`melscribe.intent.scope_model.cross_validate_parse`); and the time to read a request's
@@ -316,19 +323,10 @@ def render(result: dict) -> str:
     md += ["", "Confusion of the parser (what it excludes, judged by word match against the annotations; no "
            "retrieval):", ""] + _confusion(result, HELD_OUT)
     md += _learned(result)
-    md += ["", "## Forum set 4 (`forum_requests_4.jsonl`: written blind, held-out for the rules at 1ef99c6, developed "
-           "on since)", ""]
-    md += _table(result, "forum set 4", "heldout4") + ["", "Per phrasing family (word):", ""]
-    md += _families(result, "forum set 4") + [""] + _confusion(result, "forum set 4")
-    md += ["", "## Forum set 3 (`forum_requests_3.jsonl`: held-out for the rules at f65d5d5, developed on since)", ""]
-    md += _table(result, "forum set 3", "heldout3") + ["", "Per phrasing family (word):", ""]
-    md += _families(result, "forum set 3") + [""] + _confusion(result, "forum set 3")
-    md += ["", "## Forum set 2 (`forum_requests_2.jsonl`: held-out for the rules at 818ead6, developed on since)", ""]
-    md += _table(result, "forum set 2", "heldout2") + ["", "Per phrasing family (word):", ""]
-    md += _families(result, "forum set 2") + [""] + _confusion(result, "forum set 2")
-    md += ["", "## Forum set 1 (`forum_requests.jsonl`: held-out for the rules at 5ef2622, developed on since)", ""]
-    md += _table(result, "forum set 1", "heldout") + ["", "Per phrasing family (word):", ""]
-    md += _families(result, "forum set 1") + [""] + _confusion(result, "forum set 1")
+    for name, split, origin in DEVELOPED_SETS:
+        md += ["", f"## {name.capitalize()} ({origin}, developed on since)", ""]
+        md += _table(result, name, split) + ["", "Per phrasing family (word):", ""]
+        md += _families(result, name) + [""] + _confusion(result, name)
     md += ["", "## Negated requests of issue 9 (`negated_requests.jsonl`)", "", "Report half:", ""]
     md += _table(result, "negated (issue 9)", "report") + ["", "Calibration half (developed on):", ""]
     md += _table(result, "negated (issue 9)", "calibration")

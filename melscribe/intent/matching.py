@@ -107,9 +107,10 @@ class DescriptorMatcher:
         self._row = {d: i for i, d in enumerate(self.vocabulary)}
         self._negative = np.array([is_negative_descriptor(d) for d in self.vocabulary], dtype=bool)
         self._instrumental = np.array(["instrumental" in ss for ss in self._stems], dtype=bool)
+        self._words = [words(d) for d in self.vocabulary]
         self._by_words: dict[tuple[str, ...], str] = {}
-        for d in self.vocabulary:
-            self._by_words.setdefault(words(d), d)
+        for d, w in zip(self.vocabulary, self._words):
+            self._by_words.setdefault(w, d)
         #: the negative descriptors: (descriptor, what it says is absent, its stems, its words)
         self.absences = [(d, a, stems(a), words(a)) for d in self.vocabulary if (a := negated_part(d))]
 
@@ -168,13 +169,15 @@ class DescriptorMatcher:
                 rows.update(self._row[d] for d in self.descriptors_in(phrase, generic=GENERIC_WORDS))
             names = set()
             for i in rows:
+                if self._words[i] in kept_words:
+                    continue
                 if i == exact:
                     names.add(self.vocabulary[i])
                     continue
                 if self._negative[i] or (self._instrumental[i] and "instrumental" not in ps):
                     continue
                 names.add(self.vocabulary[i])
-            out.append({d for d in names if words(d) not in kept_words})
+            out.append(names)
         return out
 
     def descriptors_in(self, text: str, *, generic: frozenset[str] = frozenset()) -> list[str]:
